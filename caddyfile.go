@@ -1,0 +1,146 @@
+package plexauth
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("plex_auth", parseCaddyfile)
+	// Authentication comes before basic_auth, so no global `order` is needed.
+	httpcaddyfile.RegisterDirectiveOrder("plex_auth", httpcaddyfile.Before, "basic_auth")
+}
+
+// parseCaddyfile sets up the handler from Caddyfile tokens.
+func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	var p PlexAuth
+	err := p.UnmarshalCaddyfile(h.Dispenser)
+	return &p, err
+}
+
+// UnmarshalCaddyfile parses the plex_auth directive:
+//
+//	plex_auth [<matcher>] {
+//	    product          <name>
+//	    client_id        <id>
+//	    server           <machineIdentifier>...
+//	    allow_tier       owner|home|friend...
+//	    allow_users      <username|email|id>...
+//	    allow_any_plex_user
+//	    session_ttl      <duration>
+//	    cookie_name      <name>
+//	    cookie_domain    <domain>
+//	    prefix           <path>
+//	    redirect_domains <host>...
+//	    plex_tv_url      <url>
+//	    plex_app_url     <url>
+//	    timeout          <duration>
+//	}
+//
+// Mistakes are reported with the file and line of the option.
+func (p *PlexAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the directive name
+	file, line := d.File(), d.Line()
+	blockErr := func(msg string) error {
+		return fmt.Errorf("%s:%d - Error during parsing: %s", file, line, msg)
+	}
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		opt := d.Val()
+		switch opt {
+		case "product", "client_id", "cookie_name", "cookie_domain", "prefix", "plex_tv_url", "plex_app_url":
+			var v string
+			if !d.AllArgs(&v) {
+				return d.Errf("%s takes exactly one value", opt)
+			}
+			switch opt {
+			case "product":
+				p.Product = v
+			case "client_id":
+				p.ClientID = v
+			case "cookie_name":
+				if !validCookieName(v) {
+					return d.Errf("cookie_name %q is not a valid cookie name", v)
+				}
+				p.CookieName = v
+			case "cookie_domain":
+				p.CookieDomain = v
+			case "prefix":
+				if !strings.HasPrefix(v, "/") || v == "/" || strings.ContainsAny(v, "?#% \\") {
+					return d.Errf("prefix %q must be a path like /_plexauth", v)
+				}
+				p.Prefix = v
+			case "plex_tv_url":
+				if err := validHTTPURL(v); err != nil {
+					return d.Errf("plex_tv_url: %v", err)
+				}
+				p.PlexTVURL = v
+			case "plex_app_url":
+				if err := validHTTPURL(v); err != nil {
+					return d.Errf("plex_app_url: %v", err)
+				}
+				p.PlexAppURL = v
+			}
+		case "server", "allow_users", "redirect_domains", "allow_tier":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.Errf("%s needs at least one value", opt)
+			}
+			switch opt {
+			case "server":
+				p.Servers = append(p.Servers, args...)
+			case "allow_users":
+				p.AllowUsers = append(p.AllowUsers, args...)
+			case "redirect_domains":
+				p.RedirectDomains = append(p.RedirectDomains, args...)
+			case "allow_tier":
+				for _, t := range args {
+					if !validTier(t) {
+						return d.Errf("allow_tier: unknown tier %q (want owner, home or friend)", t)
+					}
+					p.AllowTiers = append(p.AllowTiers, strings.ToLower(t))
+				}
+			}
+		case "allow_any_plex_user":
+			if d.NextArg() {
+				return d.Errf("allow_any_plex_user takes no value")
+			}
+			p.AllowAnyPlexUser = true
+		case "session_ttl", "timeout":
+			var v string
+			if !d.AllArgs(&v) {
+				return d.Errf("%s takes exactly one duration", opt)
+			}
+			dur, err := caddy.ParseDuration(v)
+			if err != nil || dur <= 0 {
+				return d.Errf("%s: %q is not a positive duration", opt, v)
+			}
+			if opt == "session_ttl" {
+				p.SessionTTL = caddy.Duration(dur)
+			} else {
+				p.Timeout = caddy.Duration(dur)
+			}
+		default:
+			return d.Errf("unknown plex_auth option %q", opt)
+		}
+	}
+	if len(p.Servers) == 0 && len(p.AllowUsers) == 0 && !p.AllowAnyPlexUser {
+		return blockErr("plex_auth needs server, allow_users or allow_any_plex_user: refusing to admit every Plex account by default")
+	}
+	if p.AllowAnyPlexUser && (len(p.Servers) > 0 || len(p.AllowUsers) > 0) {
+		return blockErr("allow_any_plex_user cannot be combined with server or allow_users")
+	}
+	if len(p.AllowTiers) > 0 && len(p.Servers) == 0 {
+		return blockErr("allow_tier needs server: tiers are kinds of access to a Plex server")
+	}
+	return nil
+}
+
+var _ caddyfile.Unmarshaler = (*PlexAuth)(nil)

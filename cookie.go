@@ -1,0 +1,208 @@
+package plexauth
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"strings"
+	"time"
+)
+
+// Cookies this module sets are sealed with AES-256-GCM. The cookie's name is
+// the additional authenticated data, so a value sealed for one cookie (the
+// login state) can never be replayed as another (the session). Each value
+// also carries its own expiry, so a cookie kept past its Max-Age by a client
+// is refused by the server too.
+
+// maxCookieValue bounds what we try to open; anything larger is garbage.
+const maxCookieValue = 4096
+
+var (
+	errCookieMalformed = errors.New("cookie is malformed")
+	errCookieForged    = errors.New("cookie does not authenticate")
+	errCookieExpired   = errors.New("cookie has expired")
+)
+
+// sealer seals and opens cookie values under one or more keys. The first
+// key seals; every key opens, so an old secret keeps working while it is
+// rotated out.
+type sealer struct {
+	aeads []cipher.AEAD
+}
+
+// newSealer derives a cookie key for purpose from each secret. Deriving per
+// purpose keeps the state-cookie key and the session-cookie key apart even
+// though the operator gives one secret.
+func newSealer(purpose string, secrets [][]byte) (*sealer, error) {
+	if len(secrets) == 0 {
+		return nil, errors.New("no secret")
+	}
+	s := &sealer{}
+	for _, secret := range secrets {
+		mac := hmac.New(sha256.New, secret)
+		mac.Write([]byte("plex_auth cookie key: " + purpose))
+		block, err := aes.NewCipher(mac.Sum(nil))
+		if err != nil {
+			return nil, err
+		}
+		aead, err := cipher.NewGCM(block)
+		if err != nil {
+			return nil, err
+		}
+		s.aeads = append(s.aeads, aead)
+	}
+	return s, nil
+}
+
+// seal returns the cookie value for name carrying payload until expires.
+func (s *sealer) seal(name string, payload []byte, expires time.Time) string {
+	aead := s.aeads[0]
+	ns := aead.NonceSize()
+	plain := make([]byte, 8+len(payload))
+	binary.BigEndian.PutUint64(plain, uint64(expires.Unix()))
+	copy(plain[8:], payload)
+	buf := make([]byte, ns, ns+len(plain)+aead.Overhead())
+	if _, err := rand.Read(buf); err != nil {
+		panic("plex_auth: no randomness: " + err.Error()) // crypto/rand never fails on supported platforms
+	}
+	buf = aead.Seal(buf, buf[:ns], plain, []byte(name))
+	return base64.RawURLEncoding.EncodeToString(buf)
+}
+
+// open returns the payload of a value sealed by seal for name. dst is
+// scratch space the caller may provide to avoid allocations.
+func (s *sealer) open(name, value string, now time.Time, dst []byte) ([]byte, error) {
+	if len(value) == 0 || len(value) > maxCookieValue {
+		return nil, errCookieMalformed
+	}
+	var raw []byte
+	if n := base64.RawURLEncoding.DecodedLen(len(value)); cap(dst) >= n*2 {
+		raw = dst[:n]
+		dst = dst[n:]
+	} else {
+		raw = make([]byte, n)
+		dst = nil
+	}
+	n, err := base64.RawURLEncoding.Decode(raw, []byte(value))
+	if err != nil {
+		return nil, errCookieMalformed
+	}
+	raw = raw[:n]
+	for _, aead := range s.aeads {
+		ns := aead.NonceSize()
+		if len(raw) < ns+aead.Overhead()+8 {
+			return nil, errCookieMalformed
+		}
+		plain, err := aead.Open(dst[:0], raw[:ns], raw[ns:], []byte(name))
+		if err != nil {
+			continue
+		}
+		if exp := int64(binary.BigEndian.Uint64(plain)); now.Unix() >= exp {
+			return nil, errCookieExpired
+		}
+		return plain[8:], nil
+	}
+	return nil, errCookieForged
+}
+
+// randomBytes returns n bytes from crypto/rand.
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic("plex_auth: no randomness: " + err.Error())
+	}
+	return b
+}
+
+// sessionIDLen is the length of a session id: 256 random bits.
+const sessionIDLen = 32
+
+// findCookie returns the value of the cookie name in the request headers,
+// or "". It scans the raw header instead of r.Cookie, which parses and
+// allocates every cookie on every request.
+func findCookie(h map[string][]string, name string) string {
+	for _, line := range h["Cookie"] {
+		for len(line) > 0 {
+			var part string
+			if i := strings.IndexByte(line, ';'); i >= 0 {
+				part, line = line[:i], line[i+1:]
+			} else {
+				part, line = line, ""
+			}
+			part = strings.TrimSpace(part)
+			if len(part) > len(name) && part[len(name)] == '=' && part[:len(name)] == name {
+				v := part[len(name)+1:]
+				if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
+					v = v[1 : len(v)-1]
+				}
+				return v
+			}
+		}
+	}
+	return ""
+}
+
+// stripCookie removes the cookie name from the Cookie header, keeping the
+// others, so the next handler never sees the session cookie.
+func stripCookie(h map[string][]string, name string) {
+	lines := h["Cookie"]
+	if len(lines) == 0 {
+		return
+	}
+	var kept []string
+	changed := false
+	for _, line := range lines {
+		var b strings.Builder
+		rest := line
+		for len(rest) > 0 {
+			var part string
+			if i := strings.IndexByte(rest, ';'); i >= 0 {
+				part, rest = rest[:i], rest[i+1:]
+			} else {
+				part, rest = rest, ""
+			}
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			if len(part) > len(name) && part[len(name)] == '=' && part[:len(name)] == name {
+				changed = true
+				continue
+			}
+			if b.Len() > 0 {
+				b.WriteString("; ")
+			}
+			b.WriteString(part)
+		}
+		if b.Len() > 0 {
+			kept = append(kept, b.String())
+		}
+	}
+	if !changed {
+		return
+	}
+	if len(kept) == 0 {
+		delete(h, "Cookie")
+		return
+	}
+	h["Cookie"] = kept
+}
+
+// validCookieName reports whether name is an RFC 6265 token.
+func validCookieName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte("()<>@,;:\\\"/[]?={}", c) >= 0 {
+			return false
+		}
+	}
+	return true
+}

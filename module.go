@@ -1,0 +1,470 @@
+// Package plexauth is a Caddy HTTP handler that puts Plex sign-in in front
+// of any site: only the people who can reach your Plex Media Server (or the
+// Plex accounts you list) get through.
+package plexauth
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+)
+
+func init() {
+	caddy.RegisterModule(PlexAuth{})
+}
+
+// Tiers of access to a Plex Media Server.
+const (
+	tierOwner  = "owner"
+	tierHome   = "home"
+	tierFriend = "friend"
+)
+
+// Defaults.
+const (
+	defaultProduct    = "Caddy"
+	defaultSessionTTL = 168 * time.Hour
+	defaultCookieName = "plex_auth_session"
+	defaultPrefix     = "/_plexauth"
+	defaultPlexTVURL  = "https://plex.tv"
+	defaultPlexAppURL = "https://app.plex.tv/auth"
+	defaultTimeout    = 10 * time.Second
+)
+
+// identityHeaders are the request headers plex_auth sets for the next
+// handler. Whatever a client sends under these names is removed first, on
+// every request, so an upstream can trust them.
+var identityHeaders = [...]string{"Remote-User", "Remote-Email", "Remote-Name", "Remote-Groups"}
+
+// PlexAuth admits a request only when it carries the session cookie of a
+// Plex account the rules admit. It is the `plex_auth` Caddyfile directive.
+//
+// An unauthenticated browser navigation (GET or HEAD accepting text/html)
+// is redirected with 302 to `{prefix}/login?rd=<path and query>`; any other
+// unauthenticated request (XHR, API client, WebSocket, POST) gets 401 with a
+// short body, JSON when the client accepts JSON. A signed-in account the
+// rules refuse gets 403.
+//
+// Under `prefix` (default `/_plexauth`) the handler serves its own
+// endpoints: `login` (the sign-in page), `start` (creates a plex.tv pin and
+// sends the browser to Plex), `callback` (where Plex sends it back),
+// `logout`.
+//
+// A signed-in request goes to the next handler with the placeholders
+// `{http.auth.user.id}` (Plex account id), `{http.auth.user.username}`,
+// `{http.auth.user.email}`, `{http.auth.user.uuid}`,
+// `{http.auth.user.title}` and `{http.auth.user.tier}` (owner, home or
+// friend), and the request headers Remote-User, Remote-Email, Remote-Name
+// and Remote-Groups. The session cookie is removed from the Cookie header
+// and the Plex token is never forwarded. No call to plex.tv is made on this
+// path.
+type PlexAuth struct {
+	// Product is the name sent as X-Plex-Product: what users see on plex.tv
+	// when they sign in, and in their list of authorized devices. Default: Caddy.
+	Product string `json:"product,omitempty"`
+
+	// ClientID is the X-Plex-Client-Identifier. Default: generated once and
+	// kept in Caddy's storage, so Plex sees one device per installation.
+	ClientID string `json:"client_id,omitempty"`
+
+	// Servers are the machine identifiers of the Plex Media Servers whose
+	// users are admitted (see http://<server>:32400/identity).
+	Servers []string `json:"servers,omitempty"`
+
+	// AllowTiers restricts which kinds of access to those servers are
+	// admitted: owner, home, friend. Default: all three.
+	AllowTiers []string `json:"allow_tiers,omitempty"`
+
+	// AllowUsers admits only these Plex accounts, by username, email or
+	// numeric account id, compared case-insensitively. With Servers, both
+	// must hold.
+	AllowUsers []string `json:"allow_users,omitempty"`
+
+	// AllowAnyPlexUser admits every Plex account. It must be set explicitly
+	// when neither Servers nor AllowUsers is, so that admitting every Plex
+	// account on earth is a deliberate choice.
+	AllowAnyPlexUser bool `json:"allow_any_plex_user,omitempty"`
+
+	// SessionTTL is how long a sign-in lasts. Default: 168h.
+	SessionTTL caddy.Duration `json:"session_ttl,omitempty"`
+
+	// CookieName is the session cookie's name. Default: plex_auth_session.
+	// The login state cookie is named after it with the suffix _state.
+	CookieName string `json:"cookie_name,omitempty"`
+
+	// CookieDomain, when set, is the session cookie's Domain attribute, so
+	// one sign-in covers sibling sites. Default: host-only.
+	CookieDomain string `json:"cookie_domain,omitempty"`
+
+	// Prefix is the path under which the module's own endpoints live.
+	// Default: /_plexauth.
+	Prefix string `json:"prefix,omitempty"`
+
+	// RedirectDomains are extra hosts a post-login return URL may point at,
+	// besides the request's own host. `.example.com` admits every subdomain.
+	RedirectDomains []string `json:"redirect_domains,omitempty"`
+
+	// PlexTVURL is the plex.tv API base. Default: https://plex.tv.
+	PlexTVURL string `json:"plex_tv_url,omitempty"`
+
+	// PlexAppURL is the Plex sign-in page. Default: https://app.plex.tv/auth.
+	PlexAppURL string `json:"plex_app_url,omitempty"`
+
+	// Timeout bounds every call to plex.tv. Default: 10s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+
+	logger        *zap.Logger
+	plex          *plexClient
+	sessions      *sessionCache
+	stateSealer   *sealer
+	sessionSealer *sealer
+	stateCookie   string
+	prefixSlash   string
+	allowUsers    map[string]struct{}
+	allowTiers    map[string]bool
+	pages         *pages
+	appOrigin     string
+}
+
+// CaddyModule returns the Caddy module information.
+func (PlexAuth) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.plex_auth",
+		New: func() caddy.Module { return new(PlexAuth) },
+	}
+}
+
+// Provision fills defaults, loads the secret and client identifier from
+// Caddy's storage and takes a reference to the shared session cache.
+func (h *PlexAuth) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	if h.Product == "" {
+		h.Product = defaultProduct
+	}
+	if h.SessionTTL == 0 {
+		h.SessionTTL = caddy.Duration(defaultSessionTTL)
+	}
+	if h.CookieName == "" {
+		h.CookieName = defaultCookieName
+	}
+	h.stateCookie = h.CookieName + "_state"
+	if h.Prefix == "" {
+		h.Prefix = defaultPrefix
+	}
+	h.Prefix = strings.TrimRight(h.Prefix, "/")
+	h.prefixSlash = h.Prefix + "/"
+	if h.PlexTVURL == "" {
+		h.PlexTVURL = defaultPlexTVURL
+	}
+	h.PlexTVURL = strings.TrimRight(h.PlexTVURL, "/")
+	if h.PlexAppURL == "" {
+		h.PlexAppURL = defaultPlexAppURL
+	}
+	if h.Timeout == 0 {
+		h.Timeout = caddy.Duration(defaultTimeout)
+	}
+	if len(h.AllowTiers) == 0 {
+		h.AllowTiers = []string{tierOwner, tierHome, tierFriend}
+	}
+	h.allowTiers = make(map[string]bool, len(h.AllowTiers))
+	for _, t := range h.AllowTiers {
+		h.allowTiers[strings.ToLower(t)] = true
+	}
+	h.allowUsers = make(map[string]struct{}, len(h.AllowUsers))
+	for _, u := range h.AllowUsers {
+		h.allowUsers[strings.ToLower(u)] = struct{}{}
+	}
+
+	secrets, clientID, err := loadOrCreateIdentity(ctx, ctx.Storage())
+	if err != nil {
+		return fmt.Errorf("plex_auth: %v", err)
+	}
+	if h.ClientID == "" {
+		h.ClientID = clientID
+	}
+	if h.stateSealer, err = newSealer("state", secrets); err != nil {
+		return fmt.Errorf("plex_auth: %v", err)
+	}
+	if h.sessionSealer, err = newSealer("session", secrets); err != nil {
+		return fmt.Errorf("plex_auth: %v", err)
+	}
+
+	h.plex = &plexClient{
+		base:     h.PlexTVURL,
+		product:  h.Product,
+		clientID: h.ClientID,
+		timeout:  time.Duration(h.Timeout),
+		http:     &http.Client{Timeout: time.Duration(h.Timeout)},
+	}
+	if u, err := url.Parse(h.PlexAppURL); err == nil {
+		h.appOrigin = u.Scheme + "://" + u.Host
+	}
+	if h.pages, err = loadPages(); err != nil {
+		return fmt.Errorf("plex_auth: %v", err)
+	}
+
+	v, _, err := sessionPool.LoadOrNew(sessionPoolKey, func() (caddy.Destructor, error) {
+		return newSessionCache(), nil
+	})
+	if err != nil {
+		return err
+	}
+	h.sessions = v.(*sessionCache)
+	return nil
+}
+
+// Validate rejects configurations that cannot work or would admit more
+// than the operator meant.
+func (h *PlexAuth) Validate() error {
+	if len(h.Servers) == 0 && len(h.AllowUsers) == 0 && !h.AllowAnyPlexUser {
+		return errors.New("plex_auth: set server, allow_users or allow_any_plex_user; refusing to admit every Plex account by default")
+	}
+	if h.AllowAnyPlexUser && (len(h.Servers) > 0 || len(h.AllowUsers) > 0) {
+		return errors.New("plex_auth: allow_any_plex_user cannot be combined with server or allow_users")
+	}
+	for _, t := range h.AllowTiers {
+		if !validTier(t) {
+			return fmt.Errorf("plex_auth: allow_tier: unknown tier %q (want owner, home or friend)", t)
+		}
+	}
+	if len(h.Servers) == 0 && len(h.AllowTiers) > 0 && len(h.AllowTiers) < 3 {
+		return errors.New("plex_auth: allow_tier needs server")
+	}
+	if time.Duration(h.SessionTTL) <= 0 {
+		return errors.New("plex_auth: session_ttl must be positive")
+	}
+	if time.Duration(h.Timeout) <= 0 {
+		return errors.New("plex_auth: timeout must be positive")
+	}
+	if !validCookieName(h.CookieName) {
+		return fmt.Errorf("plex_auth: cookie_name %q is not a valid cookie name", h.CookieName)
+	}
+	if !strings.HasPrefix(h.Prefix, "/") || strings.ContainsAny(h.Prefix, "?#% \\") {
+		return fmt.Errorf("plex_auth: prefix %q must be a path starting with /", h.Prefix)
+	}
+	for name, u := range map[string]string{"plex_tv_url": h.PlexTVURL, "plex_app_url": h.PlexAppURL} {
+		if err := validHTTPURL(u); err != nil {
+			return fmt.Errorf("plex_auth: %s: %v", name, err)
+		}
+	}
+	return nil
+}
+
+// Cleanup drops this handler's reference to the session cache.
+func (h *PlexAuth) Cleanup() error {
+	if h.sessions != nil {
+		_, err := sessionPool.Delete(sessionPoolKey)
+		return err
+	}
+	return nil
+}
+
+// ServeHTTP implements caddyhttp.MiddlewareHandler.
+func (h *PlexAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if p := r.URL.Path; strings.HasPrefix(p, h.prefixSlash) || p == h.Prefix {
+		return h.serveEndpoint(w, r)
+	}
+	for _, k := range identityHeaders {
+		delete(r.Header, k)
+	}
+	s, _ := h.sessionFromRequest(r)
+	if s == nil {
+		return h.unauthenticated(w, r)
+	}
+	tier, ok := h.admit(s)
+	if !ok {
+		return h.forbidden(w, r, s)
+	}
+
+	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	repl.Set("http.auth.user.id", s.idString)
+	repl.Set("http.auth.user.username", s.Username)
+	repl.Set("http.auth.user.email", s.Email)
+	repl.Set("http.auth.user.uuid", s.UUID)
+	repl.Set("http.auth.user.title", s.Title)
+	repl.Set("http.auth.user.tier", tier)
+
+	r.Header["Remote-User"] = []string{s.Username}
+	r.Header["Remote-Email"] = []string{s.Email}
+	r.Header["Remote-Name"] = []string{s.Title}
+	if tier != "" {
+		r.Header["Remote-Groups"] = []string{tier}
+	}
+	stripCookie(r.Header, h.CookieName)
+	return next.ServeHTTP(w, r)
+}
+
+// sessionFromRequest returns the live session the request's cookie names,
+// with its id, or nil.
+func (h *PlexAuth) sessionFromRequest(r *http.Request) (*Session, string) {
+	value := findCookie(r.Header, h.CookieName)
+	if value == "" {
+		return nil, ""
+	}
+	var scratch [256]byte
+	raw, err := h.sessionSealer.open(h.CookieName, value, time.Now(), scratch[:])
+	if err != nil || len(raw) != sessionIDLen {
+		return nil, ""
+	}
+	id := string(raw)
+	s, ok := h.sessions.get(id)
+	if !ok {
+		return nil, ""
+	}
+	now := time.Now()
+	// A session lives by the TTL of the handler checking it too, so a
+	// stricter site is not held open by a laxer one's cookie.
+	if !now.Before(s.Expires) || !now.Before(s.Created.Add(time.Duration(h.SessionTTL))) {
+		return nil, ""
+	}
+	return s, id
+}
+
+// admit applies this handler's rules to a session. It returns the tier the
+// account holds on the configured servers (empty when no server is set).
+func (h *PlexAuth) admit(s *Session) (string, bool) {
+	if len(h.allowUsers) > 0 {
+		_, byName := h.allowUsers[s.lowerUsername]
+		_, byEmail := h.allowUsers[s.lowerEmail]
+		_, byID := h.allowUsers[s.idString]
+		if !byName && !(byEmail && s.lowerEmail != "") && !byID {
+			return "", false
+		}
+	}
+	if len(h.Servers) == 0 {
+		return "", true
+	}
+	best := ""
+	for _, id := range h.Servers {
+		t := s.Servers[id]
+		if t != "" && h.allowTiers[t] && tierRank(t) > tierRank(best) {
+			best = t
+		}
+	}
+	return best, best != ""
+}
+
+func tierRank(t string) int {
+	switch t {
+	case tierOwner:
+		return 3
+	case tierHome:
+		return 2
+	case tierFriend:
+		return 1
+	}
+	return 0
+}
+
+func validTier(t string) bool { return tierRank(strings.ToLower(t)) > 0 }
+
+// isNavigation tells a browser navigation (which gets a redirect to the
+// login page) from everything else (which gets 401).
+func isNavigation(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	if r.Header.Get("Upgrade") != "" || strings.EqualFold(r.Header.Get("X-Requested-With"), "XMLHttpRequest") {
+		return false
+	}
+	if m := r.Header.Get("Sec-Fetch-Mode"); m != "" && m != "navigate" {
+		return false
+	}
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+func acceptsJSON(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "application/json")
+}
+
+// unauthenticated answers a request without a valid session.
+func (h *PlexAuth) unauthenticated(w http.ResponseWriter, r *http.Request) error {
+	base := h.externalPrefix(r)
+	if isNavigation(r) {
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, base+"/login?rd="+url.QueryEscape(originalURI(r)), http.StatusFound)
+		return nil
+	}
+	writeStatus(w, r, http.StatusUnauthorized, "sign-in required", base+"/login")
+	return nil
+}
+
+// forbidden answers a signed-in account this handler's rules refuse.
+func (h *PlexAuth) forbidden(w http.ResponseWriter, r *http.Request, s *Session) error {
+	if isNavigation(r) {
+		h.renderDenied(w, r, s.Username, originalURI(r))
+		return nil
+	}
+	writeStatus(w, r, http.StatusForbidden, "this Plex account is not allowed here", "")
+	return nil
+}
+
+// writeStatus writes a short 401/403 body, JSON when the client accepts it.
+func writeStatus(w http.ResponseWriter, r *http.Request, status int, msg, login string) {
+	hdr := w.Header()
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	if acceptsJSON(r) {
+		hdr.Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		body := `{"error":` + strconv.Quote(msg)
+		if login != "" {
+			body += `,"login":` + strconv.Quote(login)
+		}
+		_, _ = w.Write([]byte(body + "}\n"))
+		return
+	}
+	hdr.Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(msg + "\n"))
+}
+
+// originalURI is the path and query the client asked for, before any
+// rewrite or handle_path strip, so the user comes back where they meant to.
+func originalURI(r *http.Request) string {
+	if or, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok && or.URL != nil {
+		return or.URL.RequestURI()
+	}
+	return r.URL.RequestURI()
+}
+
+// externalPrefix is the prefix as the browser sees it: when the handler
+// runs inside handle_path, the stripped part is put back in front.
+func (h *PlexAuth) externalPrefix(r *http.Request) string {
+	if or, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok && or.URL != nil {
+		orig, cur := or.URL.Path, r.URL.Path
+		if len(orig) > len(cur) && strings.HasSuffix(orig, cur) {
+			return strings.TrimRight(orig[:len(orig)-len(cur)], "/") + h.Prefix
+		}
+	}
+	return h.Prefix
+}
+
+func validHTTPURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return err
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute http(s) URL", s)
+	}
+	return nil
+}
+
+func formatInt(i int64) string { return strconv.FormatInt(i, 10) }
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*PlexAuth)(nil)
+	_ caddy.Validator             = (*PlexAuth)(nil)
+	_ caddy.CleanerUpper          = (*PlexAuth)(nil)
+	_ caddyhttp.MiddlewareHandler = (*PlexAuth)(nil)
+)

@@ -1,0 +1,273 @@
+package plexauth
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// maxFormBody bounds what the endpoints read of a POST body.
+const maxFormBody = 64 << 10
+
+// maxStateTTL caps the login state cookie: a pin the user has not approved
+// in this time is abandoned.
+const maxStateTTL = 30 * time.Minute
+
+// loginState travels in the sealed state cookie between start and
+// callback. The pin id stays here: in a URL it would let an attacker sign a
+// victim in as the attacker.
+type loginState struct {
+	PinID int64  `json:"p"`
+	Code  string `json:"c"`
+	RD    string `json:"r"`
+}
+
+// serveEndpoint serves the module's own endpoints under the prefix.
+func (h *PlexAuth) serveEndpoint(w http.ResponseWriter, r *http.Request) error {
+	name := strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, h.Prefix), "/")
+	switch name {
+	case "login":
+		if !allowMethods(w, r, http.MethodGet, http.MethodHead) {
+			return nil
+		}
+		h.serveLogin(w, r)
+	case "start":
+		if !allowMethods(w, r, http.MethodGet, http.MethodPost) {
+			return nil
+		}
+		h.serveStart(w, r)
+	case "callback":
+		if !allowMethods(w, r, http.MethodGet, http.MethodHead) {
+			return nil
+		}
+		h.serveCallback(w, r)
+	case "logout":
+		if !allowMethods(w, r, http.MethodGet, http.MethodPost) {
+			return nil
+		}
+		h.serveLogout(w, r)
+	default:
+		writeStatus(w, r, http.StatusNotFound, "not found", "")
+	}
+	return nil
+}
+
+func allowMethods(w http.ResponseWriter, r *http.Request, methods ...string) bool {
+	for _, m := range methods {
+		if r.Method == m {
+			return true
+		}
+	}
+	w.Header().Set("Allow", strings.Join(methods, ", "))
+	writeStatus(w, r, http.StatusMethodNotAllowed, "method not allowed", "")
+	return false
+}
+
+// returnTo reads and validates the rd parameter (query or form).
+// ok is false when the request's parameters could not be parsed at all.
+func (h *PlexAuth) returnTo(w http.ResponseWriter, r *http.Request) (string, bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
+	if err := r.ParseForm(); err != nil {
+		writeStatus(w, r, http.StatusBadRequest, "malformed request parameters", "")
+		return "", false
+	}
+	return safeRedirect(r.Form.Get("rd"), r.Host, h.RedirectDomains), true
+}
+
+func (h *PlexAuth) serveLogin(w http.ResponseWriter, r *http.Request) {
+	rd, ok := h.returnTo(w, r)
+	if !ok {
+		return
+	}
+	if s, _ := h.sessionFromRequest(r); s != nil {
+		if _, admitted := h.admit(s); admitted {
+			http.Redirect(w, r, rd, http.StatusFound)
+			return
+		}
+	}
+	base := h.externalPrefix(r)
+	h.render(w, r, http.StatusOK, "login", pageData{
+		RD:        rd,
+		SignedOut: r.Form.Get("signed_out") == "1",
+		StartURL:  base + "/start",
+		LoginURL:  base + "/login",
+	})
+}
+
+// serveStart creates a pin at plex.tv, remembers it in the sealed state
+// cookie, and sends the browser to Plex's sign-in page.
+func (h *PlexAuth) serveStart(w http.ResponseWriter, r *http.Request) {
+	rd, ok := h.returnTo(w, r)
+	if !ok {
+		return
+	}
+	pin, err := h.plex.createPin(r.Context())
+	if err != nil {
+		h.plexFailed(w, r, "creating pin", err)
+		return
+	}
+	ttl := time.Duration(pin.ExpiresIn) * time.Second
+	if ttl <= 0 || ttl > maxStateTTL {
+		ttl = maxStateTTL
+	}
+	payload, _ := json.Marshal(loginState{PinID: pin.ID, Code: pin.Code, RD: rd})
+	http.SetCookie(w, &http.Cookie{
+		Name:     h.stateCookie,
+		Value:    h.stateSealer.seal(h.stateCookie, payload, time.Now().Add(ttl)),
+		Path:     h.externalPrefix(r) + "/",
+		MaxAge:   int(ttl / time.Second),
+		HttpOnly: true,
+		Secure:   r.TLS != nil,
+		SameSite: http.SameSiteLaxMode,
+	})
+	callback := requestScheme(r) + "://" + r.Host + h.externalPrefix(r) + "/callback"
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, appURL(h.PlexAppURL, h.ClientID, pin.Code, h.Product, callback), http.StatusSeeOther)
+}
+
+// readState opens the state cookie; nil when it is missing, forged or expired.
+func (h *PlexAuth) readState(r *http.Request) *loginState {
+	v := findCookie(r.Header, h.stateCookie)
+	if v == "" {
+		return nil
+	}
+	raw, err := h.stateSealer.open(h.stateCookie, v, time.Now(), nil)
+	if err != nil {
+		return nil
+	}
+	var st loginState
+	if json.Unmarshal(raw, &st) != nil || st.PinID <= 0 {
+		return nil
+	}
+	st.RD = safeRedirect(st.RD, r.Host, h.RedirectDomains)
+	return &st
+}
+
+// serveCallback is where Plex sends the browser back. It asks plex.tv
+// whether the pin in this browser's state cookie was approved, and if so
+// who approved it.
+func (h *PlexAuth) serveCallback(w http.ResponseWriter, r *http.Request) {
+	base := h.externalPrefix(r)
+	st := h.readState(r)
+	if st == nil {
+		h.render(w, r, http.StatusBadRequest, "badstate", pageData{Title: "Sign-in could not continue", LoginURL: base + "/login"})
+		return
+	}
+	loginURL := base + "/login?rd=" + url.QueryEscape(st.RD)
+	pin, err := h.plex.checkPin(r.Context(), st.PinID)
+	switch {
+	case errors.Is(err, errPinNotFound):
+		h.clearCookie(w, r, h.stateCookie, base+"/", "")
+		h.render(w, r, http.StatusGone, "expired", pageData{Title: "Sign-in expired", LoginURL: loginURL})
+		return
+	case err != nil:
+		h.plexFailed(w, r, "checking pin", err)
+		return
+	case pin.AuthToken == nil || *pin.AuthToken == "":
+		h.render(w, r, http.StatusOK, "waiting", pageData{
+			Title: "Waiting for Plex", Refresh: 2,
+			CallbackURL: base + "/callback", LoginURL: loginURL,
+		})
+		return
+	}
+
+	s, err := h.plex.identify(r.Context(), *pin.AuthToken)
+	if err != nil {
+		if errors.Is(err, errTokenRejected) {
+			h.clearCookie(w, r, h.stateCookie, base+"/", "")
+			h.render(w, r, http.StatusGone, "expired", pageData{Title: "Sign-in expired", LoginURL: loginURL})
+			return
+		}
+		h.plexFailed(w, r, "identifying account", err)
+		return
+	}
+	h.clearCookie(w, r, h.stateCookie, base+"/", "")
+	if _, ok := h.admit(s); !ok {
+		h.logger.Info("plex account refused", zap.Int64("plex_user_id", s.UserID), zap.String("username", s.Username))
+		h.renderDenied(w, r, s.Username, st.RD)
+		return
+	}
+	id := h.newSession(w, r, s)
+	_ = id
+	h.logger.Info("signed in", zap.Int64("plex_user_id", s.UserID), zap.String("username", s.Username))
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, st.RD, http.StatusFound)
+}
+
+// newSession stores s under a fresh 256-bit id and sets the session cookie.
+func (h *PlexAuth) newSession(w http.ResponseWriter, r *http.Request, s *Session) string {
+	now := time.Now()
+	ttl := time.Duration(h.SessionTTL)
+	s.Created, s.Checked, s.Expires = now, now, now.Add(ttl)
+	rawID := randomBytes(sessionIDLen)
+	id := string(rawID)
+	h.sessions.put(id, s)
+	http.SetCookie(w, &http.Cookie{
+		Name:     h.CookieName,
+		Value:    h.sessionSealer.seal(h.CookieName, rawID, s.Expires),
+		Path:     "/",
+		Domain:   h.CookieDomain,
+		MaxAge:   int(ttl / time.Second),
+		HttpOnly: true,
+		Secure:   r.TLS != nil,
+		SameSite: http.SameSiteLaxMode,
+	})
+	return id
+}
+
+// serveLogout ends the session on the server, so an old copy of the cookie
+// stops working, expires the cookie and goes back to the login page.
+func (h *PlexAuth) serveLogout(w http.ResponseWriter, r *http.Request) {
+	rd, ok := h.returnTo(w, r)
+	if !ok {
+		return
+	}
+	if _, id := h.sessionFromRequest(r); id != "" {
+		h.sessions.delete(id)
+	}
+	h.clearCookie(w, r, h.CookieName, "/", h.CookieDomain)
+	status := http.StatusFound
+	if r.Method == http.MethodPost {
+		status = http.StatusSeeOther
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, h.externalPrefix(r)+"/login?signed_out=1&rd="+url.QueryEscape(rd), status)
+}
+
+func (h *PlexAuth) clearCookie(w http.ResponseWriter, r *http.Request, name, path, domain string) {
+	http.SetCookie(w, &http.Cookie{
+		Name: name, Value: "", Path: path, Domain: domain, MaxAge: -1,
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// plexFailed answers when plex.tv could not be used: 503 (with
+// Retry-After) when it asked us to slow down or is down for maintenance,
+// 502 otherwise.
+func (h *PlexAuth) plexFailed(w http.ResponseWriter, r *http.Request, what string, err error) {
+	status := http.StatusBadGateway
+	var un *plexUnavailable
+	if errors.As(err, &un) && (un.Status == http.StatusTooManyRequests || un.Status == http.StatusServiceUnavailable) {
+		status = http.StatusServiceUnavailable
+		if un.RetryAfter > 0 {
+			w.Header().Set("Retry-After", formatInt(int64((un.RetryAfter+time.Second-1)/time.Second)))
+		}
+	}
+	if c := h.logger.Check(zapcore.WarnLevel, "plex.tv call failed"); c != nil {
+		c.Write(zap.String("during", what), zap.Error(err))
+	}
+	h.render(w, r, status, "unavailable", pageData{Title: "Plex could not be reached", LoginURL: h.externalPrefix(r) + "/login"})
+}
+
+func requestScheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
