@@ -218,7 +218,7 @@ func (c *plexClient) identify(ctx context.Context, token string) (*Session, erro
 	if err != nil {
 		return nil, err
 	}
-	return &Session{
+	s := &Session{
 		UserID:   u.ID,
 		UUID:     u.UUID,
 		Username: u.Username,
@@ -226,7 +226,9 @@ func (c *plexClient) identify(ctx context.Context, token string) (*Session, erro
 		Title:    u.Title,
 		Servers:  servers,
 		Token:    token,
-	}, nil
+	}
+	s.prepare()
+	return s, nil
 }
 
 // appURL is where the browser signs in at Plex. The parameters travel in

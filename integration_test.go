@@ -1,0 +1,634 @@
+package plexauth
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
+
+	"github.com/caddy-plexauth/caddy-plexauth/plextest"
+)
+
+// These tests run a real Caddy in-process (caddytest) with the plex_auth
+// handler in front of a stand-in upstream, against the fake plex.tv, and
+// walk the flows a browser walks, with a cookie jar.
+
+const (
+	machineID = "9f1c2e3d4b5a6978a1b2c3d4e5f60718293a4b5c"
+	siteURL   = "http://localhost:9080"
+)
+
+// upstream records what the protected application receives.
+type upstream struct {
+	*httptest.Server
+	mu   sync.Mutex
+	seen []*http.Request
+}
+
+func newUpstream(t *testing.T) *upstream {
+	u := &upstream{}
+	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.mu.Lock()
+		u.seen = append(u.seen, r.Clone(r.Context()))
+		u.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"path": r.URL.RequestURI(), "header": r.Header})
+	}))
+	t.Cleanup(u.Close)
+	return u
+}
+
+func (u *upstream) count() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.seen)
+}
+
+func (u *upstream) last() *http.Request {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.seen) == 0 {
+		return nil
+	}
+	return u.seen[len(u.seen)-1]
+}
+
+// env is one running Caddy with the fake plex.tv and an upstream.
+type env struct {
+	t       *testing.T
+	plex    *plextest.Server
+	up      *upstream
+	storage string
+}
+
+// newEnv starts the fake plex.tv with accounts owner, homie, friend and
+// stranger (no access), and loads Caddy with the given site body, where
+// {PLEX} is replaced by the plex_tv_url/plex_app_url options and {UP} by
+// the upstream's address.
+func newEnv(t *testing.T, site string) *env {
+	t.Helper()
+	plex := plextest.NewServer()
+	t.Cleanup(plex.Close)
+	plex.AddServer(machineID, "Living Room")
+	for _, a := range []struct {
+		name string
+		tier plextest.Tier
+	}{{"owner", plextest.Owner}, {"homie", plextest.Home}, {"friend", plextest.Friend}} {
+		plex.AddAccount(a.name)
+		plex.Share(machineID, a.name, a.tier)
+	}
+	plex.AddAccount("stranger")
+	up := newUpstream(t)
+	e := &env{t: t, plex: plex, up: up, storage: t.TempDir()}
+	e.load(site)
+	return e
+}
+
+func (e *env) load(site string) {
+	e.t.Helper()
+	plexOpts := fmt.Sprintf("plex_tv_url %s\n\t\tplex_app_url %s\n\t\ttimeout 2s", e.plex.URL, e.plex.AppURL())
+	site = strings.ReplaceAll(site, "{PLEX}", plexOpts)
+	site = strings.ReplaceAll(site, "{UP}", strings.TrimPrefix(e.up.URL, "http://"))
+	config := fmt.Sprintf(`{
+	admin localhost:2999
+	http_port 9080
+	https_port 9443
+	grace_period 1ns
+	skip_install_trust
+	storage file_system %s
+}
+%s
+`, e.storage, site)
+	tc := caddytest.NewTester(e.t)
+	tc.InitServer(config, "caddyfile")
+}
+
+// browser is a cookie-keeping client that does not follow redirects, so
+// each hop can be checked.
+type browser struct {
+	t   *testing.T
+	c   *http.Client
+	jar *cookiejar.Jar
+}
+
+func newBrowser(t *testing.T) *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: t, jar: jar, c: &http.Client{
+		Jar:           jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+func (b *browser) do(method, target string, body url.Values, hdr ...string) (*http.Response, string) {
+	b.t.Helper()
+	if strings.HasPrefix(target, "/") {
+		target = siteURL + target
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = strings.NewReader(body.Encode())
+	}
+	req, err := http.NewRequest(method, target, rd)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	req.Header.Set("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatalf("%s %s: %v", method, target, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp, string(data)
+}
+
+func (b *browser) get(target string, hdr ...string) (*http.Response, string) {
+	b.t.Helper()
+	return b.do(http.MethodGet, target, nil, hdr...)
+}
+
+func (b *browser) cookie(name string) *http.Cookie {
+	u, _ := url.Parse(siteURL + "/")
+	for _, c := range b.jar.Cookies(u) {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+func expectStatus(t *testing.T, resp *http.Response, want int, body string) {
+	t.Helper()
+	if resp.StatusCode != want {
+		t.Fatalf("%s %s: status %d, want %d; body: %.300s", resp.Request.Method, resp.Request.URL, resp.StatusCode, want, body)
+	}
+}
+
+// start posts to /start with rd and returns the pin code from the Plex
+// sign-in URL it is sent to, checking that URL's shape.
+func (e *env) start(b *browser, rd string) string {
+	e.t.Helper()
+	resp, body := b.do(http.MethodPost, "/_plexauth/start", url.Values{"rd": {rd}})
+	expectStatus(e.t, resp, http.StatusSeeOther, body)
+	loc := resp.Header.Get("Location")
+	if !strings.HasPrefix(loc, e.plex.AppURL()+"#?") {
+		e.t.Fatalf("start redirected to %q, want the Plex sign-in page", loc)
+	}
+	frag, err := url.ParseQuery(loc[len(e.plex.AppURL())+2:])
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if frag.Get("clientID") == "" || frag.Get("context[device][product]") == "" {
+		e.t.Fatalf("sign-in URL lacks clientID or product: %q", loc)
+	}
+	if got, want := frag.Get("forwardUrl"), siteURL+"/_plexauth/callback"; got != want {
+		e.t.Fatalf("forwardUrl = %q, want %q", got, want)
+	}
+	if strings.Contains(loc, "pin") || strings.Contains(loc, "id=") {
+		e.t.Fatalf("pin id leaked into the sign-in URL: %q", loc)
+	}
+	return frag.Get("code")
+}
+
+// signIn walks the whole same-tab flow as account and returns the
+// callback's response.
+func (e *env) signIn(b *browser, account, rd string) (*http.Response, string) {
+	e.t.Helper()
+	code := e.start(b, rd)
+	if err := e.plex.Approve(code, account); err != nil {
+		e.t.Fatal(err)
+	}
+	return b.get("/_plexauth/callback")
+}
+
+const basicSite = `http://localhost:9080 {
+	plex_auth {
+		server ` + machineID + `
+		product "Media Tools"
+		{PLEX}
+	}
+	reverse_proxy {UP}
+}`
+
+func TestFullSignInFlowReachesUpstreamWithIdentity(t *testing.T) {
+	e := newEnv(t, basicSite)
+	b := newBrowser(t)
+
+	// 1. An unauthenticated navigation goes to the login page, keeping the deep link.
+	resp, body := b.get("/tautulli/home?section=2")
+	expectStatus(t, resp, http.StatusFound, body)
+	if got, want := resp.Header.Get("Location"), "/_plexauth/login?rd="+url.QueryEscape("/tautulli/home?section=2"); got != want {
+		t.Fatalf("Location = %q, want %q", got, want)
+	}
+	if e.up.count() != 0 {
+		t.Fatal("unauthenticated request reached the upstream")
+	}
+
+	// 2. The login page has the form.
+	resp, body = b.get(resp.Header.Get("Location"))
+	expectStatus(t, resp, http.StatusOK, body)
+	for _, want := range []string{`action="/_plexauth/start"`, "Sign in with Plex", `value="/tautulli/home?section=2"`, "Media Tools"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("login page lacks %q", want)
+		}
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || strings.Contains(csp, "unsafe-inline") {
+		t.Errorf("login page CSP = %q", csp)
+	}
+
+	// 3-4. Start, approve at Plex, come back.
+	resp, body = e.signIn(b, "friend", "/tautulli/home?section=2")
+	expectStatus(t, resp, http.StatusFound, body)
+	if got := resp.Header.Get("Location"); got != "/tautulli/home?section=2" {
+		t.Fatalf("after sign-in Location = %q, want the deep link", got)
+	}
+	var session *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "plex_auth_session" && c.MaxAge > 0 {
+			session = c
+		}
+	}
+	if session == nil {
+		t.Fatalf("callback set no session cookie: %v", resp.Header["Set-Cookie"])
+	}
+	if !session.HttpOnly || session.SameSite != http.SameSiteLaxMode || session.Path != "/" || session.MaxAge != 168*3600 || session.Secure {
+		t.Errorf("session cookie attributes: %+v", session)
+	}
+	if b.cookie("plex_auth_session_state") != nil {
+		t.Error("state cookie not cleared after sign-in")
+	}
+	friend := e.plex.Account("friend")
+	if strings.Contains(session.Value, friend.Token) || strings.Contains(session.Value, friend.Username) {
+		t.Fatal("session cookie carries the token or the username in clear")
+	}
+
+	// 5. The signed-in request reaches the upstream with identity headers,
+	// spoofed ones replaced, the session cookie stripped, others kept.
+	resp, body = b.get("/tautulli/home?section=2",
+		"Remote-User", "owner", "Remote-Groups", "owner", "Remote-Email", "evil@example.com", "Remote-Name", "Evil",
+		"Cookie", "theme=dark")
+	expectStatus(t, resp, http.StatusOK, body)
+	got := e.up.last()
+	if got == nil {
+		t.Fatal("upstream saw nothing")
+	}
+	wantHdr := map[string]string{"Remote-User": "friend", "Remote-Email": "friend@example.com", "Remote-Name": "Friend", "Remote-Groups": "friend"}
+	for k, v := range wantHdr {
+		if vals := got.Header.Values(k); len(vals) != 1 || vals[0] != v {
+			t.Errorf("upstream %s = %q, want [%q]", k, vals, v)
+		}
+	}
+	cookies := strings.Join(got.Header.Values("Cookie"), "; ")
+	if strings.Contains(cookies, "plex_auth_session") || !strings.Contains(cookies, "theme=dark") {
+		t.Errorf("upstream Cookie header = %q: want theme kept, session stripped", cookies)
+	}
+	for k, vs := range got.Header {
+		for _, v := range vs {
+			if strings.Contains(v, friend.Token) {
+				t.Errorf("upstream header %s carries the Plex token", k)
+			}
+		}
+	}
+	if n := e.plex.Count(http.MethodGet, "/api/v2/user"); n != 1 {
+		t.Errorf("plex.tv saw %d user calls; the signed-in request must not call plex.tv", n)
+	}
+
+	// 6. The login page, when already signed in, goes straight to rd.
+	resp, body = b.get("/_plexauth/login?rd=%2Fsonarr")
+	expectStatus(t, resp, http.StatusFound, body)
+	if resp.Header.Get("Location") != "/sonarr" {
+		t.Errorf("signed-in login page Location = %q", resp.Header.Get("Location"))
+	}
+
+	// 7. Logout ends the session server-side: an old copy of the cookie fails.
+	old := b.cookie("plex_auth_session")
+	resp, body = b.do(http.MethodPost, "/_plexauth/logout", url.Values{})
+	expectStatus(t, resp, http.StatusSeeOther, body)
+	if !strings.HasPrefix(resp.Header.Get("Location"), "/_plexauth/login") {
+		t.Errorf("logout Location = %q", resp.Header.Get("Location"))
+	}
+	if b.cookie("plex_auth_session") != nil {
+		t.Error("logout did not expire the cookie")
+	}
+	before := e.up.count()
+	resp, body = b.get("/tautulli", "Cookie", "plex_auth_session="+old.Value)
+	expectStatus(t, resp, http.StatusFound, body)
+	if e.up.count() != before {
+		t.Error("old session cookie still reached the upstream after logout")
+	}
+}
+
+func TestPlexCallsCarryTheRequiredHeaders(t *testing.T) {
+	e := newEnv(t, basicSite)
+	b := newBrowser(t)
+	resp, body := e.signIn(b, "owner", "/")
+	expectStatus(t, resp, http.StatusFound, body)
+	var clientID string
+	for _, r := range e.plex.Requests() {
+		if !strings.HasPrefix(r.Path, "/api/v2/") {
+			continue
+		}
+		if r.Header.Get("Accept") != "application/json" {
+			t.Errorf("%s %s: Accept = %q", r.Method, r.Path, r.Header.Get("Accept"))
+		}
+		for _, h := range []string{"X-Plex-Product", "X-Plex-Client-Identifier", "X-Plex-Version", "X-Plex-Platform", "X-Plex-Device"} {
+			if r.Header.Get(h) == "" {
+				t.Errorf("%s %s lacks %s", r.Method, r.Path, h)
+			}
+		}
+		if clientID == "" {
+			clientID = r.Header.Get("X-Plex-Client-Identifier")
+		} else if r.Header.Get("X-Plex-Client-Identifier") != clientID {
+			t.Errorf("client identifier changed between calls")
+		}
+		if r.Query.Get("X-Plex-Token") != "" {
+			t.Errorf("%s %s: token in the URL", r.Method, r.Path)
+		}
+		if r.Path == "/api/v2/pins" && r.Query.Get("strong") != "true" {
+			t.Errorf("pin created without strong=true")
+		}
+	}
+	for _, want := range []string{"/api/v2/pins", "/api/v2/pins/*", "/api/v2/user", "/api/v2/resources"} {
+		if e.plex.Count("", want) == 0 {
+			t.Errorf("plex.tv never saw %s", want)
+		}
+	}
+}
+
+func TestUnauthenticatedNonNavigationGets401(t *testing.T) {
+	e := newEnv(t, basicSite)
+	b := newBrowser(t)
+	cases := []struct {
+		name     string
+		method   string
+		hdr      []string
+		wantJSON bool
+	}{
+		{"api client", http.MethodGet, []string{"Accept", "*/*"}, false},
+		{"json", http.MethodGet, []string{"Accept", "application/json"}, true},
+		{"xhr", http.MethodGet, []string{"X-Requested-With", "XMLHttpRequest"}, false},
+		{"fetch", http.MethodGet, []string{"Sec-Fetch-Mode", "cors"}, false},
+		{"websocket", http.MethodGet, []string{"Connection", "Upgrade", "Upgrade", "websocket", "Sec-WebSocket-Version", "13", "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}, false},
+		{"post", http.MethodPost, nil, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			resp, body := b.do(c.method, "/api/v1/things", nil, c.hdr...)
+			expectStatus(t, resp, http.StatusUnauthorized, body)
+			if c.wantJSON {
+				var v map[string]string
+				if err := json.Unmarshal([]byte(body), &v); err != nil || v["error"] == "" {
+					t.Errorf("want a JSON body, got %q", body)
+				}
+			}
+		})
+	}
+	if e.up.count() != 0 {
+		t.Fatal("an unauthenticated request reached the upstream")
+	}
+}
+
+func TestRefusedAccountGets403AndNoSession(t *testing.T) {
+	e := newEnv(t, basicSite)
+	b := newBrowser(t)
+	resp, body := e.signIn(b, "stranger", "/")
+	expectStatus(t, resp, http.StatusForbidden, body)
+	if !strings.Contains(body, "stranger") || !strings.Contains(body, "another account") {
+		t.Errorf("denied page should name the account and offer another: %.400s", body)
+	}
+	if b.cookie("plex_auth_session") != nil {
+		t.Fatal("a refused account got a session")
+	}
+}
+
+func TestFriendIsRefusedOnOwnerOnlyRoute(t *testing.T) {
+	e := newEnv(t, `http://localhost:9080 {
+	route /admin/* {
+		plex_auth {
+			server `+machineID+`
+			allow_tier owner
+			{PLEX}
+		}
+		reverse_proxy {UP}
+	}
+	route {
+		plex_auth {
+			server `+machineID+`
+			{PLEX}
+		}
+		reverse_proxy {UP}
+	}
+}`)
+	for _, c := range []struct {
+		account string
+		want    int
+	}{{"friend", http.StatusForbidden}, {"homie", http.StatusForbidden}, {"owner", http.StatusOK}} {
+		t.Run(c.account, func(t *testing.T) {
+			b := newBrowser(t)
+			resp, body := e.signIn(b, c.account, "/")
+			expectStatus(t, resp, http.StatusFound, body)
+			resp, body = b.get("/media")
+			expectStatus(t, resp, http.StatusOK, body)
+			resp, body = b.get("/admin/settings")
+			expectStatus(t, resp, c.want, body)
+			if c.want == http.StatusOK {
+				if g := e.up.last().Header.Get("Remote-Groups"); g != "owner" {
+					t.Errorf("Remote-Groups = %q", g)
+				}
+			}
+		})
+	}
+}
+
+func TestAllowUsersAndServerMustBothHold(t *testing.T) {
+	e := newEnv(t, `http://localhost:9080 {
+	plex_auth {
+		server `+machineID+`
+		allow_users FRIEND@example.com stranger
+		{PLEX}
+	}
+	reverse_proxy {UP}
+}`)
+	for _, c := range []struct {
+		account string
+		want    int
+	}{{"friend", http.StatusFound}, {"stranger", http.StatusForbidden}, {"owner", http.StatusForbidden}} {
+		t.Run(c.account, func(t *testing.T) {
+			resp, body := e.signIn(newBrowser(t), c.account, "/")
+			expectStatus(t, resp, c.want, body)
+		})
+	}
+}
+
+func TestOpenRedirectAttemptsStayOnSite(t *testing.T) {
+	e := newEnv(t, basicSite)
+	for _, rd := range []string{"//evil.example/", "https://evil.example/", "/\\evil.example", "javascript:alert(1)", "http://localhost:9080.evil.example/"} {
+		t.Run(rd, func(t *testing.T) {
+			b := newBrowser(t)
+			resp, body := e.signIn(b, "owner", rd)
+			expectStatus(t, resp, http.StatusFound, body)
+			if loc := resp.Header.Get("Location"); loc != "/" {
+				t.Errorf("rd %q led to %q, want /", rd, loc)
+			}
+		})
+	}
+	b := newBrowser(t)
+	resp, body := e.signIn(b, "owner", siteURL+"/ok?x=1")
+	expectStatus(t, resp, http.StatusFound, body)
+	if loc := resp.Header.Get("Location"); loc != siteURL+"/ok?x=1" {
+		t.Errorf("same-host absolute rd led to %q", loc)
+	}
+}
+
+func TestCallbackStates(t *testing.T) {
+	e := newEnv(t, basicSite)
+
+	t.Run("no state cookie", func(t *testing.T) {
+		resp, body := newBrowser(t).get("/_plexauth/callback")
+		expectStatus(t, resp, http.StatusBadRequest, body)
+	})
+	t.Run("forged state cookie", func(t *testing.T) {
+		resp, body := newBrowser(t).get("/_plexauth/callback", "Cookie", "plex_auth_session_state=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+		expectStatus(t, resp, http.StatusBadRequest, body)
+	})
+	t.Run("session cookie replayed as state", func(t *testing.T) {
+		b := newBrowser(t)
+		e.signIn(b, "owner", "/")
+		s := b.cookie("plex_auth_session")
+		resp, body := newBrowser(t).get("/_plexauth/callback", "Cookie", "plex_auth_session_state="+s.Value)
+		expectStatus(t, resp, http.StatusBadRequest, body)
+	})
+	t.Run("pin not yet approved", func(t *testing.T) {
+		b := newBrowser(t)
+		e.start(b, "/")
+		resp, body := b.get("/_plexauth/callback")
+		expectStatus(t, resp, http.StatusOK, body)
+		if !strings.Contains(body, `http-equiv="refresh"`) || !strings.Contains(body, "Waiting") {
+			t.Errorf("waiting page should retry by itself: %.300s", body)
+		}
+	})
+	t.Run("pin expired", func(t *testing.T) {
+		b := newBrowser(t)
+		e.start(b, "/x")
+		e.plex.ExpirePins()
+		resp, body := b.get("/_plexauth/callback")
+		expectStatus(t, resp, http.StatusGone, body)
+		if !strings.Contains(body, "/_plexauth/login?rd=%2Fx") {
+			t.Errorf("expired page should link to a new start: %s", body[strings.Index(body, "<main>"):])
+		}
+	})
+}
+
+func TestPlexDownGivesGatewayPagesAndNeverHangs(t *testing.T) {
+	e := newEnv(t, basicSite)
+	signedIn := newBrowser(t)
+	resp, body := e.signIn(signedIn, "owner", "/")
+	expectStatus(t, resp, http.StatusFound, body)
+
+	for _, c := range []struct {
+		name   string
+		set    func()
+		status int
+	}{
+		{"connection dropped", func() { e.plex.SetDown(true) }, http.StatusBadGateway},
+		{"5xx", func() { e.plex.SetStatus(http.StatusInternalServerError, 0) }, http.StatusBadGateway},
+		{"429", func() { e.plex.SetStatus(http.StatusTooManyRequests, 30) }, http.StatusServiceUnavailable},
+		{"slower than timeout", func() { e.plex.SetDelay(10 * 1e9) }, http.StatusBadGateway},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			c.set()
+			defer func() { e.plex.SetDown(false); e.plex.SetStatus(0, 0); e.plex.SetDelay(0) }()
+			resp, body := newBrowser(t).do(http.MethodPost, "/_plexauth/start", url.Values{"rd": {"/"}})
+			expectStatus(t, resp, c.status, body)
+			if !strings.Contains(body, "Plex could not be reached") {
+				t.Errorf("page should say Plex could not be reached: %.300s", body)
+			}
+			if c.status == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "30" {
+				t.Errorf("Retry-After = %q", resp.Header.Get("Retry-After"))
+			}
+			// A signed-in user keeps working: the hot path never calls plex.tv.
+			resp, body = signedIn.get("/still-works")
+			expectStatus(t, resp, http.StatusOK, body)
+		})
+	}
+}
+
+func TestGarbageInGetsClean4xx(t *testing.T) {
+	e := newEnv(t, basicSite)
+	b := newBrowser(t)
+	cases := []struct {
+		name   string
+		method string
+		target string
+		hdr    []string
+		want   int
+	}{
+		{"unknown endpoint", "GET", "/_plexauth/nope", nil, http.StatusNotFound},
+		{"bare prefix", "GET", "/_plexauth", nil, http.StatusNotFound},
+		{"bad percent-encoding", "GET", "/_plexauth/login?rd=%zz", nil, http.StatusBadRequest},
+		{"oversized rd", "GET", "/_plexauth/login?rd=/" + strings.Repeat("a", 8000), nil, http.StatusOK},
+		{"wrong method", "DELETE", "/_plexauth/login", nil, http.StatusMethodNotAllowed},
+		{"garbage session cookie", "GET", "/x", []string{"Cookie", "plex_auth_session=%%%garbage"}, http.StatusFound},
+		{"huge session cookie", "GET", "/x", []string{"Cookie", "plex_auth_session=" + strings.Repeat("A", 5000)}, http.StatusFound},
+		{"quoted cookie", "GET", "/x", []string{"Cookie", `plex_auth_session="abc"`}, http.StatusFound},
+		{"garbage state cookie", "GET", "/_plexauth/callback", []string{"Cookie", "plex_auth_session_state=!!!"}, http.StatusBadRequest},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			resp, body := b.do(c.method, c.target, nil, c.hdr...)
+			expectStatus(t, resp, c.want, body)
+		})
+	}
+	if e.up.count() != 0 {
+		t.Fatal("garbage reached the upstream")
+	}
+}
+
+func TestSessionsSurviveConfigReload(t *testing.T) {
+	e := newEnv(t, basicSite)
+	b := newBrowser(t)
+	resp, body := e.signIn(b, "owner", "/")
+	expectStatus(t, resp, http.StatusFound, body)
+	// A changed config: another product name.
+	e.load(strings.Replace(basicSite, `"Media Tools"`, `"Other Name"`, 1))
+	resp, body = b.get("/after-reload")
+	expectStatus(t, resp, http.StatusOK, body)
+}
+
+func TestHandlePathKeepsExternalLinks(t *testing.T) {
+	e := newEnv(t, `http://localhost:9080 {
+	handle_path /tools/* {
+		plex_auth {
+			server `+machineID+`
+			{PLEX}
+		}
+		reverse_proxy {UP}
+	}
+}`)
+	b := newBrowser(t)
+	resp, body := b.get("/tools/tautulli?x=1")
+	expectStatus(t, resp, http.StatusFound, body)
+	if got, want := resp.Header.Get("Location"), "/tools/_plexauth/login?rd="+url.QueryEscape("/tools/tautulli?x=1"); got != want {
+		t.Fatalf("Location = %q, want %q", got, want)
+	}
+	resp, body = b.get(resp.Header.Get("Location"))
+	expectStatus(t, resp, http.StatusOK, body)
+	if !strings.Contains(body, `action="/tools/_plexauth/start"`) {
+		t.Errorf("login form should post under /tools: %.500s", body)
+	}
+	_ = e
+}
