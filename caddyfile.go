@@ -40,6 +40,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    plex_tv_url      <url>
 //	    plex_app_url     <url>
 //	    timeout          <duration>
+//	    login_title      <text>
+//	    login_logo       <url or file>
+//	    login_template   <file>
 //	}
 //
 // Mistakes are reported with the file and line of the option.
@@ -47,7 +50,7 @@ func (p *PlexAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive name
 	file, line := d.File(), d.Line()
 	blockErr := func(msg string) error {
-		return fmt.Errorf("%s:%d - Error during parsing: %s", file, line, msg)
+		return fmt.Errorf("%s, at %s:%d", msg, file, line)
 	}
 	if d.NextArg() {
 		return d.ArgErr()
@@ -55,7 +58,8 @@ func (p *PlexAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	for d.NextBlock(0) {
 		opt := d.Val()
 		switch opt {
-		case "product", "client_id", "cookie_name", "cookie_domain", "prefix", "plex_tv_url", "plex_app_url":
+		case "product", "client_id", "cookie_name", "cookie_domain", "prefix", "plex_tv_url", "plex_app_url",
+			"login_title", "login_logo", "login_template":
 			var v string
 			if !d.AllArgs(&v) {
 				return d.Errf("%s takes exactly one value", opt)
@@ -87,6 +91,12 @@ func (p *PlexAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 					return d.Errf("plex_app_url: %v", err)
 				}
 				p.PlexAppURL = v
+			case "login_title":
+				p.LoginTitle = v
+			case "login_logo":
+				p.LoginLogo = v
+			case "login_template":
+				p.LoginTemplate = v
 			}
 		case "server", "allow_users", "redirect_domains", "allow_tier":
 			args := d.RemainingArgs()

@@ -1,0 +1,115 @@
+package plexauth
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"testing"
+	"time"
+)
+
+func testSealer(t testing.TB, purpose string, secrets ...string) *sealer {
+	t.Helper()
+	var keys [][]byte
+	for _, s := range secrets {
+		keys = append(keys, []byte(s))
+	}
+	s, err := newSealer(purpose, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestSealedCookieRoundTrips(t *testing.T) {
+	s := testSealer(t, "session", "k1")
+	now := time.Now()
+	v := s.seal("c", []byte("payload"), now.Add(time.Hour))
+	got, err := s.open("c", v, now, nil)
+	if err != nil || string(got) != "payload" {
+		t.Fatalf("open = %q, %v", got, err)
+	}
+	if bytes.Contains([]byte(v), []byte("payload")) {
+		t.Fatal("sealed value shows the payload")
+	}
+}
+
+func TestSealedCookieRefusals(t *testing.T) {
+	s := testSealer(t, "session", "k1")
+	now := time.Now()
+	v := s.seal("c", []byte("payload"), now.Add(time.Hour))
+	raw, _ := base64.RawURLEncoding.DecodeString(v)
+	raw[len(raw)-1] ^= 1
+	flipped := base64.RawURLEncoding.EncodeToString(raw)
+
+	cases := []struct {
+		name  string
+		open  func() error
+		wantE error
+	}{
+		{"other cookie name", func() error { _, err := s.open("d", v, now, nil); return err }, errCookieForged},
+		{"other purpose", func() error { _, err := testSealer(t, "state", "k1").open("c", v, now, nil); return err }, errCookieForged},
+		{"other secret", func() error { _, err := testSealer(t, "session", "k2").open("c", v, now, nil); return err }, errCookieForged},
+		{"bit flipped", func() error { _, err := s.open("c", flipped, now, nil); return err }, errCookieForged},
+		{"expired", func() error { _, err := s.open("c", v, now.Add(2*time.Hour), nil); return err }, errCookieExpired},
+		{"not base64", func() error { _, err := s.open("c", "%%%", now, nil); return err }, errCookieMalformed},
+		{"too short", func() error { _, err := s.open("c", "AAAA", now, nil); return err }, errCookieMalformed},
+		{"empty", func() error { _, err := s.open("c", "", now, nil); return err }, errCookieMalformed},
+		{"oversized", func() error { _, err := s.open("c", string(make([]byte, 5000)), now, nil); return err }, errCookieMalformed},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if err := c.open(); !errors.Is(err, c.wantE) {
+				t.Fatalf("err = %v, want %v", err, c.wantE)
+			}
+		})
+	}
+}
+
+func TestRotatedSecretStillOpensOldCookies(t *testing.T) {
+	now := time.Now()
+	old := testSealer(t, "session", "old").seal("c", []byte("x"), now.Add(time.Hour))
+	rotated := testSealer(t, "session", "new", "old")
+	if _, err := rotated.open("c", old, now, nil); err != nil {
+		t.Fatalf("cookie under the old secret refused after rotation: %v", err)
+	}
+	fresh := rotated.seal("c", []byte("y"), now.Add(time.Hour))
+	if _, err := testSealer(t, "session", "new").open("c", fresh, now, nil); err != nil {
+		t.Fatalf("new cookies must be sealed with the first secret: %v", err)
+	}
+}
+
+func FuzzOpenCookie(f *testing.F) {
+	s := testSealer(f, "session", "k1")
+	now := time.Now()
+	f.Add(s.seal("c", []byte("0123456789abcdef0123456789abcdef"), now.Add(time.Hour)))
+	f.Add("")
+	f.Add("AAAA")
+	f.Add("%%%")
+	f.Add("\"quoted\"")
+	f.Fuzz(func(t *testing.T, v string) {
+		var scratch [256]byte
+		got, err := s.open("c", v, now, scratch[:])
+		if err == nil && len(got) > len(v) {
+			t.Fatalf("opened %d bytes from a %d-byte value", len(got), len(v))
+		}
+		got2, err2 := s.open("c", v, now, nil)
+		if (err == nil) != (err2 == nil) || !bytes.Equal(got, got2) {
+			t.Fatalf("scratch and no-scratch disagree: %v/%v", err, err2)
+		}
+	})
+}
+
+func FuzzFindCookie(f *testing.F) {
+	f.Add("a=1; plex_auth_session=x; b=2")
+	f.Add("plex_auth_session=\"q\"")
+	f.Add(";;;=;")
+	f.Fuzz(func(t *testing.T, line string) {
+		h := map[string][]string{"Cookie": {line}}
+		_ = findCookie(h, "plex_auth_session")
+		stripCookie(h, "plex_auth_session")
+		if findCookie(h, "plex_auth_session") != "" {
+			t.Fatalf("cookie survived stripping: %q", h["Cookie"])
+		}
+	})
+}

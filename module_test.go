@@ -1,0 +1,236 @@
+package plexauth
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func parse(t *testing.T, input string) (*PlexAuth, error) {
+	t.Helper()
+	var p PlexAuth
+	err := p.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input))
+	return &p, err
+}
+
+func TestCaddyfileParsesEveryOption(t *testing.T) {
+	p, err := parse(t, `plex_auth {
+		product "Media Tools"
+		client_id abc123
+		server aaa bbb
+		allow_tier owner HOME
+		allow_users alice Bob@Example.com 12345
+		session_ttl 24h
+		cookie_name tools_session
+		cookie_domain example.com
+		prefix /auth-plex
+		redirect_domains .example.com other.example
+		plex_tv_url http://127.0.0.1:1234
+		plex_app_url http://127.0.0.1:1234/auth
+		timeout 3s
+	}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := map[string]bool{
+		"product":          p.Product == "Media Tools",
+		"client_id":        p.ClientID == "abc123",
+		"server":           len(p.Servers) == 2 && p.Servers[1] == "bbb",
+		"allow_tier":       len(p.AllowTiers) == 2 && p.AllowTiers[1] == "home",
+		"allow_users":      len(p.AllowUsers) == 3,
+		"session_ttl":      time.Duration(p.SessionTTL) == 24*time.Hour,
+		"cookie_name":      p.CookieName == "tools_session",
+		"cookie_domain":    p.CookieDomain == "example.com",
+		"prefix":           p.Prefix == "/auth-plex",
+		"redirect_domains": len(p.RedirectDomains) == 2,
+		"plex_tv_url":      p.PlexTVURL == "http://127.0.0.1:1234",
+		"plex_app_url":     p.PlexAppURL == "http://127.0.0.1:1234/auth",
+		"timeout":          time.Duration(p.Timeout) == 3*time.Second,
+	}
+	for opt, ok := range checks {
+		if !ok {
+			t.Errorf("%s not parsed: %+v", opt, p)
+		}
+	}
+}
+
+func TestCaddyfileMistakesNameTheOptionAndLine(t *testing.T) {
+	cases := []struct {
+		name, input, want string
+		line              string
+	}{
+		{"nothing admitted", "plex_auth {\n\tproduct x\n}", "plex_auth needs server, allow_users or allow_any_plex_user", "Testfile:1"},
+		{"empty block", "plex_auth", "needs server, allow_users or allow_any_plex_user", "Testfile:1"},
+		{"any plus server", "plex_auth {\n\tserver a\n\tallow_any_plex_user\n}", "allow_any_plex_user cannot be combined", "Testfile:1"},
+		{"unknown option", "plex_auth {\n\tserver a\n\tservers b\n}", `unknown plex_auth option "servers"`, "Testfile:3"},
+		{"bad tier", "plex_auth {\n\tserver a\n\tallow_tier admin\n}", `allow_tier: unknown tier "admin"`, "Testfile:3"},
+		{"tier without server", "plex_auth {\n\tallow_users a\n\tallow_tier owner\n}", "allow_tier needs server", "Testfile:1"},
+		{"bad duration", "plex_auth {\n\tserver a\n\tsession_ttl forever\n}", `session_ttl: "forever" is not a positive duration`, "Testfile:3"},
+		{"negative timeout", "plex_auth {\n\tserver a\n\ttimeout -1s\n}", "timeout", "Testfile:3"},
+		{"two products", "plex_auth {\n\tserver a\n\tproduct a b\n}", "product takes exactly one value", "Testfile:3"},
+		{"server without value", "plex_auth {\n\tserver\n}", "server needs at least one value", "Testfile:2"},
+		{"bad url", "plex_auth {\n\tserver a\n\tplex_tv_url ftp://x\n}", "plex_tv_url", "Testfile:3"},
+		{"bad prefix", "plex_auth {\n\tserver a\n\tprefix nope\n}", "prefix", "Testfile:3"},
+		{"bad cookie name", "plex_auth {\n\tserver a\n\tcookie_name a;b\n}", "cookie_name", "Testfile:3"},
+		{"argument on directive", "plex_auth foo", "wrong argument count", "Testfile:1"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := parse(t, c.input)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error = %v, want it to contain %q", err, c.want)
+			}
+			if c.line != "" && !strings.HasSuffix(err.Error(), ", at "+c.line) {
+				t.Fatalf("error = %v, want it to end with the place %s", err, c.line)
+			}
+		})
+	}
+}
+
+func TestValidateRejectsJSONConfigsThatAdmitEveryone(t *testing.T) {
+	for name, p := range map[string]PlexAuth{
+		"nothing":         {},
+		"any plus users":  {AllowAnyPlexUser: true, AllowUsers: []string{"a"}},
+		"bad tier":        {Servers: []string{"a"}, AllowTiers: []string{"root"}},
+		"bad plex_tv_url": {Servers: []string{"a"}, PlexTVURL: "plex.tv", PlexAppURL: "https://app.plex.tv/auth", CookieName: "c", Prefix: "/p", SessionTTL: 1, Timeout: 1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if err := p.Validate(); err == nil {
+				t.Fatal("Validate accepted it")
+			}
+		})
+	}
+	ok := PlexAuth{Servers: []string{"a"}, PlexTVURL: "https://plex.tv", PlexAppURL: "https://app.plex.tv/auth", CookieName: "c", Prefix: "/p", SessionTTL: 1, Timeout: 1}
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("valid config refused: %v", err)
+	}
+}
+
+func ruleHandler(servers, tiers, users []string) *PlexAuth {
+	h := &PlexAuth{Servers: servers, AllowTiers: tiers, AllowUsers: users}
+	if len(h.AllowTiers) == 0 {
+		h.AllowTiers = []string{tierOwner, tierHome, tierFriend}
+	}
+	h.allowTiers = map[string]bool{}
+	for _, t := range h.AllowTiers {
+		h.allowTiers[t] = true
+	}
+	h.allowUsers = map[string]struct{}{}
+	for _, u := range users {
+		h.allowUsers[strings.ToLower(u)] = struct{}{}
+	}
+	return h
+}
+
+func TestAdmitRules(t *testing.T) {
+	friend := &Session{UserID: 7, Username: "Alice", Email: "alice@example.com", Servers: map[string]string{"srv": tierFriend, "other": tierOwner}}
+	friend.prepare()
+	cases := []struct {
+		name     string
+		h        *PlexAuth
+		wantOK   bool
+		wantTier string
+	}{
+		{"friend on friends-welcome server", ruleHandler([]string{"srv"}, nil, nil), true, tierFriend},
+		{"friend refused on owner-only server", ruleHandler([]string{"srv"}, []string{tierOwner}, nil), false, ""},
+		{"best tier across configured servers", ruleHandler([]string{"srv", "other"}, nil, nil), true, tierOwner},
+		{"server the account cannot reach", ruleHandler([]string{"nope"}, nil, nil), false, ""},
+		{"allow_users by username, any case", ruleHandler(nil, nil, []string{"ALICE"}), true, ""},
+		{"allow_users by email", ruleHandler(nil, nil, []string{"Alice@Example.com"}), true, ""},
+		{"allow_users by id", ruleHandler(nil, nil, []string{"7"}), true, ""},
+		{"allow_users miss", ruleHandler(nil, nil, []string{"bob"}), false, ""},
+		{"server and users both must hold", ruleHandler([]string{"nope"}, nil, []string{"alice"}), false, ""},
+		{"any plex user", &PlexAuth{AllowAnyPlexUser: true}, true, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tier, ok := c.h.admit(friend)
+			if ok != c.wantOK || tier != c.wantTier {
+				t.Fatalf("admit = %q, %v; want %q, %v", tier, ok, c.wantTier, c.wantOK)
+			}
+		})
+	}
+}
+
+func TestIsNavigation(t *testing.T) {
+	cases := []struct {
+		name   string
+		method string
+		hdr    map[string]string
+		want   bool
+	}{
+		{"browser", "GET", map[string]string{"Accept": "text/html,*/*"}, true},
+		{"head", "HEAD", map[string]string{"Accept": "text/html"}, true},
+		{"post", "POST", map[string]string{"Accept": "text/html"}, false},
+		{"json", "GET", map[string]string{"Accept": "application/json"}, false},
+		{"no accept", "GET", nil, false},
+		{"websocket", "GET", map[string]string{"Accept": "text/html", "Upgrade": "websocket"}, false},
+		{"xhr", "GET", map[string]string{"Accept": "text/html", "X-Requested-With": "XMLHttpRequest"}, false},
+		{"fetch", "GET", map[string]string{"Accept": "text/html", "Sec-Fetch-Mode": "cors"}, false},
+		{"navigate", "GET", map[string]string{"Accept": "text/html", "Sec-Fetch-Mode": "navigate"}, true},
+	}
+	for _, c := range cases {
+		r := httptest.NewRequest(c.method, "/", nil)
+		for k, v := range c.hdr {
+			r.Header.Set(k, v)
+		}
+		if got := isNavigation(r); got != c.want {
+			t.Errorf("%s: isNavigation = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+func TestFindAndStripCookie(t *testing.T) {
+	h := http.Header{"Cookie": {"a=1; plex_auth_session=SEALED; b=2", "plex_auth_session_state=x"}}
+	if got := findCookie(h, "plex_auth_session"); got != "SEALED" {
+		t.Fatalf("findCookie = %q", got)
+	}
+	if got := findCookie(h, "plex_auth"); got != "" {
+		t.Fatalf("prefix of a name must not match, got %q", got)
+	}
+	stripCookie(h, "plex_auth_session")
+	if got := strings.Join(h["Cookie"], " | "); got != "a=1; b=2 | plex_auth_session_state=x" {
+		t.Fatalf("after strip: %q", got)
+	}
+	only := http.Header{"Cookie": {"plex_auth_session=SEALED"}}
+	stripCookie(only, "plex_auth_session")
+	if _, ok := only["Cookie"]; ok {
+		t.Fatal("a Cookie header holding only the session cookie should go")
+	}
+}
+
+func TestSpoofedIdentityHeadersNeverReachNextWithoutSession(t *testing.T) {
+	h := ruleHandler([]string{"srv"}, nil, nil)
+	h.CookieName = "plex_auth_session"
+	h.Prefix = "/_plexauth"
+	h.prefixSlash = "/_plexauth/"
+	var err error
+	if h.sessionSealer, err = newSealer("session", [][]byte{make([]byte, 32)}); err != nil {
+		t.Fatal(err)
+	}
+	h.sessions = newSessionCache()
+	defer h.sessions.Destruct()
+	called := false
+	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error { called = true; return nil })
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("Remote-User", "owner")
+	r.Header.Set("Accept", "application/json")
+	r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
+	w := httptest.NewRecorder()
+	if err := h.ServeHTTP(w, r, next); err != nil {
+		t.Fatal(err)
+	}
+	if called || w.Code != http.StatusUnauthorized || r.Header.Get("Remote-User") != "" {
+		t.Fatalf("called=%v code=%d Remote-User=%q", called, w.Code, r.Header.Get("Remote-User"))
+	}
+	if !strings.HasPrefix(w.Header().Get("Content-Type"), "application/json") {
+		t.Fatalf("401 for a JSON client should be JSON, got %q", w.Header().Get("Content-Type"))
+	}
+}
