@@ -1,12 +1,16 @@
 package plexauth
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/patrickmn/go-cache"
+	"go.uber.org/zap"
 )
 
 // sessionPool holds the session caches across config reloads: a reload
@@ -16,13 +20,20 @@ import (
 // sweeper so nothing leaks.
 var sessionPool = caddy.NewUsagePool()
 
-// sessionPoolKey names the one cache all plex_auth handlers of a process
-// share. Sharing is safe because every handler checks a session against its
-// own rules on every request (see PlexAuth.admit).
+// sessionPoolKey names the cache all plex_auth handlers using the same
+// store share: "plex_auth.sessions|" plus the store. Sharing is safe because
+// every handler checks a session against its own rules on every request
+// (see PlexAuth.admit).
 const sessionPoolKey = "plex_auth.sessions"
 
-// sweepInterval is how often expired sessions are dropped from memory.
-const sweepInterval = time.Minute
+// sweepInterval is how often expired sessions are dropped from memory and
+// failed store deletions are retried; storeSweepInterval how often expired
+// entries are dropped from a store that does not expire them itself.
+const (
+	sweepInterval      = 10 * time.Second
+	storeSweepInterval = 10 * time.Minute
+	storeTimeout       = 5 * time.Second
+)
 
 // Session is one signed-in browser. It holds what the rules need to decide
 // (the account and the servers it can reach) so that requests never call
@@ -42,6 +53,19 @@ type Session struct {
 	Created time.Time `json:"created"`
 	Expires time.Time `json:"expires"`
 	Checked time.Time `json:"checked"`
+	// Ended marks a session whose account lost access at a re-check: it
+	// admits nothing, and its browser is shown the refusal page.
+	Ended bool `json:"ended,omitempty"`
+
+	// Runtime state, not stored: when this copy was read from or written
+	// to the store, when a re-check with plex.tv is next due, and whether
+	// one is running.
+	loadedAt  atomic.Int64
+	nextCheck atomic.Int64
+	checking  atomic.Bool
+	// gone marks a memory-only placeholder for a session the store does
+	// not have, so a stale cookie does not read the store on every request.
+	gone bool
 
 	// idUsername etc. are lower-cased copies used by allow_users.
 	lowerUsername, lowerEmail, idString string
@@ -54,34 +78,78 @@ func (s *Session) prepare() {
 	s.idString = formatInt(s.UserID)
 }
 
-// sessionCache is the first level: go-cache in memory, read on every
-// signed-in request.
+// sessionCache holds sessions in two levels: go-cache in memory, read on
+// every signed-in request, and a store behind it that outlives the process.
+// The hot path reads only memory, except once per cache_ttl per session,
+// when it reads the store again so that a session ended on another
+// instance ends here too.
 type sessionCache struct {
-	c    *cache.Cache
+	c     *cache.Cache
+	store sessionStore // nil: memory only
+	log   *zap.Logger
+
 	stop chan struct{}
 	once sync.Once
+	done sync.WaitGroup
+
+	// storeDown is set while the store fails, so the failure is logged once
+	// when it starts and once when it ends, not on every request.
+	storeDown atomic.Bool
+
+	mu             sync.Mutex
+	pendingRemoval map[string]struct{} // deletions the store refused, retried by the sweeper
+
+	plex plexBackoff
 }
 
-func newSessionCache() *sessionCache {
+// setGone caches a placeholder for a session the store does not have.
+func (sc *sessionCache) setGone(id string, ttl time.Duration) {
+	g := &Session{gone: true}
+	g.loadedAt.Store(time.Now().UnixNano())
+	sc.c.Set(id, g, ttl)
+}
+
+func newSessionCache(store sessionStore, log *zap.Logger) *sessionCache {
+	if log == nil {
+		log = zap.NewNop()
+	}
 	sc := &sessionCache{
 		// No go-cache janitor: its goroutine only stops when the cache is
 		// garbage collected. Our own sweeper stops on Destruct.
-		c:    cache.New(cache.NoExpiration, 0),
-		stop: make(chan struct{}),
+		c:              cache.New(cache.NoExpiration, 0),
+		store:          store,
+		log:            log,
+		stop:           make(chan struct{}),
+		pendingRemoval: make(map[string]struct{}),
 	}
+	sc.done.Add(1)
 	go sc.sweep()
 	return sc
 }
 
 func (sc *sessionCache) sweep() {
+	defer sc.done.Done()
 	t := time.NewTicker(sweepInterval)
 	defer t.Stop()
+	lastStoreSweep := time.Now()
 	for {
 		select {
 		case <-sc.stop:
 			return
 		case <-t.C:
 			sc.c.DeleteExpired()
+			if sc.store == nil {
+				continue
+			}
+			sc.retryRemovals()
+			if time.Since(lastStoreSweep) >= storeSweepInterval {
+				lastStoreSweep = time.Now()
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				if err := sc.store.sweep(ctx); err != nil {
+					sc.log.Debug("sweeping session store", zap.Error(err))
+				}
+				cancel()
+			}
 		}
 	}
 }
@@ -89,26 +157,178 @@ func (sc *sessionCache) sweep() {
 // Destruct implements caddy.Destructor; the UsagePool calls it when the last
 // handler using the cache is cleaned up.
 func (sc *sessionCache) Destruct() error {
-	sc.once.Do(func() { close(sc.stop) })
+	sc.once.Do(func() {
+		close(sc.stop)
+		sc.done.Wait()
+		if r, ok := sc.store.(*redisStore); ok {
+			_ = r.close()
+		}
+	})
 	return nil
 }
 
-func (sc *sessionCache) get(id string) (*Session, bool) {
-	v, ok := sc.c.Get(id)
-	if !ok {
-		return nil, false
+// storeResult records whether the store answered, logging changes only.
+func (sc *sessionCache) storeResult(err error) {
+	if err == nil || errors.Is(err, errSessionNotFound) {
+		if sc.storeDown.CompareAndSwap(true, false) {
+			sc.log.Info("session store reachable again", zap.String("store", sc.store.describe()))
+		}
+		return
 	}
-	s := v.(*Session)
-	return s, true
+	if sc.storeDown.CompareAndSwap(false, true) {
+		sc.log.Error("session store unreachable; signed-in sessions in memory keep working, new sign-ins fail until it is back",
+			zap.String("store", sc.store.describe()), zap.Error(err))
+	}
 }
 
-func (sc *sessionCache) put(id string, s *Session) {
+// lookup returns the session id names, or nil when there is none. err is
+// set only when the store could not be asked and memory did not know the
+// session either.
+func (sc *sessionCache) lookup(id string, cacheTTL time.Duration) (*Session, error) {
+	now := time.Now().UnixNano()
+	if v, ok := sc.c.Get(id); ok {
+		s := v.(*Session)
+		if sc.store == nil || now-s.loadedAt.Load() < int64(cacheTTL) {
+			if s.gone {
+				return nil, nil
+			}
+			return s, nil
+		}
+		fresh, err := sc.loadFromStore(id)
+		switch {
+		case err == nil:
+			return fresh, nil
+		case errors.Is(err, errSessionNotFound):
+			sc.setGone(id, cacheTTL)
+			return nil, nil
+		default:
+			// Store unreachable: keep trusting memory, ask again later.
+			s.loadedAt.Store(now)
+			if s.gone {
+				return nil, nil
+			}
+			return s, nil
+		}
+	}
+	if sc.store == nil {
+		return nil, nil
+	}
+	fresh, err := sc.loadFromStore(id)
+	switch {
+	case err == nil:
+		return fresh, nil
+	case errors.Is(err, errSessionNotFound):
+		sc.setGone(id, cacheTTL)
+		return nil, nil
+	default:
+		return nil, err
+	}
+}
+
+func (sc *sessionCache) loadFromStore(id string) (*Session, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	b, err := sc.store.load(ctx, storeKey(id))
+	sc.storeResult(err)
+	if err != nil {
+		return nil, err
+	}
+	s, err := openEntry(id, b)
+	if err != nil {
+		if !errors.Is(err, errSessionNotFound) {
+			sc.log.Warn("unreadable session entry in store; dropping it", zap.Error(err))
+		}
+		return nil, errSessionNotFound
+	}
+	sc.putLocal(id, s)
+	return s, nil
+}
+
+// putLocal caches s in memory only.
+func (sc *sessionCache) putLocal(id string, s *Session) {
 	s.prepare()
+	s.loadedAt.Store(time.Now().UnixNano())
+	if s.nextCheck.Load() == 0 {
+		s.nextCheck.Store(s.Checked.UnixNano())
+	}
 	sc.c.Set(id, s, time.Until(s.Expires))
 }
 
-func (sc *sessionCache) delete(id string) {
+// put stores a new session in both levels. It fails when the store does,
+// so that no sign-in exists that other instances, or a restart, would lose.
+func (sc *sessionCache) put(ctx context.Context, id string, s *Session) error {
+	if sc.store != nil {
+		b, err := sealEntry(id, s)
+		if err != nil {
+			return err
+		}
+		sctx, cancel := context.WithTimeout(ctx, storeTimeout)
+		err = sc.store.save(sctx, storeKey(id), b, s.Expires)
+		cancel()
+		sc.storeResult(err)
+		if err != nil {
+			return err
+		}
+	}
+	sc.putLocal(id, s)
+	return nil
+}
+
+// update replaces a session after a re-check. Memory always takes it; the
+// store best effort (a failure is logged by storeResult).
+func (sc *sessionCache) update(id string, s *Session) {
+	sc.putLocal(id, s)
+	if sc.store == nil {
+		return
+	}
+	b, err := sealEntry(id, s)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	sc.storeResult(sc.store.save(ctx, storeKey(id), b, s.Expires))
+}
+
+// remove ends a session in both levels. A deletion the store refuses is
+// retried by the sweeper, so a logged-out session does not come back.
+func (sc *sessionCache) remove(id string) {
 	sc.c.Delete(id)
+	if sc.store == nil {
+		return
+	}
+	sc.setGone(id, time.Hour)
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	key := storeKey(id)
+	err := sc.store.remove(ctx, key)
+	sc.storeResult(err)
+	if err != nil {
+		sc.mu.Lock()
+		sc.pendingRemoval[key] = struct{}{}
+		sc.mu.Unlock()
+	}
+}
+
+func (sc *sessionCache) retryRemovals() {
+	sc.mu.Lock()
+	keys := make([]string, 0, len(sc.pendingRemoval))
+	for k := range sc.pendingRemoval {
+		keys = append(keys, k)
+	}
+	sc.mu.Unlock()
+	for _, k := range keys {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		err := sc.store.remove(ctx, k)
+		cancel()
+		sc.storeResult(err)
+		if err != nil {
+			return
+		}
+		sc.mu.Lock()
+		delete(sc.pendingRemoval, k)
+		sc.mu.Unlock()
+	}
 }
 
 func (sc *sessionCache) count() int {

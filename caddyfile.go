@@ -40,6 +40,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    plex_tv_url      <url>
 //	    plex_app_url     <url>
 //	    timeout          <duration>
+//	    revalidate       <duration>
+//	    store            caddy|redis <redis-url>
+//	    cache_ttl        <duration>
+//	    secret           <value>...
 //	    login_title      <text>
 //	    login_logo       <url or file>
 //	    login_template   <file>
@@ -137,6 +141,44 @@ func (p *PlexAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			} else {
 				p.Timeout = caddy.Duration(dur)
 			}
+		case "revalidate", "cache_ttl":
+			var v string
+			if !d.AllArgs(&v) {
+				return d.Errf("%s takes exactly one duration", opt)
+			}
+			dur, err := caddy.ParseDuration(v)
+			if err != nil || dur <= 0 {
+				return d.Errf("%s: %q is not a positive duration", opt, v)
+			}
+			if opt == "revalidate" {
+				p.Revalidate = caddy.Duration(dur)
+			} else {
+				p.CacheTTL = caddy.Duration(dur)
+			}
+		case "store":
+			args := d.RemainingArgs()
+			switch {
+			case len(args) == 1 && args[0] == "caddy":
+				p.Store = "caddy"
+			case len(args) == 2 && args[0] == "redis":
+				if !strings.HasPrefix(args[1], "{") && !strings.HasPrefix(args[1], "redis://") && !strings.HasPrefix(args[1], "rediss://") && !strings.HasPrefix(args[1], "unix://") {
+					return d.Errf("store redis: %q is not a redis:// URL", "(hidden)")
+				}
+				p.Store, p.StoreURL = "redis", args[1]
+			default:
+				return d.Errf("store takes `caddy` or `redis <redis-url>`")
+			}
+		case "secret":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.Errf("secret needs at least one value (the first seals new cookies, all open old ones)")
+			}
+			for _, a := range args {
+				if !strings.HasPrefix(a, "{") && len(a) < 16 {
+					return d.Errf("secret must be at least 16 characters")
+				}
+			}
+			p.Secrets = append(p.Secrets, args...)
 		default:
 			return d.Errf("unknown plex_auth option %q", opt)
 		}

@@ -2,6 +2,7 @@ package plexauth
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"io/fs"
 	"strings"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/certmagic"
 )
 
@@ -64,4 +66,20 @@ func loadOrStore(ctx context.Context, st certmagic.Storage, key string, gen func
 		return "", fmt.Errorf("storing %s: %v", key, err)
 	}
 	return v, nil
+}
+
+// configuredSecrets turns the `secret` values into key material, expanding
+// placeholders such as {env.PLEX_AUTH_SECRET}. The first seals, all open.
+func configuredSecrets(values []string) ([][]byte, error) {
+	repl := caddy.NewReplacer()
+	var out [][]byte
+	for _, v := range values {
+		v = repl.ReplaceAll(v, "")
+		if len(v) < 16 {
+			return nil, errors.New("each secret must be at least 16 characters (an unset {env.…} expands to nothing)")
+		}
+		sum := sha256.Sum256([]byte("plex_auth secret\x00" + v))
+		out = append(out, sum[:])
+	}
+	return out, nil
 }

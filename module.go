@@ -37,6 +37,8 @@ const (
 	defaultPlexTVURL  = "https://plex.tv"
 	defaultPlexAppURL = "https://app.plex.tv/auth"
 	defaultTimeout    = 10 * time.Second
+	defaultRevalidate = 10 * time.Minute
+	defaultCacheTTL   = time.Minute
 )
 
 // identityHeaders are the request headers plex_auth sets for the next
@@ -56,7 +58,9 @@ var identityHeaders = [...]string{"Remote-User", "Remote-Email", "Remote-Name", 
 // Under `prefix` (default `/_plexauth`) the handler serves its own
 // endpoints: `login` (the sign-in page), `start` (creates a plex.tv pin and
 // sends the browser to Plex), `callback` (where Plex sends it back),
-// `logout`.
+// `poll` (where the login page's script, having opened Plex in a popup,
+// learns how the sign-in ended: JSON with status pending, ok, denied,
+// expired or error), `logout`, and the login page's `login.js` and `logo`.
 //
 // A signed-in request goes to the next handler with the placeholders
 // `{http.auth.user.id}` (Plex account id), `{http.auth.user.username}`,
@@ -121,7 +125,55 @@ type PlexAuth struct {
 	// Timeout bounds every call to plex.tv. Default: 10s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 
+	// Revalidate is how long a session's access is trusted before it is
+	// checked again with plex.tv. The request that finds it due goes
+	// through at once; the check runs in the background. A revoked token
+	// or lost access ends the session; plex.tv failing keeps it (with
+	// backoff). Default: 10m.
+	Revalidate caddy.Duration `json:"revalidate,omitempty"`
+
+	// Store is where sessions persist beyond memory: "caddy" (Caddy's
+	// configured storage, the default) or "redis" (StoreURL), for several
+	// Caddy instances behind one load balancer.
+	Store string `json:"store,omitempty"`
+
+	// StoreURL is the Redis URL (redis://[:password@]host:port/db) when
+	// Store is "redis". Placeholders such as {env.REDIS_URL} are expanded.
+	StoreURL string `json:"store_url,omitempty"`
+
+	// CacheTTL is how long memory trusts a session before reading the store
+	// again: the bound on how long a session ended on another instance
+	// (logout, re-check) keeps working here. Default: 1m.
+	CacheTTL caddy.Duration `json:"cache_ttl,omitempty"`
+
+	// Secrets are the key material for the state and session cookies; the
+	// first seals new cookies, all open existing ones, so a secret can be
+	// rotated by putting the new one first. Placeholders such as
+	// {env.PLEX_AUTH_SECRET} are expanded. Default: a random secret
+	// generated once and kept in Caddy's storage.
+	Secrets []string `json:"secrets,omitempty"`
+
+	// LoginTitle is the heading of the login page. Default: "Sign in to
+	// <product>".
+	LoginTitle string `json:"login_title,omitempty"`
+
+	// LoginLogo is the image at the top of the module's pages, in place of
+	// the built-in mark: an absolute http(s) URL (the page's
+	// Content-Security-Policy then admits images from that origin), or the
+	// path of an image file (at most 512 KiB), read at start and served
+	// under `{prefix}/logo` so that it loads without a session.
+	LoginLogo string `json:"login_logo,omitempty"`
+
+	// LoginTemplate is the path of an html/template file that replaces the
+	// login page. It is parsed, and tried once, at start; a template that
+	// fails names the file in the error. The fields it can use are listed
+	// in docs/login_template.md.
+	LoginTemplate string `json:"login_template,omitempty"`
+
 	logger        *zap.Logger
+	revalidate    time.Duration
+	cacheTTL      time.Duration
+	poolKey       string
 	plex          *plexClient
 	sessions      *sessionCache
 	stateSealer   *sealer
@@ -183,9 +235,23 @@ func (h *PlexAuth) Provision(ctx caddy.Context) error {
 		h.allowUsers[strings.ToLower(u)] = struct{}{}
 	}
 
+	if h.Revalidate == 0 {
+		h.Revalidate = caddy.Duration(defaultRevalidate)
+	}
+	h.revalidate = time.Duration(h.Revalidate)
+	if h.CacheTTL == 0 {
+		h.CacheTTL = caddy.Duration(defaultCacheTTL)
+	}
+	h.cacheTTL = time.Duration(h.CacheTTL)
+
 	secrets, clientID, err := loadOrCreateIdentity(ctx, ctx.Storage())
 	if err != nil {
 		return fmt.Errorf("plex_auth: %v", err)
+	}
+	if len(h.Secrets) > 0 {
+		if secrets, err = configuredSecrets(h.Secrets); err != nil {
+			return fmt.Errorf("plex_auth: secret: %v", err)
+		}
 	}
 	if h.ClientID == "" {
 		h.ClientID = clientID
@@ -207,15 +273,33 @@ func (h *PlexAuth) Provision(ctx caddy.Context) error {
 	if u, err := url.Parse(h.PlexAppURL); err == nil {
 		h.appOrigin = u.Scheme + "://" + u.Host
 	}
-	if h.pages, err = loadPages(); err != nil {
+	if h.pages, err = loadPages(h.LoginTemplate, h.LoginLogo); err != nil {
 		return fmt.Errorf("plex_auth: %v", err)
 	}
 
-	v, _, err := sessionPool.LoadOrNew(sessionPoolKey, func() (caddy.Destructor, error) {
-		return newSessionCache(), nil
+	var newStore func() (sessionStore, error)
+	switch h.Store {
+	case "", "caddy":
+		st := ctx.Storage()
+		h.poolKey = sessionPoolKey + "|caddy"
+		newStore = func() (sessionStore, error) { return &caddyStore{st: st}, nil }
+	case "redis":
+		redisURL := caddy.NewReplacer().ReplaceAll(h.StoreURL, "")
+		h.poolKey = sessionPoolKey + "|redis|" + redisURL
+		newStore = func() (sessionStore, error) { return newRedisStore(redisURL, storeTimeout) }
+	default:
+		return fmt.Errorf("plex_auth: store: unknown kind %q (want caddy or redis)", h.Store)
+	}
+	logger := h.logger
+	v, _, err := sessionPool.LoadOrNew(h.poolKey, func() (caddy.Destructor, error) {
+		st, err := newStore()
+		if err != nil {
+			return nil, err
+		}
+		return newSessionCache(st, logger), nil
 	})
 	if err != nil {
-		return err
+		return fmt.Errorf("plex_auth: %v", err)
 	}
 	h.sessions = v.(*sessionCache)
 	return nil
@@ -261,7 +345,7 @@ func (h *PlexAuth) Validate() error {
 // Cleanup drops this handler's reference to the session cache.
 func (h *PlexAuth) Cleanup() error {
 	if h.sessions != nil {
-		_, err := sessionPool.Delete(sessionPoolKey)
+		_, err := sessionPool.Delete(h.poolKey)
 		return err
 	}
 	return nil
@@ -275,7 +359,10 @@ func (h *PlexAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 	for _, k := range identityHeaders {
 		delete(r.Header, k)
 	}
-	s, _ := h.sessionFromRequest(r)
+	s, _, err := h.sessionFromRequest(r)
+	if err != nil {
+		return h.storeUnavailable(w, r)
+	}
 	if s == nil {
 		return h.unauthenticated(w, r)
 	}
@@ -303,34 +390,52 @@ func (h *PlexAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 }
 
 // sessionFromRequest returns the live session the request's cookie names,
-// with its id, or nil.
-func (h *PlexAuth) sessionFromRequest(r *http.Request) (*Session, string) {
+// with its id, or nil. A session that ended at a re-check is returned (with
+// Ended set) so the refusal page can name the account; admit refuses it.
+// err is set only when the session store could not be asked.
+func (h *PlexAuth) sessionFromRequest(r *http.Request) (*Session, string, error) {
 	value := findCookie(r.Header, h.CookieName)
 	if value == "" {
-		return nil, ""
+		return nil, "", nil
 	}
 	var scratch [256]byte
-	raw, err := h.sessionSealer.open(h.CookieName, value, time.Now(), scratch[:])
+	now := time.Now()
+	raw, err := h.sessionSealer.open(h.CookieName, value, now, scratch[:])
 	if err != nil || len(raw) != sessionIDLen {
-		return nil, ""
+		return nil, "", nil
 	}
 	id := string(raw)
-	s, ok := h.sessions.get(id)
-	if !ok {
-		return nil, ""
+	s, err := h.sessions.lookup(id, h.cacheTTL)
+	if s == nil {
+		return nil, "", err
 	}
-	now := time.Now()
 	// A session lives by the TTL of the handler checking it too, so a
 	// stricter site is not held open by a laxer one's cookie.
 	if !now.Before(s.Expires) || !now.Before(s.Created.Add(time.Duration(h.SessionTTL))) {
-		return nil, ""
+		return nil, "", nil
 	}
-	return s, id
+	h.maybeRevalidate(id, s, now)
+	return s, id, nil
+}
+
+// storeUnavailable answers when the session store cannot be read and the
+// session is not in memory.
+func (h *PlexAuth) storeUnavailable(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Retry-After", "5")
+	if isNavigation(r) {
+		h.render(w, r, http.StatusServiceUnavailable, "unavailable", pageData{Title: "Sign-in unavailable", LoginURL: h.externalPrefix(r) + "/login"})
+		return nil
+	}
+	writeStatus(w, r, http.StatusServiceUnavailable, "session store unavailable", "")
+	return nil
 }
 
 // admit applies this handler's rules to a session. It returns the tier the
 // account holds on the configured servers (empty when no server is set).
 func (h *PlexAuth) admit(s *Session) (string, bool) {
+	if s.Ended {
+		return "", false
+	}
 	if len(h.allowUsers) > 0 {
 		_, byName := h.allowUsers[s.lowerUsername]
 		_, byEmail := h.allowUsers[s.lowerEmail]

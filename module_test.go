@@ -215,7 +215,7 @@ func TestSpoofedIdentityHeadersNeverReachNextWithoutSession(t *testing.T) {
 	if h.sessionSealer, err = newSealer("session", [][]byte{make([]byte, 32)}); err != nil {
 		t.Fatal(err)
 	}
-	h.sessions = newSessionCache()
+	h.sessions = newSessionCache(nil, nil)
 	defer h.sessions.Destruct()
 	called := false
 	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error { called = true; return nil })

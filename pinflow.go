@@ -52,6 +52,21 @@ func (h *PlexAuth) serveEndpoint(w http.ResponseWriter, r *http.Request) error {
 			return nil
 		}
 		h.serveLogout(w, r)
+	case "poll":
+		if !allowMethods(w, r, http.MethodGet) {
+			return nil
+		}
+		h.servePoll(w, r)
+	case "login.js":
+		if !allowMethods(w, r, http.MethodGet, http.MethodHead) {
+			return nil
+		}
+		h.serveScript(w, r)
+	case "logo":
+		if !allowMethods(w, r, http.MethodGet, http.MethodHead) {
+			return nil
+		}
+		h.serveLogo(w, r)
 	default:
 		writeStatus(w, r, http.StatusNotFound, "not found", "")
 	}
@@ -85,7 +100,7 @@ func (h *PlexAuth) serveLogin(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if s, _ := h.sessionFromRequest(r); s != nil {
+	if s, _, _ := h.sessionFromRequest(r); s != nil {
 		if _, admitted := h.admit(s); admitted {
 			http.Redirect(w, r, rd, http.StatusFound)
 			return
@@ -101,14 +116,21 @@ func (h *PlexAuth) serveLogin(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveStart creates a pin at plex.tv, remembers it in the sealed state
-// cookie, and sends the browser to Plex's sign-in page.
+// cookie, and sends the browser to Plex's sign-in page. With popup=1 (the
+// login page's script) it answers JSON with the Plex URL for the popup
+// instead, and the page learns the outcome from {prefix}/poll.
 func (h *PlexAuth) serveStart(w http.ResponseWriter, r *http.Request) {
 	rd, ok := h.returnTo(w, r)
 	if !ok {
 		return
 	}
+	popup := r.Form.Get("popup") == "1"
 	pin, err := h.plex.createPin(r.Context())
 	if err != nil {
+		if popup {
+			h.plexFailedJSON(w, "creating pin", err)
+			return
+		}
 		h.plexFailed(w, r, "creating pin", err)
 		return
 	}
@@ -126,6 +148,11 @@ func (h *PlexAuth) serveStart(w http.ResponseWriter, r *http.Request) {
 		Secure:   r.TLS != nil,
 		SameSite: http.SameSiteLaxMode,
 	})
+	if popup {
+		// No forwardUrl: Plex closes its window when done.
+		writeFlowJSON(w, http.StatusOK, flowAnswer{Status: "started", URL: appURL(h.PlexAppURL, h.ClientID, pin.Code, h.Product, "")})
+		return
+	}
 	callback := requestScheme(r) + "://" + r.Host + h.externalPrefix(r) + "/callback"
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, appURL(h.PlexAppURL, h.ClientID, pin.Code, h.Product, callback), http.StatusSeeOther)
@@ -160,54 +187,36 @@ func (h *PlexAuth) serveCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	loginURL := base + "/login?rd=" + url.QueryEscape(st.RD)
-	pin, err := h.plex.checkPin(r.Context(), st.PinID)
-	switch {
-	case errors.Is(err, errPinNotFound):
-		h.clearCookie(w, r, h.stateCookie, base+"/", "")
-		h.render(w, r, http.StatusGone, "expired", pageData{Title: "Sign-in expired", LoginURL: loginURL})
-		return
-	case err != nil:
-		h.plexFailed(w, r, "checking pin", err)
-		return
-	case pin.AuthToken == nil || *pin.AuthToken == "":
+	switch o := h.settlePin(w, r, st); o.status {
+	case pinPending:
 		h.render(w, r, http.StatusOK, "waiting", pageData{
 			Title: "Waiting for Plex", Refresh: 2,
 			CallbackURL: base + "/callback", LoginURL: loginURL,
 		})
-		return
+	case pinExpired:
+		h.render(w, r, http.StatusGone, "expired", pageData{Title: "Sign-in expired", LoginURL: loginURL})
+	case pinFailed:
+		h.plexFailed(w, r, o.during, o.err)
+	case pinDenied:
+		h.renderDenied(w, r, o.account, st.RD)
+	case pinApproved:
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, st.RD, http.StatusFound)
 	}
-
-	s, err := h.plex.identify(r.Context(), *pin.AuthToken)
-	if err != nil {
-		if errors.Is(err, errTokenRejected) {
-			h.clearCookie(w, r, h.stateCookie, base+"/", "")
-			h.render(w, r, http.StatusGone, "expired", pageData{Title: "Sign-in expired", LoginURL: loginURL})
-			return
-		}
-		h.plexFailed(w, r, "identifying account", err)
-		return
-	}
-	h.clearCookie(w, r, h.stateCookie, base+"/", "")
-	if _, ok := h.admit(s); !ok {
-		h.logger.Info("plex account refused", zap.Int64("plex_user_id", s.UserID), zap.String("username", s.Username))
-		h.renderDenied(w, r, s.Username, st.RD)
-		return
-	}
-	id := h.newSession(w, r, s)
-	_ = id
-	h.logger.Info("signed in", zap.Int64("plex_user_id", s.UserID), zap.String("username", s.Username))
-	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, st.RD, http.StatusFound)
 }
 
 // newSession stores s under a fresh 256-bit id and sets the session cookie.
-func (h *PlexAuth) newSession(w http.ResponseWriter, r *http.Request, s *Session) string {
+// It fails, setting no cookie, when the session store refuses the session.
+func (h *PlexAuth) newSession(w http.ResponseWriter, r *http.Request, s *Session) error {
 	now := time.Now()
 	ttl := time.Duration(h.SessionTTL)
 	s.Created, s.Checked, s.Expires = now, now, now.Add(ttl)
+	s.nextCheck.Store(now.Add(h.revalidate).UnixNano())
 	rawID := randomBytes(sessionIDLen)
 	id := string(rawID)
-	h.sessions.put(id, s)
+	if err := h.sessions.put(r.Context(), id, s); err != nil {
+		return &storeError{err}
+	}
 	http.SetCookie(w, &http.Cookie{
 		Name:     h.CookieName,
 		Value:    h.sessionSealer.seal(h.CookieName, rawID, s.Expires),
@@ -218,8 +227,14 @@ func (h *PlexAuth) newSession(w http.ResponseWriter, r *http.Request, s *Session
 		Secure:   r.TLS != nil,
 		SameSite: http.SameSiteLaxMode,
 	})
-	return id
+	return nil
 }
+
+// storeError is the session store failing to keep a new session.
+type storeError struct{ err error }
+
+func (e *storeError) Error() string { return "session store: " + e.err.Error() }
+func (e *storeError) Unwrap() error { return e.err }
 
 // serveLogout ends the session on the server, so an old copy of the cookie
 // stops working, expires the cookie and goes back to the login page.
@@ -228,8 +243,8 @@ func (h *PlexAuth) serveLogout(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if _, id := h.sessionFromRequest(r); id != "" {
-		h.sessions.delete(id)
+	if _, id, _ := h.sessionFromRequest(r); id != "" {
+		h.sessions.remove(id)
 	}
 	h.clearCookie(w, r, h.CookieName, "/", h.CookieDomain)
 	status := http.StatusFound
@@ -251,6 +266,22 @@ func (h *PlexAuth) clearCookie(w http.ResponseWriter, r *http.Request, name, pat
 // Retry-After) when it asked us to slow down or is down for maintenance,
 // 502 otherwise.
 func (h *PlexAuth) plexFailed(w http.ResponseWriter, r *http.Request, what string, err error) {
+	status := h.plexFailure(w, what, err)
+	if errors.As(err, new(*storeError)) {
+		h.render(w, r, status, "unavailable", pageData{Title: "Sign-in unavailable", StoreDown: true, LoginURL: h.externalPrefix(r) + "/login"})
+		return
+	}
+	h.render(w, r, status, "unavailable", pageData{Title: "Plex could not be reached", LoginURL: h.externalPrefix(r) + "/login"})
+}
+
+// plexFailure logs a failed plex.tv call and returns the status to answer
+// with, setting Retry-After when plex.tv gave one.
+func (h *PlexAuth) plexFailure(w http.ResponseWriter, what string, err error) int {
+	if errors.As(err, new(*storeError)) {
+		// The store logs its own outage, once; no log line per sign-in.
+		w.Header().Set("Retry-After", "5")
+		return http.StatusServiceUnavailable
+	}
 	status := http.StatusBadGateway
 	var un *plexUnavailable
 	if errors.As(err, &un) && (un.Status == http.StatusTooManyRequests || un.Status == http.StatusServiceUnavailable) {
@@ -262,7 +293,7 @@ func (h *PlexAuth) plexFailed(w http.ResponseWriter, r *http.Request, what strin
 	if c := h.logger.Check(zapcore.WarnLevel, "plex.tv call failed"); c != nil {
 		c.Write(zap.String("during", what), zap.Error(err))
 	}
-	h.render(w, r, status, "unavailable", pageData{Title: "Plex could not be reached", LoginURL: h.externalPrefix(r) + "/login"})
+	return status
 }
 
 func requestScheme(r *http.Request) string {

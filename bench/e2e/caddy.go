@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// machineID is the Plex Media Server the benchmark account is a friend of.
+const machineID = "b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6"
+
+func buildCaddy(bin string) error {
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/caddy")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	return cmd.Run()
+}
+
+// freePorts asks the kernel for n unused loopback ports.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// hashPassword asks Caddy for the bcrypt hash basic_auth wants.
+func hashPassword(bin, plain string) (string, error) {
+	out, err := exec.Command(bin, "hash-password", "--plaintext", plain).Output()
+	if err != nil {
+		return "", fmt.Errorf("caddy hash-password: %v", err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// caddyfile is the benchmark's config. ports are no auth, plex_auth,
+// basic_auth, forward_auth and the forward_auth endpoint. Access logs are
+// off everywhere, as they are by default.
+func caddyfile(ports []int, plexURL, appURL, hash, storage string) string {
+	return fmt.Sprintf(`{
+	admin off
+	persist_config off
+	auto_https off
+	default_bind 127.0.0.1
+	storage file_system %[7]q
+	log {
+		level ERROR
+	}
+}
+
+http://:%[1]d {
+	respond "ok"
+}
+
+http://:%[2]d {
+	plex_auth {
+		server %[8]s
+		plex_tv_url %[9]s
+		plex_app_url %[10]s
+	}
+	respond "ok"
+}
+
+http://:%[3]d {
+	basic_auth {
+		%[11]s %[6]s
+	}
+	respond "ok"
+}
+
+http://:%[4]d {
+	forward_auth 127.0.0.1:%[5]d {
+		uri /check
+	}
+	respond "ok"
+}
+
+http://:%[5]d {
+	respond 200
+}
+`, ports[0], ports[1], ports[2], ports[3], ports[4], hash, storage, machineID, plexURL, appURL, benchUser)
+}
+
+type caddyProc struct {
+	cmd     *exec.Cmd
+	logPath string
+	clkTck  float64
+}
+
+// startCaddy runs Caddy with cfg and waits until every port in ready answers.
+func startCaddy(bin, out, cfg string, ready []int) (*caddyProc, error) {
+	cfgPath := filepath.Join(out, "Caddyfile")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		return nil, err
+	}
+	logPath := filepath.Join(out, "caddy.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "run", "--config", cfgPath, "--adapter", "caddyfile")
+	// Keep Caddy's own files (autosave, certificates) inside out/.
+	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+filepath.Join(out, "config"), "XDG_DATA_HOME="+filepath.Join(out, "data"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	c := &caddyProc{cmd: cmd, logPath: logPath, clkTck: clockTicks()}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, p := range ready {
+		for {
+			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", p))
+			if err == nil {
+				resp.Body.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				c.stop()
+				return nil, fmt.Errorf("caddy did not answer on port %d: %v (log: %s)", p, err, logPath)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return c, nil
+}
+
+func (c *caddyProc) stop() {
+	_ = c.cmd.Process.Signal(syscall.SIGINT)
+	done := make(chan struct{})
+	go func() { _ = c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// measure runs wrk against s and charges Caddy's CPU time to its requests.
+func (c *caddyProc) measure(s site, conns, threads int, d time.Duration) (result, error) {
+	before, err := c.cpuTime()
+	if err != nil {
+		return result{}, err
+	}
+	res, err := runWrk(s, conns, threads, d)
+	if err != nil {
+		return result{}, err
+	}
+	after, err := c.cpuTime()
+	if err != nil {
+		return result{}, err
+	}
+	if res.requests > 0 {
+		res.cpuPerReq = time.Duration(float64(after-before) / res.requests)
+	}
+	return res, nil
+}
+
+// cpuTime is Caddy's user+system CPU time so far, all threads.
+func (c *caddyProc) cpuTime() (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name in parentheses may hold spaces; fields count from
+	// after it. utime and stime are fields 14 and 15 of the whole line.
+	rest := b[bytes.LastIndexByte(b, ')')+2:]
+	f := strings.Fields(string(rest))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("short /proc/pid/stat: %q", b)
+	}
+	utime, err1 := strconv.ParseFloat(f[11], 64)
+	stime, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("parsing /proc/pid/stat: %q", b)
+	}
+	return time.Duration((utime + stime) / c.clkTck * float64(time.Second)), nil
+}
+
+// rss is Caddy's resident set size in bytes, 0 if unknown.
+func (c *caddyProc) rss() int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// clockTicks is the kernel's USER_HZ, the unit of /proc/pid/stat times.
+func clockTicks() float64 {
+	out, err := exec.Command("getconf", "CLK_TCK").Output()
+	if n, perr := strconv.ParseFloat(strings.TrimSpace(string(out)), 64); err == nil && perr == nil && n > 0 {
+		return n
+	}
+	return 100
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}

@@ -1,0 +1,206 @@
+// Command e2e is the end-to-end benchmark of plex_auth (run it with
+// bench/run.sh from the repository root).
+//
+// One Caddy, built from ./cmd/caddy, serves four sites on 127.0.0.1 that
+// all answer "ok": one with no authentication, one behind plex_auth, one
+// behind basic_auth (bcrypt, with Caddy's cache of checked credentials) and
+// one behind forward_auth to a fifth site of the same Caddy that answers
+// 200. The fake plex.tv runs in this process; the driver signs in through
+// the real flow (start, approval at Plex, callback) to get a session cookie.
+//
+// wrk then loads each site in turn, the sites interleaved over several
+// rounds so that drift on a shared machine hits them all alike. Every site
+// gets the same request headers, session cookie included, so the
+// difference between sites is the work of the handler alone. For each run
+// the driver reads Caddy's CPU time (utime+stime in /proc/<pid>/stat) before
+// and after and divides by the requests wrk counted. The table shows
+// medians over the rounds.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"time"
+)
+
+type options struct {
+	rounds   int
+	duration time.Duration
+	warmup   time.Duration
+	conns    int
+	threads  int
+	out      string
+}
+
+// site is one thing to measure.
+type site struct {
+	name   string
+	port   int
+	header []string // extra request headers, "Name: value"
+}
+
+// result is one wrk run against one site.
+type result struct {
+	reqPerSec  float64
+	requests   float64
+	p50, p99   time.Duration
+	cpuPerReq  time.Duration // Caddy's user+system CPU time per request
+	errorsSeen   string // non-2xx answers: the site refused the request
+	socketErrors string
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.rounds, "rounds", 5, "rounds; each round runs every site once")
+	flag.DurationVar(&o.duration, "d", 5*time.Second, "duration of one wrk run")
+	flag.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured wrk run per site before the rounds")
+	flag.IntVar(&o.conns, "c", 32, "wrk connections")
+	flag.IntVar(&o.threads, "t", 1, "wrk threads")
+	flag.StringVar(&o.out, "out", "bench/out", "directory for the Caddy binary, its config, storage and log")
+	flag.Parse()
+	log.SetFlags(0)
+	log.SetPrefix("e2e: ")
+	if err := run(o); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(o options) error {
+	if _, err := os.Stat("cmd/caddy"); err != nil {
+		return fmt.Errorf("run from the repository root (bench/run.sh does): %v", err)
+	}
+	out, err := filepath.Abs(o.out)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	bin := filepath.Join(out, "caddy")
+	log.Printf("building %s", bin)
+	if err := buildCaddy(bin); err != nil {
+		return err
+	}
+
+	plex := newFakePlex()
+	defer plex.Close()
+
+	ports, err := freePorts(5)
+	if err != nil {
+		return err
+	}
+	hash, err := hashPassword(bin, benchPassword)
+	if err != nil {
+		return err
+	}
+	cfg := caddyfile(ports, plex.URL, plex.AppURL(), hash, filepath.Join(out, "storage"))
+	c, err := startCaddy(bin, out, cfg, ports[:4])
+	if err != nil {
+		return err
+	}
+	defer c.stop()
+
+	cookie, err := signIn(plex, ports[1])
+	if err != nil {
+		return fmt.Errorf("signing in: %v (Caddy's log: %s)", err, c.logPath)
+	}
+	callsAfterSignIn := len(plex.Requests())
+	rssIdle := c.rss()
+
+	common := []string{"Cookie: " + cookie, "Accept: text/html,application/xhtml+xml,*/*;q=0.8"}
+	sites := []site{
+		{name: "no auth", port: ports[0], header: common},
+		{name: "plex_auth", port: ports[1], header: common},
+		{name: "basic_auth (bcrypt, cached)", port: ports[2], header: append(slices.Clip(common), "Authorization: "+basicAuthHeader())},
+		{name: "forward_auth", port: ports[3], header: common},
+	}
+	for _, s := range sites {
+		if err := checkOK(s); err != nil {
+			return fmt.Errorf("%s: %v", s.name, err)
+		}
+	}
+
+	log.Printf("warming up (%s per site)", o.warmup)
+	for _, s := range sites {
+		if _, err := c.measure(s, o.conns, o.threads, o.warmup); err != nil {
+			return err
+		}
+	}
+	runs := make([][]result, len(sites))
+	for round := 1; round <= o.rounds; round++ {
+		for i, s := range sites {
+			res, err := c.measure(s, o.conns, o.threads, o.duration)
+			if err != nil {
+				return err
+			}
+			if res.errorsSeen != "" {
+				return fmt.Errorf("%s: wrk saw errors: %s", s.name, res.errorsSeen)
+			}
+			if res.socketErrors != "" {
+				log.Printf("%s: wrk: %s", s.name, res.socketErrors)
+			}
+			log.Printf("round %d/%d %-28s %9.0f req/s  p50 %-9s p99 %-9s CPU %.1f µs/req",
+				round, o.rounds, s.name, res.reqPerSec, res.p50, res.p99, micros(res.cpuPerReq))
+			runs[i] = append(runs[i], res)
+		}
+	}
+	rssAfter := c.rss()
+	plexCalls := len(plex.Requests()) - callsAfterSignIn
+
+	fmt.Println()
+	printMachine(o)
+	fmt.Println()
+	printTable(sites, runs)
+	fmt.Println()
+	fmt.Printf("Caddy RSS: %.1f MiB idle after sign-in, %.1f MiB after the runs.\n", mib(rssIdle), mib(rssAfter))
+	fmt.Printf("Calls to plex.tv during the runs: %d.\n", plexCalls)
+	return nil
+}
+
+// printMachine prints what the numbers were measured on and how.
+func printMachine(o options) {
+	fmt.Printf("Machine: %d CPUs (%s), %s, %s %s/%s.\n", runtime.NumCPU(), cpuModel(), wrkVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	fmt.Printf("Load: wrk -t%d -c%d -d%s --latency, %d rounds interleaving the sites; medians over rounds.\n",
+		o.threads, o.conns, o.duration, o.rounds)
+}
+
+func printTable(sites []site, runs [][]result) {
+	med := func(rs []result, f func(result) float64) float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = f(r)
+		}
+		slices.Sort(v)
+		if n := len(v); n%2 == 0 {
+			return (v[n/2-1] + v[n/2]) / 2
+		}
+		return v[len(v)/2]
+	}
+	type row struct{ rps, p50, p99, cpu float64 }
+	rows := make([]row, len(sites))
+	for i := range sites {
+		rows[i] = row{
+			rps: med(runs[i], func(r result) float64 { return r.reqPerSec }),
+			p50: med(runs[i], func(r result) float64 { return float64(r.p50) }),
+			p99: med(runs[i], func(r result) float64 { return float64(r.p99) }),
+			cpu: med(runs[i], func(r result) float64 { return float64(r.cpuPerReq) }),
+		}
+	}
+	base := rows[0]
+	fmt.Println("| site | req/s | p50 | p99 | CPU µs/req | throughput vs no auth | efficiency vs no auth | p99 vs no auth |")
+	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	for i, s := range sites {
+		r := rows[i]
+		fmt.Printf("| %s | %.0f | %s | %s | %.1f | %.3f | %.3f | %.2f |\n",
+			s.name, r.rps, time.Duration(r.p50), time.Duration(r.p99), micros(time.Duration(r.cpu)),
+			r.rps/base.rps, base.cpu/r.cpu, r.p99/base.p99)
+	}
+}
+
+func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+func mib(b int64) float64            { return float64(b) / (1 << 20) }

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# End-to-end benchmark: plex_auth against no auth, basic_auth and
+# forward_auth in one real Caddy, driven by wrk.
+#
+#   bench/run.sh                      # 5 rounds of 5 s per site
+#   bench/run.sh -rounds 3 -d 10s     # any flag of bench/e2e (see -h)
+#
+# It builds Caddy from ./cmd/caddy into bench/out/, starts the fake plex.tv,
+# signs in through the real flow, runs wrk against every site in turn and
+# prints a markdown table. Only 127.0.0.1 is used. wrk comes from Debian.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v wrk >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get install -y -qq wrk >/dev/null 2>&1 ||
+    { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq wrk; }
+fi
+exec go run ./bench/e2e "$@"

@@ -1,0 +1,375 @@
+package plexauth
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-plexauth/caddy-plexauth/plextest"
+)
+
+// Benchmarks of the request path, run with
+//
+//	go test -run '^$' -bench . -benchmem
+//
+// The handler is provisioned by Caddy itself (LoadModuleByID on the active
+// context), so it is the handler a Caddyfile gives, not a hand-made copy.
+// plex_tv_url points at the fake plex.tv; every benchmark that must not
+// call plex.tv fails if the fake saw a request.
+
+var benchCaddy struct {
+	once    sync.Once
+	err     error
+	storage string
+}
+
+// benchHandler provisions a plex_auth handler admitting the friends of
+// machineID, with plex.tv played by plex. Caddy runs with no apps and no
+// admin endpoint, only to give the handler a context with storage.
+func benchHandler(b *testing.B, plex *plextest.Server) *PlexAuth {
+	b.Helper()
+	benchCaddy.once.Do(func() {
+		benchCaddy.storage, benchCaddy.err = os.MkdirTemp("", "plexauth-bench-")
+		if benchCaddy.err != nil {
+			return
+		}
+		cfg := fmt.Sprintf(`{"admin":{"disabled":true},"logging":{"logs":{"default":{"level":"ERROR"}}},`+
+			`"storage":{"module":"file_system","root":%q}}`, benchCaddy.storage)
+		benchCaddy.err = caddy.Load([]byte(cfg), true)
+	})
+	if benchCaddy.err != nil {
+		b.Fatal(benchCaddy.err)
+	}
+	ctx, cancel := caddy.NewContext(caddy.ActiveContext())
+	b.Cleanup(cancel) // runs the handler's Cleanup
+	raw, _ := json.Marshal(map[string]any{
+		"servers":      []string{machineID},
+		"plex_tv_url":  plex.URL,
+		"plex_app_url": plex.AppURL(),
+	})
+	m, err := ctx.LoadModuleByID("http.handlers.plex_auth", raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m.(*PlexAuth)
+}
+
+// benchPlex is a fake plex.tv that answers slowly, so a benchmark that
+// waited on it would show it in ns/op, not only in the request count.
+func benchPlex(b *testing.B) *plextest.Server {
+	plex := plextest.NewServer()
+	b.Cleanup(plex.Close)
+	plex.AddServer(machineID, "Living Room")
+	plex.SetDelay(time.Second)
+	return plex
+}
+
+func expectNoPlexCalls(b *testing.B, plex *plextest.Server) {
+	b.Helper()
+	if n := len(plex.Requests()); n != 0 {
+		b.Fatalf("the request path made %d calls to plex.tv, want none", n)
+	}
+}
+
+// benchSession is a session shaped like one identify makes: a friend of
+// machineID.
+func benchSession(i int, now time.Time, ttl time.Duration) *Session {
+	return &Session{
+		UserID:   int64(10_000_000 + i),
+		UUID:     fmt.Sprintf("%016x", 0x5eed0000+i),
+		Username: fmt.Sprintf("viewer%d", i),
+		Email:    fmt.Sprintf("viewer%d@example.com", i),
+		Title:    fmt.Sprintf("Viewer %d", i),
+		Servers:  map[string]string{machineID: tierFriend},
+		Token:    fmt.Sprintf("tok-%016x", i),
+		Created:  now,
+		Checked:  now,
+		Expires:  now.Add(ttl),
+	}
+}
+
+// addSession stores a session as newSession does and returns its cookie
+// value.
+func addSession(h *PlexAuth, s *Session) string {
+	rawID := randomBytes(sessionIDLen)
+	h.sessions.putLocal(string(rawID), s)
+	return h.sessionSealer.seal(h.CookieName, rawID, s.Expires)
+}
+
+// benchRequest is a request as Caddy hands it to a handler: a replacer in
+// the context and the headers a browser sends. cookie resets its Cookie
+// header without allocating, since ServeHTTP strips the session cookie.
+type benchRequest struct {
+	r       *http.Request
+	cookies []string
+}
+
+func newBenchRequest(method, target string, hdr ...string) *benchRequest {
+	r := httptest.NewRequest(method, target, nil)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		r.Header.Set(hdr[i], hdr[i+1])
+	}
+	repl := caddy.NewReplacer()
+	r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl))
+	return &benchRequest{r: r, cookies: make([]string, 1)}
+}
+
+func (br *benchRequest) cookie(line string) *http.Request {
+	br.cookies[0] = line
+	br.r.Header["Cookie"] = br.cookies[:1]
+	return br.r
+}
+
+var browserHeaders = []string{
+	"Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+	"Accept-Language", "en-GB,en;q=0.9",
+	"User-Agent", "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+	"Sec-Fetch-Mode", "navigate",
+}
+
+// nopWriter is a ResponseWriter that keeps one header map across requests.
+type nopWriter struct {
+	h      http.Header
+	status int
+}
+
+func (w *nopWriter) Header() http.Header         { return w.h }
+func (w *nopWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *nopWriter) WriteHeader(status int)      { w.status = status }
+func (w *nopWriter) reset()                      { clear(w.h); w.status = 0 }
+
+// upstreamSaw is the next handler: it records that it ran.
+type upstreamSaw struct{ n int }
+
+func (u *upstreamSaw) handler() caddyhttp.Handler {
+	return caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { u.n++; return nil })
+}
+
+// BenchmarkSignedIn is a signed-in request through ServeHTTP: cookie parse
+// and open, session lookup, rule check, placeholders, identity headers and
+// cookie stripping.
+func BenchmarkSignedIn(b *testing.B) {
+	for _, tc := range []struct{ name, other string }{
+		{"session-cookie-only", ""},
+		{"with-other-cookies", "theme=dark; _ga=GA1.1.123456789.1700000000"},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			plex := benchPlex(b)
+			h := benchHandler(b, plex)
+			cookie := h.CookieName + "=" + addSession(h, benchSession(1, time.Now(), time.Hour))
+			if tc.other != "" {
+				cookie = tc.other + "; " + cookie
+			}
+			br := newBenchRequest(http.MethodGet, "http://media.example.com/tautulli/home?section=2", browserHeaders...)
+			w := &nopWriter{h: http.Header{}}
+			up := &upstreamSaw{}
+			next := up.handler()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if err := h.ServeHTTP(w, br.cookie(cookie), next); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			if up.n == 0 || br.r.Header.Get("Remote-User") != "viewer1" || w.status != 0 {
+				b.Fatalf("request was not admitted: upstream ran %d times, status %d", up.n, w.status)
+			}
+			expectNoPlexCalls(b, plex)
+		})
+	}
+}
+
+// BenchmarkSignedInParallel is BenchmarkSignedIn on every core at once,
+// each goroutine with its own session, to show contention on the cache.
+func BenchmarkSignedInParallel(b *testing.B) {
+	plex := benchPlex(b)
+	h := benchHandler(b, plex)
+	now := time.Now()
+	var (
+		mu      sync.Mutex
+		cookies []string
+	)
+	for i := range 64 {
+		cookies = append(cookies, h.CookieName+"="+addSession(h, benchSession(i, now, time.Hour)))
+	}
+	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		mu.Lock()
+		cookie := cookies[0]
+		cookies = cookies[1:]
+		mu.Unlock()
+		br := newBenchRequest(http.MethodGet, "http://media.example.com/sonarr/", browserHeaders...)
+		w := &nopWriter{h: http.Header{}}
+		for pb.Next() {
+			if err := h.ServeHTTP(w, br.cookie(cookie), next); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+		if br.r.Header.Get("Remote-User") == "" {
+			b.Error("request was not admitted")
+		}
+	})
+	b.StopTimer()
+	expectNoPlexCalls(b, plex)
+}
+
+// BenchmarkSessionCount is a signed-in request with 1k, 100k and 1M
+// sessions in the cache; requests cycle over many sessions so the lookups
+// miss the CPU caches as they would in production. The cost per request
+// must not grow with the count. heap-B/session is the memory the cache
+// holds per session (Session, its strings and map, the cache entry).
+func BenchmarkSessionCount(b *testing.B) {
+	for _, n := range []int{1_000, 100_000, 1_000_000} {
+		b.Run(fmt.Sprintf("sessions=%d", n), func(b *testing.B) {
+			plex := benchPlex(b)
+			h := benchHandler(b, plex)
+			cookies, perSession := fillSessions(b, h, n)
+			br := newBenchRequest(http.MethodGet, "http://media.example.com/radarr/", browserHeaders...)
+			w := &nopWriter{h: http.Header{}}
+			next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
+			b.ReportAllocs()
+			b.ResetTimer()
+			i := 0
+			for b.Loop() {
+				if err := h.ServeHTTP(w, br.cookie(cookies[i%len(cookies)]), next); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			b.StopTimer()
+			if br.r.Header.Get("Remote-User") == "" {
+				b.Fatal("request was not admitted")
+			}
+			b.ReportMetric(perSession, "heap-B/session")
+			expectNoPlexCalls(b, plex)
+		})
+	}
+}
+
+// fillSessions empties the shared cache, stores n sessions and returns the
+// cookies of up to 8192 of them, spread over the whole set, with the heap
+// bytes the cache grew by per session.
+func fillSessions(b *testing.B, h *PlexAuth, n int) ([]string, float64) {
+	b.Helper()
+	h.sessions.c.Flush()
+	b.Cleanup(h.sessions.c.Flush)
+	now := time.Now()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	stride := max(1, n/8192)
+	var cookies []string
+	for i := range n {
+		c := addSession(h, benchSession(i, now, time.Hour))
+		if i%stride == 0 {
+			cookies = append(cookies, h.CookieName+"="+c)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	// The cookies kept are not the cache's; take them out again.
+	cookieBytes := len(cookies) * (16 + len(cookies[0]))
+	perSession := float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)-int64(cookieBytes)) / float64(n)
+	if h.sessions.count() != n {
+		b.Fatalf("cache holds %d sessions, want %d", h.sessions.count(), n)
+	}
+	return cookies, perSession
+}
+
+// BenchmarkUnauthenticatedNavigation is a browser navigation without a
+// session: 302 to the login page.
+func BenchmarkUnauthenticatedNavigation(b *testing.B) {
+	plex := benchPlex(b)
+	h := benchHandler(b, plex)
+	br := newBenchRequest(http.MethodGet, "http://media.example.com/tautulli/home?section=2", browserHeaders...)
+	w := &nopWriter{h: http.Header{}}
+	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { b.Fatal("next ran"); return nil })
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		w.reset()
+		if err := h.ServeHTTP(w, br.cookie("theme=dark"), next); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if w.status != http.StatusFound {
+		b.Fatalf("status %d, want 302", w.status)
+	}
+	expectNoPlexCalls(b, plex)
+}
+
+// BenchmarkUnauthenticatedAPI is an API client without a session: 401 with
+// a JSON body. Its cookie is forged, so the cookie is opened and refused.
+func BenchmarkUnauthenticatedAPI(b *testing.B) {
+	plex := benchPlex(b)
+	h := benchHandler(b, plex)
+	otherKey, err := newSealer("session", [][]byte{randomBytes(32)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	forged := h.CookieName + "=" + otherKey.seal(h.CookieName, randomBytes(sessionIDLen), time.Now().Add(time.Hour))
+	br := newBenchRequest(http.MethodGet, "http://media.example.com/api/v2/status", "Accept", "application/json")
+	w := &nopWriter{h: http.Header{}}
+	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { b.Fatal("next ran"); return nil })
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		w.reset()
+		if err := h.ServeHTTP(w, br.cookie(forged), next); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if w.status != http.StatusUnauthorized {
+		b.Fatalf("status %d, want 401", w.status)
+	}
+	expectNoPlexCalls(b, plex)
+}
+
+// BenchmarkRevalidationDue is a signed-in request whose session was last
+// checked against plex.tv a year ago, so a re-check is due. The fake
+// plex.tv answers after a second: a request that waited on it would cost a
+// second here. plex-calls/op counts the calls the re-checks made.
+func BenchmarkRevalidationDue(b *testing.B) {
+	plex := benchPlex(b)
+	plex.AddAccount("viewer")
+	plex.Share(machineID, "viewer", plextest.Friend)
+	acct := plex.Account("viewer")
+	h := benchHandler(b, plex)
+	now := time.Now()
+	s := benchSession(1, now, time.Hour)
+	s.UserID, s.Username, s.Token = int64(acct.ID), acct.Username, acct.Token
+	s.Created = now.Add(-time.Minute)
+	s.Checked = now.Add(-365 * 24 * time.Hour)
+	cookie := h.CookieName + "=" + addSession(h, s)
+	br := newBenchRequest(http.MethodGet, "http://media.example.com/tautulli/", browserHeaders...)
+	w := &nopWriter{h: http.Header{}}
+	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if err := h.ServeHTTP(w, br.cookie(cookie), next); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if br.r.Header.Get("Remote-User") != "viewer" {
+		b.Fatal("request was not admitted while the re-check was due")
+	}
+	b.ReportMetric(float64(len(plex.Requests()))/float64(b.N), "plex-calls/op")
+}

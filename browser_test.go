@@ -1,0 +1,690 @@
+package plexauth
+
+import (
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/target"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+)
+
+// These tests drive Debian's Chromium, headless, through the sign-in flows
+// against a real Caddy (newEnv), the fake plex.tv (whose /auth page stands in
+// for Plex's sign-in page) and the stand-in upstream: what a person clicking
+// through would see.
+
+// chromiumPath is Debian's Chromium, which .ci/run installs.
+const chromiumPath = "/usr/bin/chromium"
+
+// screenshotDir receives the screenshots of every run; with -update-docs
+// the README's screenshots in docs/ are replaced too (font rendering varies
+// between machines, so they change only when asked).
+const screenshotDir = "testoutput"
+
+var updateDocs = flag.Bool("update-docs", false, "replace the screenshots in docs/ with this run's")
+
+// deepLink is the page first asked for, where every successful sign-in must
+// land.
+const deepLink = "/tautulli/library?section=2&sort=added"
+
+// chrome is one headless Chromium with a fresh profile, and what its main
+// tab wrote to the console.
+type chrome struct {
+	t   *testing.T
+	ctx context.Context
+
+	mu      sync.Mutex
+	console []chromedp.ConsoleMessage
+}
+
+func newChrome(t *testing.T) *chrome {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("browser tests need Chromium at %s (CI installs it): %v", chromiumPath, err)
+		}
+		t.Skipf("skipping browser test: no Chromium at %s (apt-get install chromium)", chromiumPath)
+	}
+	// Not chromedp's defaults: those turn the popup blocker off, and the
+	// popup flow must get past it.
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-features", "Translate,MediaRouter,OptimizationHints"),
+		chromedp.Flag("force-color-profile", "srgb"),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.Flag("password-store", "basic"),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 800),
+	)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+	})
+	c := &chrome{t: t, ctx: ctx}
+	// The first Run starts the browser; it must not carry a timeout.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[string]("navigator.userAgent")); err != nil {
+		t.Fatalf("starting Chromium: %v", err)
+	}
+	msgs := chromedp.Console(ctx)
+	go func() {
+		for m, err := range msgs {
+			if err != nil {
+				return
+			}
+			c.mu.Lock()
+			c.console = append(c.console, m)
+			c.mu.Unlock()
+		}
+	}()
+	// Headless windows never have focus; without this, :focus-visible and
+	// focus events would not behave as on a desktop.
+	c.call(func(ctx context.Context) error {
+		_, err := chromedp.Call(ctx, emulation.SetFocusEmulationEnabled, emulation.SetFocusEmulationEnabledParams{Enabled: true})
+		return err
+	})
+	t.Cleanup(c.expectCleanConsole)
+	return c
+}
+
+// call runs f with a timeout, failing the test on error.
+func (c *chrome) call(f func(ctx context.Context) error) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
+	defer cancel()
+	if err := f(ctx); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// do runs the actions in the main tab.
+func (c *chrome) do(steps ...chromedp.Action[chromedp.Void]) {
+	c.t.Helper()
+	c.call(func(ctx context.Context) error { return chromedp.Do(ctx, steps...) })
+}
+
+func (c *chrome) open(path string) {
+	c.t.Helper()
+	c.do(chromedp.Navigate(siteURL + path))
+}
+
+// eval evaluates a JavaScript expression in the main tab.
+func eval[T any](c *chrome, expr string) T {
+	c.t.Helper()
+	var v T
+	c.call(func(ctx context.Context) error {
+		var err error
+		v, err = chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+		return err
+	})
+	return v
+}
+
+// waitFor waits until expr is true in the main tab, across navigations.
+func (c *chrome) waitFor(what, expr string) {
+	c.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(c.ctx, 2*time.Second)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("!!("+expr+")"))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, 2*time.Second)
+	defer cancel()
+	last, _ = chromedp.Run(ctx, chromedp.Evaluate[string]("location.href + ' :: ' + (document.body ? document.body.innerText.slice(0, 400) : '')"))
+	c.t.Fatalf("timed out waiting for %s; page: %s", what, last)
+}
+
+// location is the main tab's path and query.
+func (c *chrome) location() string {
+	c.t.Helper()
+	return eval[string](c, "location.pathname + location.search")
+}
+
+// visible tells whether the element sel is shown.
+func (c *chrome) visible(sel string) bool {
+	c.t.Helper()
+	return eval[bool](c, `(() => { const e = document.querySelector(`+jsString(sel)+`); return !!e && e.getClientRects().length > 0; })()`)
+}
+
+func (c *chrome) text(sel string) string {
+	c.t.Helper()
+	return eval[string](c, `(document.querySelector(`+jsString(sel)+`) || {}).textContent || ""`)
+}
+
+func jsString(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
+
+// expectCleanConsole fails the test on a Content-Security-Policy violation
+// or an uncaught exception in the main tab: either would mean a page works
+// differently in a real browser than its HTML suggests.
+func (c *chrome) expectCleanConsole() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range c.console {
+		if m.IsException() || m.Source == "security" || strings.Contains(m.Text, "Content Security Policy") {
+			c.t.Errorf("browser console: %s (%s:%d)", m, m.URL, m.Line)
+		}
+	}
+}
+
+// popupTargets counts the open windows other than the main tab.
+func (c *chrome) popupTargets() int {
+	c.t.Helper()
+	var n int
+	c.call(func(ctx context.Context) error {
+		infos, err := chromedp.Targets(ctx)
+		for _, in := range infos {
+			if in.Type == "page" && in.OpenerID != "" {
+				n++
+			}
+		}
+		return err
+	})
+	return n
+}
+
+// clickForPopup clicks sel in the main tab and returns a context attached
+// to the window that the click opens.
+func (c *chrome) clickForPopup(sel string) context.Context {
+	c.t.Helper()
+	return c.actForPopup(chromedp.Click(chromedp.CSS(sel)))
+}
+
+func (c *chrome) actForPopup(act chromedp.Action[chromedp.Void]) context.Context {
+	c.t.Helper()
+	ch := chromedp.WaitNewTarget(c.ctx, func(info *target.Info) bool { return info.Type == "page" })
+	c.do(act)
+	select {
+	case id, ok := <-ch:
+		if !ok {
+			c.t.Fatal("no popup target")
+		}
+		// Detach, never close, on cancel: the popup closes itself.
+		pctx, cancel := chromedp.NewContext(c.ctx, chromedp.WithTargetID(id), chromedp.WithDetachOnCancel())
+		c.t.Cleanup(cancel)
+		return pctx
+	case <-time.After(10 * time.Second):
+		c.t.Fatal("the click opened no popup")
+	}
+	return nil
+}
+
+// approveInPopup picks account on the fake Plex sign-in page in the popup.
+func (c *chrome) approveInPopup(pctx context.Context, account string) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(pctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx,
+		chromedp.WaitVisible(chromedp.CSS(`body[data-state="ready"]`)),
+		chromedp.Click(chromedp.CSS("#continue-"+account)),
+	); err != nil {
+		c.t.Fatalf("in the Plex popup: %v", err)
+	}
+}
+
+// waitPopupOnPlex waits until the popup shows the Plex sign-in page.
+func (c *chrome) waitPopupOnPlex(pctx context.Context) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(pctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`body[data-state="ready"]`))); err != nil {
+		c.t.Fatalf("the popup never showed Plex's sign-in: %v", err)
+	}
+}
+
+// toLogin opens the deep link signed out and checks the login page took
+// the browser there.
+func (c *chrome) toLogin() {
+	c.t.Helper()
+	c.open(deepLink)
+	if got := c.location(); !strings.HasPrefix(got, "/_plexauth/login?rd=") {
+		c.t.Fatalf("signed-out visit to %s landed on %s, want the login page", deepLink, got)
+	}
+	c.do(chromedp.WaitVisible(chromedp.CSS("#signin")))
+}
+
+// expectSignedInAs checks the main tab landed on the deep link and the
+// upstream served it to account.
+func expectLandedAs(t *testing.T, c *chrome, e *env, account string) {
+	t.Helper()
+	c.waitFor("the deep link", "location.pathname + location.search === "+jsString(deepLink))
+	last := e.up.last()
+	if last == nil || last.URL.RequestURI() != deepLink || last.Header.Get("Remote-User") != account {
+		t.Fatalf("upstream did not serve %s to %s: %+v", deepLink, account, last)
+	}
+}
+
+func TestBrowserPopupSignInLandsOnDeepLink(t *testing.T) {
+	e := newEnv(t, basicSite)
+	c := newChrome(t)
+	c.toLogin()
+
+	popup := c.clickForPopup("#signin")
+	c.waitPopupOnPlex(popup)
+	// The login page stays where it is and waits; the popup did the moving.
+	if !c.visible("[data-waiting]") || c.visible("form[data-poll]") {
+		t.Error("while the popup is open the login page should show it is waiting")
+	}
+	if got := c.location(); !strings.HasPrefix(got, "/_plexauth/login") {
+		t.Errorf("the login tab navigated to %s while the popup was open", got)
+	}
+	c.approveInPopup(popup, "friend")
+
+	expectLandedAs(t, c, e, "friend")
+	deadline := time.Now().Add(5 * time.Second)
+	for c.popupTargets() > 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := c.popupTargets(); n != 0 {
+		t.Errorf("%d popup(s) still open after sign-in", n)
+	}
+	// Signed in: the next page needs no sign-in.
+	c.open("/sonarr")
+	if got := c.location(); got != "/sonarr" {
+		t.Errorf("after sign-in /sonarr went to %s", got)
+	}
+}
+
+func TestBrowserSameTabWhenPopupBlocked(t *testing.T) {
+	e := newEnv(t, basicSite)
+	c := newChrome(t)
+	// A popup blocker that lets the page run but refuses every window.
+	c.call(func(ctx context.Context) error {
+		_, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+			Source: "window.open = function () { return null; };",
+		})
+		return err
+	})
+	c.toLogin()
+	c.do(chromedp.Click(chromedp.CSS("#signin")))
+	c.waitFor("the Plex sign-in page in the same tab", `document.body && document.body.getAttribute("data-state") === "ready"`)
+	if !strings.HasPrefix(eval[string](c, "location.href"), e.plex.AppURL()) {
+		t.Fatalf("the tab went to %s, want Plex's sign-in page", eval[string](c, "location.href"))
+	}
+	c.do(chromedp.Click(chromedp.CSS("#continue-homie")))
+	expectLandedAs(t, c, e, "homie")
+	if n := c.popupTargets(); n != 0 {
+		t.Errorf("%d popup(s) opened although window.open was blocked", n)
+	}
+}
+
+func TestBrowserWithoutJavaScript(t *testing.T) {
+	e := newEnv(t, basicSite)
+	c := newChrome(t)
+	setScripts := func(on bool) {
+		c.call(func(ctx context.Context) error {
+			_, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: !on})
+			return err
+		})
+	}
+	setScripts(false)
+	c.toLogin()
+	if c.visible("[data-waiting]") || !c.visible("#signin") {
+		t.Fatal("without JavaScript the login page should show the plain sign-in button")
+	}
+	c.do(chromedp.Click(chromedp.CSS("#signin")))
+	c.waitFor("Plex's sign-in page", "location.href.indexOf("+jsString(e.plex.AppURL())+") === 0")
+	// Plex's own page needs JavaScript, as the real one does: the user
+	// allows it there.
+	setScripts(true)
+	c.do(chromedp.Reload())
+	c.do(chromedp.WaitVisible(chromedp.CSS(`body[data-state="ready"]`)), chromedp.Click(chromedp.CSS("#continue-owner")))
+	setScripts(false)
+	expectLandedAs(t, c, e, "owner")
+}
+
+func TestBrowserPhoneViewportHasNoHorizontalScroll(t *testing.T) {
+	e := newEnv(t, basicSite)
+	c := newChrome(t)
+	for _, width := range []int64{320, 375} {
+		c.do(chromedp.EmulateViewport(width, 667, chromedp.EmulateScale(2), chromedp.EmulateMobile))
+		for _, p := range serverPages(t, c, e) {
+			p.show()
+			if over := eval[bool](c, "document.documentElement.scrollWidth > window.innerWidth"); over {
+				t.Errorf("%s at %dpx scrolls sideways: scrollWidth %d > %d", p.name, width,
+					eval[int](c, "document.documentElement.scrollWidth"), eval[int](c, "window.innerWidth"))
+			}
+			if !c.visible("h1") {
+				t.Errorf("%s at %dpx: heading not visible", p.name, width)
+			}
+		}
+	}
+	// And the popup flow works at phone size.
+	c.toLogin()
+	popup := c.clickForPopup("#signin")
+	c.approveInPopup(popup, "friend")
+	expectLandedAs(t, c, e, "friend")
+}
+
+func TestBrowserDeniedAccountIsNamedAndGetsNoSession(t *testing.T) {
+	e := newEnv(t, basicSite)
+	c := newChrome(t)
+	c.toLogin()
+	popup := c.clickForPopup("#signin")
+	c.approveInPopup(popup, "stranger")
+	c.waitFor("the denied message", `!document.querySelector('[data-outcome="denied"]').hidden`)
+	if got := c.text(`[data-outcome="denied"]`); !strings.Contains(got, "stranger") || !strings.Contains(got, "Media Tools") {
+		t.Errorf("denied message = %q, want the account and the site named", got)
+	}
+	if got := c.text("#signin"); !strings.Contains(got, "another account") {
+		t.Errorf("button after denial = %q, want an offer to use another account", got)
+	}
+	if !eval[bool](c, "document.activeElement && document.activeElement.id === 'signin'") {
+		t.Error("focus should return to the sign-in button")
+	}
+	c.open(deepLink)
+	if got := c.location(); !strings.HasPrefix(got, "/_plexauth/login") {
+		t.Errorf("a refused account reached %s", got)
+	}
+	if e.up.count() != 0 {
+		t.Error("a refused account reached the upstream")
+	}
+}
+
+func TestBrowserExpiredPinSaysSoAndClosesPopup(t *testing.T) {
+	e := newEnv(t, basicSite)
+	c := newChrome(t)
+	c.toLogin()
+	popup := c.clickForPopup("#signin")
+	c.waitPopupOnPlex(popup)
+	e.plex.ExpirePins()
+	c.waitFor("the expired message", `!document.querySelector('[data-outcome="expired"]').hidden`)
+	if !c.visible("#signin") || c.visible("[data-waiting]") {
+		t.Error("after expiry the sign-in button should be back")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for c.popupTargets() > 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if c.popupTargets() != 0 {
+		t.Error("the popup was left open after the pin expired")
+	}
+	// Trying again works.
+	popup = c.clickForPopup("#signin")
+	c.approveInPopup(popup, "owner")
+	expectLandedAs(t, c, e, "owner")
+}
+
+func TestBrowserPlexDownShowsMessage(t *testing.T) {
+	e := newEnv(t, basicSite)
+	c := newChrome(t)
+
+	t.Run("before the popup reaches Plex", func(t *testing.T) {
+		c.toLogin()
+		e.plex.SetDown(true)
+		defer e.plex.SetDown(false)
+		c.clickForPopup("#signin")
+		c.waitFor("the unreachable message", `!document.querySelector('[data-outcome="error"]').hidden`)
+		if got := c.text(`[data-outcome="error"]`); !strings.Contains(got, "Plex could not be reached") {
+			t.Errorf("message = %q", got)
+		}
+	})
+	t.Run("while waiting", func(t *testing.T) {
+		c.toLogin()
+		popup := c.clickForPopup("#signin")
+		c.waitPopupOnPlex(popup)
+		e.plex.SetDown(true)
+		defer e.plex.SetDown(false)
+		c.waitFor("the unreachable message", `!document.querySelector('[data-outcome="error"]').hidden`)
+	})
+	t.Run("same tab", func(t *testing.T) {
+		e.plex.SetDown(true)
+		defer e.plex.SetDown(false)
+		c.open("/_plexauth/start?rd=%2F")
+		if got := c.text("h1"); got != "Plex could not be reached" {
+			t.Errorf("heading = %q", got)
+		}
+	})
+}
+
+func TestBrowserClosedPopupIsNoticed(t *testing.T) {
+	newEnv(t, basicSite)
+	c := newChrome(t)
+	c.toLogin()
+	popup := c.clickForPopup("#signin")
+	c.waitPopupOnPlex(popup)
+	ctx, cancel := context.WithTimeout(popup, 10*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("window.close(), true")); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor("the closed message", `!document.querySelector('[data-outcome="closed"]').hidden`)
+	if !c.visible("#signin") {
+		t.Error("the sign-in button should be back")
+	}
+}
+
+func TestBrowserLogoutSignsOut(t *testing.T) {
+	e := newEnv(t, basicSite)
+	c := newChrome(t)
+	c.toLogin()
+	c.approveInPopup(c.clickForPopup("#signin"), "friend")
+	expectLandedAs(t, c, e, "friend")
+
+	c.open("/_plexauth/logout")
+	if got := c.location(); !strings.HasPrefix(got, "/_plexauth/login?signed_out=1") {
+		t.Fatalf("logout went to %s", got)
+	}
+	if !strings.Contains(c.text("main"), "You are signed out") {
+		t.Error("the login page should say the user is signed out")
+	}
+	before := e.up.count()
+	c.open(deepLink)
+	if got := c.location(); !strings.HasPrefix(got, "/_plexauth/login?rd=") || e.up.count() != before {
+		t.Errorf("after logout %s went to %s", deepLink, got)
+	}
+}
+
+// serverPage is one state of the module's pages, and how to bring the main
+// tab to it.
+type serverPage struct {
+	name string
+	show func()
+}
+
+// serverPages lists every page the module serves, each reached the way a
+// user reaches it.
+func serverPages(t *testing.T, c *chrome, e *env) []serverPage {
+	return []serverPage{
+		{"login", func() { c.open("/_plexauth/login?rd=" + "%2F") }},
+		{"signed out", func() { c.open("/_plexauth/login?signed_out=1&rd=%2F") }},
+		{"denied message", func() {
+			c.open("/_plexauth/login?rd=%2F")
+			eval[bool](c, `(() => { const d = document.querySelector('[data-outcome="denied"]'); d.hidden = false; d.querySelector('[data-account]').textContent = "stranger"; return true; })()`)
+		}},
+		{"waiting", func() {
+			c.open("/_plexauth/start?rd=%2F")
+			c.open("/_plexauth/callback")
+		}},
+		{"denied", func() {
+			c.open("/_plexauth/start?rd=%2F")
+			c.do(chromedp.WaitVisible(chromedp.CSS(`body[data-state="ready"]`)), chromedp.Click(chromedp.CSS("#continue-stranger")))
+			c.waitFor("the denied page", `location.pathname === "/_plexauth/callback" && document.querySelector("h1")`)
+		}},
+		{"expired", func() {
+			c.open("/_plexauth/start?rd=%2F")
+			e.plex.ExpirePins()
+			c.open("/_plexauth/callback")
+		}},
+		{"unavailable", func() {
+			e.plex.SetDown(true)
+			defer e.plex.SetDown(false)
+			c.open("/_plexauth/start?rd=%2F")
+		}},
+		{"badstate", func() { c.open("/_plexauth/callback") }},
+	}
+}
+
+// setColorScheme emulates prefers-color-scheme.
+func (c *chrome) setColorScheme(scheme string) {
+	c.t.Helper()
+	c.call(func(ctx context.Context) error {
+		_, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}},
+		})
+		return err
+	})
+}
+
+func a11yViolations(t *testing.T, c *chrome) []string {
+	t.Helper()
+	check, err := os.ReadFile("testdata/a11ycheck.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eval[[]string](c, string(check))
+}
+
+func TestBrowserAccessibilityOfEveryPage(t *testing.T) {
+	e := newEnv(t, basicSite)
+	c := newChrome(t)
+	for _, scheme := range []string{"light", "dark"} {
+		c.setColorScheme(scheme)
+		for _, p := range serverPages(t, c, e) {
+			p.show()
+			if v := a11yViolations(t, c); len(v) > 0 {
+				t.Errorf("%s page, %s: %d accessibility violation(s):\n  %s", p.name, scheme, len(v), strings.Join(v, "\n  "))
+			}
+		}
+	}
+}
+
+func TestBrowserLoginPageWorksByKeyboard(t *testing.T) {
+	e := newEnv(t, basicSite)
+	c := newChrome(t)
+	for _, scheme := range []string{"light", "dark"} {
+		c.setColorScheme(scheme)
+		c.toLogin()
+		c.do(chromedp.KeyEvent(kb.Tab))
+		if got := eval[string](c, "document.activeElement.id"); got != "signin" {
+			t.Fatalf("%s: the first Tab focused %q, want the sign-in button", scheme, got)
+		}
+		// With focus on the button, the check includes its focus ring.
+		if v := a11yViolations(t, c); len(v) > 0 {
+			t.Errorf("%s, button focused: %s", scheme, strings.Join(v, "; "))
+		}
+		if !eval[bool](c, `document.activeElement.matches(":focus-visible")`) {
+			t.Errorf("%s: keyboard focus is not :focus-visible", scheme)
+		}
+	}
+
+	// Enter opens the popup, focus moves to Cancel, Enter cancels.
+	popup := c.actForPopup(chromedp.KeyEvent(kb.Enter))
+	c.waitPopupOnPlex(popup)
+	c.waitFor("focus on Cancel", `document.activeElement && document.activeElement.hasAttribute("data-cancel")`)
+	c.do(chromedp.KeyEvent(kb.Enter))
+	c.waitFor("the sign-in button back with focus", `document.activeElement && document.activeElement.id === "signin"`)
+	if c.popupTargets() != 0 {
+		t.Error("Cancel left the popup open")
+	}
+	// And Enter again signs in.
+	popup = c.actForPopup(chromedp.KeyEvent(kb.Enter))
+	c.approveInPopup(popup, "homie")
+	expectLandedAs(t, c, e, "homie")
+}
+
+func TestBrowserLoginTitleAndLogoFile(t *testing.T) {
+	logo := filepath.Join(t.TempDir(), "den.svg")
+	svg := `<svg xmlns="http://www.w3.org/2000/svg" width="120" height="48" viewBox="0 0 120 48"><rect width="120" height="48" rx="10" fill="#7c3aed"/><text x="60" y="31" font-size="18" text-anchor="middle" fill="#fff" font-family="sans-serif">DEN</text></svg>`
+	if err := os.WriteFile(logo, []byte(svg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	site := strings.Replace(basicSite, "{PLEX}", "{PLEX}\n\t\tlogin_title \"Welcome to the Den\"\n\t\tlogin_logo "+logo, 1)
+	newEnv(t, site)
+	c := newChrome(t)
+	c.open("/_plexauth/login?rd=%2F")
+	if got := c.text("h1"); got != "Welcome to the Den" {
+		t.Errorf("heading = %q, want the login_title", got)
+	}
+	c.waitFor("the logo to load", `(() => { const i = document.querySelector("img.logo"); return i && i.complete && i.naturalWidth > 0; })()`)
+	if !strings.Contains(c.text("main"), "Media Tools") {
+		t.Error("the product name should still be on the page")
+	}
+}
+
+// TestBrowserScreenshots takes the README's screenshots of the login page,
+// and one of every page for a person to look over, into testoutput/.
+func TestBrowserScreenshots(t *testing.T) {
+	e := newEnv(t, basicSite)
+	c := newChrome(t)
+	if err := os.MkdirAll(screenshotDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	shoot := func(file string) {
+		t.Helper()
+		var png []byte
+		c.call(func(ctx context.Context) error {
+			var err error
+			png, err = chromedp.Run(ctx, chromedp.CaptureScreenshot())
+			return err
+		})
+		if err := os.WriteFile(filepath.Join(screenshotDir, file), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if *updateDocs && strings.HasPrefix(file, "login-") {
+			if err := os.WriteFile(filepath.Join("docs", file), png, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, s := range []struct {
+		file          string
+		width, height int64
+		scale         float64
+		mobile        bool
+		scheme        string
+	}{
+		{"login-desktop.png", 1280, 800, 1, false, "light"},
+		{"login-phone.png", 375, 667, 2, true, "light"},
+		{"login-dark.png", 1280, 800, 1, false, "dark"},
+	} {
+		opts := []chromedp.EmulateViewportOption{chromedp.EmulateScale(s.scale)}
+		if s.mobile {
+			opts = append(opts, chromedp.EmulateMobile)
+		}
+		c.do(chromedp.EmulateViewport(s.width, s.height, opts...))
+		c.setColorScheme(s.scheme)
+		c.open("/_plexauth/login?rd=" + strings.ReplaceAll(deepLink, "&", "%26"))
+		c.do(chromedp.WaitVisible(chromedp.CSS("#signin")))
+		shoot(s.file)
+	}
+	c.do(chromedp.EmulateViewport(1280, 800))
+	for _, scheme := range []string{"light", "dark"} {
+		c.setColorScheme(scheme)
+		for _, p := range serverPages(t, c, e) {
+			p.show()
+			shoot("page-" + strings.ReplaceAll(p.name, " ", "-") + "-" + scheme + ".png")
+		}
+		c.toLogin()
+		popup := c.clickForPopup("#signin")
+		c.waitPopupOnPlex(popup)
+		shoot("page-popup-waiting-" + scheme + ".png")
+		c.do(chromedp.Click(chromedp.CSS("[data-cancel]")))
+	}
+}

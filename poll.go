@@ -1,0 +1,126 @@
+package plexauth
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"go.uber.org/zap"
+)
+
+// A browser learns how its sign-in ended in one of two ways: the same-tab
+// flow comes back to {prefix}/callback and gets a page; the popup flow's
+// login page asks {prefix}/poll about once a second and gets JSON. Both ask
+// settlePin, so the rules, the cookies and the logs are the same for both.
+
+// pinStatus is where a sign-in stands.
+type pinStatus int
+
+const (
+	pinPending  pinStatus = iota // not approved at Plex yet
+	pinApproved                  // approved by an account the rules admit; session cookie set
+	pinDenied                    // approved by an account the rules refuse
+	pinExpired                   // unknown to plex.tv, expired, or its token refused
+	pinFailed                    // plex.tv could not be asked; err says why
+)
+
+// pinOutcome is what settlePin found.
+type pinOutcome struct {
+	status  pinStatus
+	account string // Plex username, when approved or denied
+	during  string // what was being asked of plex.tv, when failed
+	err     error  // when failed
+}
+
+// settlePin asks plex.tv about the pin in this browser's state cookie and
+// applies the answer to the browser's cookies: a sign-in that has ended
+// (approved, denied, expired) clears the state cookie so the pin cannot be
+// used twice, and an approved one sets the session cookie. A pending pin or
+// a failed call leaves the state cookie, so the browser can ask again.
+func (h *PlexAuth) settlePin(w http.ResponseWriter, r *http.Request, st *loginState) pinOutcome {
+	statePath := h.externalPrefix(r) + "/"
+	pin, err := h.plex.checkPin(r.Context(), st.PinID)
+	switch {
+	case errors.Is(err, errPinNotFound):
+		h.clearCookie(w, r, h.stateCookie, statePath, "")
+		return pinOutcome{status: pinExpired}
+	case err != nil:
+		return pinOutcome{status: pinFailed, during: "checking pin", err: err}
+	case pin.AuthToken == nil || *pin.AuthToken == "":
+		return pinOutcome{status: pinPending}
+	}
+
+	s, err := h.plex.identify(r.Context(), *pin.AuthToken)
+	switch {
+	case errors.Is(err, errTokenRejected):
+		h.clearCookie(w, r, h.stateCookie, statePath, "")
+		return pinOutcome{status: pinExpired}
+	case err != nil:
+		return pinOutcome{status: pinFailed, during: "identifying account", err: err}
+	}
+	h.clearCookie(w, r, h.stateCookie, statePath, "")
+	if _, ok := h.admit(s); !ok {
+		h.logger.Info("plex account refused", zap.Int64("plex_user_id", s.UserID), zap.String("username", s.Username))
+		return pinOutcome{status: pinDenied, account: s.Username}
+	}
+	if err := h.newSession(w, r, s); err != nil {
+		return pinOutcome{status: pinFailed, during: "storing session", err: err}
+	}
+	h.logger.Info("signed in", zap.Int64("plex_user_id", s.UserID), zap.String("username", s.Username))
+	return pinOutcome{status: pinApproved, account: s.Username}
+}
+
+// flowAnswer is the JSON body of {prefix}/poll, and of {prefix}/start when
+// the login page's script asks for the popup flow.
+type flowAnswer struct {
+	// Status is started (start only), pending, ok, denied, expired or error.
+	Status string `json:"status"`
+	// URL is the Plex sign-in page for the popup (started).
+	URL string `json:"url,omitempty"`
+	// Redirect is where to go once signed in (ok).
+	Redirect string `json:"redirect,omitempty"`
+	// Account is the Plex username the rules refused (denied).
+	Account string `json:"account,omitempty"`
+	// Message says what went wrong, for people (error).
+	Message string `json:"message,omitempty"`
+}
+
+// servePoll tells the login page's script where this browser's sign-in
+// stands. It answers only for the browser that holds the state cookie: the
+// pin id never leaves that cookie, so no one can poll for someone else's
+// sign-in and collect their session.
+func (h *PlexAuth) servePoll(w http.ResponseWriter, r *http.Request) {
+	st := h.readState(r)
+	if st == nil {
+		writeFlowJSON(w, http.StatusBadRequest, flowAnswer{Status: "error", Message: "This browser has no sign-in in progress."})
+		return
+	}
+	switch o := h.settlePin(w, r, st); o.status {
+	case pinPending:
+		writeFlowJSON(w, http.StatusOK, flowAnswer{Status: "pending"})
+	case pinApproved:
+		writeFlowJSON(w, http.StatusOK, flowAnswer{Status: "ok", Redirect: st.RD})
+	case pinDenied:
+		writeFlowJSON(w, http.StatusForbidden, flowAnswer{Status: "denied", Account: o.account})
+	case pinExpired:
+		writeFlowJSON(w, http.StatusGone, flowAnswer{Status: "expired"})
+	default:
+		h.plexFailedJSON(w, o.during, o.err)
+	}
+}
+
+// plexFailedJSON is plexFailed for the script: the same status and
+// Retry-After, a JSON body.
+func (h *PlexAuth) plexFailedJSON(w http.ResponseWriter, what string, err error) {
+	status := h.plexFailure(w, what, err)
+	writeFlowJSON(w, status, flowAnswer{Status: "error", Message: "Plex could not be reached."})
+}
+
+func writeFlowJSON(w http.ResponseWriter, status int, a flowAnswer) {
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(a)
+}

@@ -1,0 +1,68 @@
+package plexauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// redisStore keeps sessions in Redis, for several Caddy instances behind one
+// load balancer. Entries carry a TTL, so Redis expires them itself.
+type redisStore struct {
+	c    *redis.Client
+	addr string // for logs: host and port only, never the password
+}
+
+const redisKeyPrefix = "plex_auth:session:"
+
+func newRedisStore(rawURL string, timeout time.Duration) (*redisStore, error) {
+	opts, err := redis.ParseURL(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("store redis: %v", redactRedisError(err, rawURL))
+	}
+	opts.DialTimeout = timeout
+	opts.ReadTimeout = timeout
+	opts.WriteTimeout = timeout
+	opts.MaxRetries = 1
+	return &redisStore{c: redis.NewClient(opts), addr: opts.Addr}, nil
+}
+
+// redactRedisError keeps a password in the URL out of error messages.
+func redactRedisError(err error, rawURL string) error {
+	if u, perr := url.Parse(rawURL); perr == nil {
+		if p, ok := u.User.Password(); ok && p != "" {
+			return errors.New("invalid redis URL (credentials hidden)")
+		}
+	}
+	return err
+}
+
+func (r *redisStore) load(ctx context.Context, key string) ([]byte, error) {
+	b, err := r.c.Get(ctx, redisKeyPrefix+key).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, errSessionNotFound
+	}
+	return b, err
+}
+
+func (r *redisStore) save(ctx context.Context, key string, val []byte, expires time.Time) error {
+	ttl := time.Until(expires)
+	if ttl <= 0 {
+		return nil
+	}
+	return r.c.Set(ctx, redisKeyPrefix+key, val, ttl).Err()
+}
+
+func (r *redisStore) remove(ctx context.Context, key string) error {
+	return r.c.Del(ctx, redisKeyPrefix+key).Err()
+}
+
+func (r *redisStore) sweep(context.Context) error { return nil } // Redis TTLs expire entries
+
+func (r *redisStore) describe() string { return "redis " + r.addr }
+
+func (r *redisStore) close() error { return r.c.Close() }

@@ -1,0 +1,273 @@
+// The login page's popup flow. Clicking "Sign in with Plex" opens Plex's
+// sign-in in a popup and asks {prefix}/poll about once a second how it
+// went; the answer that reports ok has set the session cookie, so the page
+// then goes to the return URL.
+//
+// Without this script, or when the popup is blocked, the form posts to
+// {prefix}/start and the whole tab goes through Plex and back: nothing here
+// is needed to sign in.
+(function () {
+  "use strict";
+
+  var form = document.querySelector("form[data-poll]");
+  if (!form || !window.fetch || !window.URLSearchParams || !window.FormData) {
+    return;
+  }
+  var pollURL = form.getAttribute("data-poll");
+  var button = form.querySelector("[type=submit]");
+  var label = form.querySelector("[data-label]");
+  var waiting = document.querySelector("[data-waiting]");
+  var cancel = document.querySelector("[data-cancel]");
+  var outcomes = document.querySelectorAll("[data-outcome]");
+  var accounts = document.querySelectorAll("[data-account]");
+
+  var POLL_EVERY = 1000; // ms
+  var GRACE_POLLS = 3; // polls after the popup closed, for an answer on its way
+  var MAX_FAILURES = 3; // network errors or plex.tv errors in a row
+
+  var popup = null; // the Plex window
+  var run = 0; // bumps on every start and cancel, so stale answers are ignored
+  var timer = 0;
+  var inFlight = false;
+  var grace = 0;
+  var failures = 0;
+
+  function show(name, account) {
+    for (var i = 0; i < outcomes.length; i++) {
+      outcomes[i].hidden = outcomes[i].getAttribute("data-outcome") !== name;
+    }
+    for (var j = 0; j < accounts.length; j++) {
+      accounts[j].textContent = account || "";
+    }
+  }
+
+  function setWaiting(on) {
+    if (waiting) {
+      waiting.hidden = !on;
+    }
+    form.hidden = on && !!waiting;
+    button.disabled = on;
+    // Keyboard users land on the one thing they can do while waiting.
+    if (on && cancel) {
+      cancel.focus();
+    }
+  }
+
+  function closePopup() {
+    if (popup && !popup.closed) {
+      try {
+        popup.close();
+      } catch (e) {
+        // A window we cannot close is left to the user.
+      }
+    }
+    popup = null;
+  }
+
+  function stop() {
+    run++;
+    clearTimeout(timer);
+    timer = 0;
+    inFlight = false;
+    closePopup();
+  }
+
+  // finish ends the attempt with a message and puts the button back.
+  function finish(name, account) {
+    stop();
+    setWaiting(false);
+    show(name, account);
+    if (label) {
+      var text = label.getAttribute(name === "denied" ? "data-other" : "data-again");
+      if (text) {
+        label.textContent = text;
+      }
+    }
+    button.focus();
+  }
+
+  function signedIn(redirect) {
+    stop();
+    show("ok");
+    window.location.replace(redirect || "/");
+  }
+
+  // readJSON gives the status code and the decoded body of an answer; a
+  // body that is not JSON counts as an error.
+  function readJSON(resp) {
+    return resp.json().then(function (body) {
+      return { code: resp.status, body: body || {} };
+    }, function () {
+      return { code: resp.status, body: { status: "error" } };
+    });
+  }
+
+  // outcome answers a final status; it returns false for pending.
+  function outcome(res) {
+    var b = res.body;
+    switch (b.status) {
+      case "ok":
+        signedIn(b.redirect);
+        return true;
+      case "denied":
+        finish("denied", b.account);
+        return true;
+      case "expired":
+        finish("expired");
+        return true;
+      case "pending":
+        return false;
+    }
+    // 400: the state cookie is missing or was refused.
+    finish(res.code === 400 ? "badstate" : "error");
+    return true;
+  }
+
+  function schedule(my, delay) {
+    clearTimeout(timer);
+    timer = setTimeout(function () {
+      poll(my);
+    }, delay);
+  }
+
+  function poll(my) {
+    if (my !== run || inFlight) {
+      return;
+    }
+    inFlight = true;
+    fetch(pollURL, {
+      credentials: "same-origin",
+      cache: "no-store",
+      headers: { Accept: "application/json" }
+    }).then(readJSON).then(function (res) {
+      if (my !== run) {
+        return;
+      }
+      inFlight = false;
+      // plex.tv may hiccup: a failed check is retried a few times.
+      if (res.body.status === "error" && res.code !== 400 && ++failures < MAX_FAILURES) {
+        schedule(my, POLL_EVERY);
+        return;
+      }
+      if (res.body.status !== "error") {
+        failures = 0;
+      }
+      if (outcome(res)) {
+        return;
+      }
+      // Pending. A closed popup may still have approved just before
+      // closing, so ask a few more times before giving up.
+      if (!popup || popup.closed) {
+        if (--grace < 0) {
+          finish("closed");
+          return;
+        }
+      }
+      schedule(my, POLL_EVERY);
+    }, function () {
+      if (my !== run) {
+        return;
+      }
+      inFlight = false;
+      if (++failures < MAX_FAILURES) {
+        schedule(my, POLL_EVERY);
+      } else {
+        finish("error");
+      }
+    });
+  }
+
+  // begin asks start for a pin (which sets the state cookie) and sends the
+  // popup, opened already, to Plex.
+  function begin(win) {
+    stop();
+    popup = win;
+    var my = run;
+    grace = GRACE_POLLS;
+    failures = 0;
+    show("");
+    setWaiting(true);
+    try {
+      win.document.title = "Plex";
+      win.document.body.textContent = "Opening Plex…";
+    } catch (e) {
+      // Not ours to write: fine.
+    }
+    var body = new URLSearchParams(new FormData(form));
+    body.set("popup", "1");
+    fetch(form.action, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { Accept: "application/json" },
+      body: body
+    }).then(readJSON).then(function (res) {
+      if (my !== run) {
+        return;
+      }
+      if (res.body.status === "started" && res.body.url) {
+        if (!popup || popup.closed) {
+          finish("closed");
+          return;
+        }
+        popup.location.href = res.body.url;
+        schedule(my, POLL_EVERY);
+        return;
+      }
+      outcome(res);
+    }, function () {
+      if (my === run) {
+        finish("error");
+      }
+    });
+  }
+
+  form.addEventListener("submit", function (ev) {
+    var w = 520;
+    var h = 720;
+    var left = Math.max(0, Math.round((window.screenX || 0) + ((window.outerWidth || w) - w) / 2));
+    var top = Math.max(0, Math.round((window.screenY || 0) + ((window.outerHeight || h) - h) / 2));
+    var win = null;
+    // Opened here, in the click's own turn, so popup blockers let it through.
+    try {
+      win = window.open("", "plexauth", "popup=yes,width=" + w + ",height=" + h + ",left=" + left + ",top=" + top);
+    } catch (e) {
+      win = null;
+    }
+    if (!win) {
+      return; // blocked: the form goes through Plex in this tab
+    }
+    ev.preventDefault();
+    begin(win);
+  });
+
+  if (cancel) {
+    cancel.addEventListener("click", function () {
+      stop();
+      setWaiting(false);
+      show("");
+      button.focus();
+    });
+  }
+
+  // Back in this tab (on phones the popup is a tab): ask at once rather
+  // than at the next tick, which a background tab may have slowed.
+  function now() {
+    if (timer && !inFlight) {
+      schedule(run, 0);
+    }
+  }
+  window.addEventListener("focus", now);
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden) {
+      now();
+    }
+  });
+
+  // Coming back through the history cache must not leave the page waiting.
+  window.addEventListener("pageshow", function (ev) {
+    if (ev.persisted) {
+      stop();
+      setWaiting(false);
+    }
+  });
+})();
