@@ -3,6 +3,7 @@ package plexauth
 import (
 	"context"
 	"flag"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,6 +45,7 @@ type chrome struct {
 
 	mu      sync.Mutex
 	console []chromedp.ConsoleMessage
+	popups  map[target.ID]bool
 }
 
 func newChrome(t *testing.T) *chrome {
@@ -80,7 +82,7 @@ func newChrome(t *testing.T) *chrome {
 		cancel()
 		cancelAlloc()
 	})
-	c := &chrome{t: t, ctx: ctx}
+	c := &chrome{t: t, ctx: ctx, popups: make(map[target.ID]bool)}
 	// The first Run starts the browser; it must not carry a timeout.
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[string]("navigator.userAgent")); err != nil {
 		t.Fatalf("starting Chromium: %v", err)
@@ -218,21 +220,56 @@ func (c *chrome) clickForPopup(sel string) context.Context {
 
 func (c *chrome) actForPopup(act chromedp.Action[chromedp.Void]) context.Context {
 	c.t.Helper()
-	ch := chromedp.WaitNewTarget(c.ctx, func(info *target.Info) bool { return info.Type == "page" })
+	id := c.openPopup(act)
+	// Detach, never close, on cancel: the popup closes itself.
+	pctx, cancel := chromedp.NewContext(c.ctx, chromedp.WithTargetID(id), chromedp.WithDetachOnCancel())
+	c.t.Cleanup(cancel)
+	// The first Run attaches for as long as its context lives: give it one
+	// without a timeout.
+	if _, err := chromedp.Run(pctx, chromedp.Evaluate[bool]("true")); err != nil {
+		c.t.Fatalf("attaching to the popup: %v", err)
+	}
+	return pctx
+}
+
+// openPopup runs act in the main tab and returns the id of the window it
+// opens, without attaching to it.
+func (c *chrome) openPopup(act chromedp.Action[chromedp.Void]) target.ID {
+	c.t.Helper()
+	c.mu.Lock()
+	known := maps.Clone(c.popups)
+	c.mu.Unlock()
+	// Windows opened before (closing now, so their info changes) are not
+	// the new one.
+	ch := chromedp.WaitNewTarget(c.ctx, func(info *target.Info) bool {
+		return info.Type == "page" && !known[info.TargetID]
+	})
 	c.do(act)
 	select {
 	case id, ok := <-ch:
 		if !ok {
 			c.t.Fatal("no popup target")
 		}
-		// Detach, never close, on cancel: the popup closes itself.
-		pctx, cancel := chromedp.NewContext(c.ctx, chromedp.WithTargetID(id), chromedp.WithDetachOnCancel())
-		c.t.Cleanup(cancel)
-		return pctx
+		c.mu.Lock()
+		c.popups[id] = true
+		c.mu.Unlock()
+		return id
 	case <-time.After(10 * time.Second):
-		c.t.Fatal("the click opened no popup")
+		c.t.Fatal("no popup opened")
 	}
-	return nil
+	return ""
+}
+
+// waitNoPopups waits until every popup has closed.
+func (c *chrome) waitNoPopups(why string) {
+	c.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for c.popupTargets() > 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := c.popupTargets(); n != 0 {
+		c.t.Errorf("%d popup(s) still open %s", n, why)
+	}
 }
 
 // approveInPopup picks account on the fake Plex sign-in page in the popup.
@@ -244,7 +281,7 @@ func (c *chrome) approveInPopup(pctx context.Context, account string) {
 		chromedp.WaitVisible(chromedp.CSS(`body[data-state="ready"]`)),
 		chromedp.Click(chromedp.CSS("#continue-"+account)),
 	); err != nil {
-		c.t.Fatalf("in the Plex popup: %v", err)
+		c.t.Fatalf("in the Plex popup: %v; popup: %s", err, describe(pctx))
 	}
 }
 
@@ -254,7 +291,7 @@ func (c *chrome) waitPopupOnPlex(pctx context.Context) {
 	ctx, cancel := context.WithTimeout(pctx, 20*time.Second)
 	defer cancel()
 	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`body[data-state="ready"]`))); err != nil {
-		c.t.Fatalf("the popup never showed Plex's sign-in: %v", err)
+		c.t.Fatalf("the popup never showed Plex's sign-in: %v; popup: %s", err, describe(pctx))
 	}
 }
 
@@ -274,10 +311,14 @@ func (c *chrome) toLogin() {
 func expectLandedAs(t *testing.T, c *chrome, e *env, account string) {
 	t.Helper()
 	c.waitFor("the deep link", "location.pathname + location.search === "+jsString(deepLink))
-	last := e.up.last()
-	if last == nil || last.URL.RequestURI() != deepLink || last.Header.Get("Remote-User") != account {
-		t.Fatalf("upstream did not serve %s to %s: %+v", deepLink, account, last)
+	e.up.mu.Lock()
+	defer e.up.mu.Unlock()
+	for _, r := range e.up.seen {
+		if r.URL.RequestURI() == deepLink && r.Header.Get("Remote-User") == account {
+			return
+		}
 	}
+	t.Fatalf("upstream never served %s to %s", deepLink, account)
 }
 
 func TestBrowserPopupSignInLandsOnDeepLink(t *testing.T) {
@@ -297,13 +338,7 @@ func TestBrowserPopupSignInLandsOnDeepLink(t *testing.T) {
 	c.approveInPopup(popup, "friend")
 
 	expectLandedAs(t, c, e, "friend")
-	deadline := time.Now().Add(5 * time.Second)
-	for c.popupTargets() > 0 && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if n := c.popupTargets(); n != 0 {
-		t.Errorf("%d popup(s) still open after sign-in", n)
-	}
+	c.waitNoPopups("after sign-in")
 	// Signed in: the next page needs no sign-in.
 	c.open("/sonarr")
 	if got := c.location(); got != "/sonarr" {
@@ -418,13 +453,7 @@ func TestBrowserExpiredPinSaysSoAndClosesPopup(t *testing.T) {
 	if !c.visible("#signin") || c.visible("[data-waiting]") {
 		t.Error("after expiry the sign-in button should be back")
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for c.popupTargets() > 0 && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if c.popupTargets() != 0 {
-		t.Error("the popup was left open after the pin expired")
-	}
+	c.waitNoPopups("after the pin expired")
 	// Trying again works.
 	popup = c.clickForPopup("#signin")
 	c.approveInPopup(popup, "owner")
@@ -439,8 +468,9 @@ func TestBrowserPlexDownShowsMessage(t *testing.T) {
 		c.toLogin()
 		e.plex.SetDown(true)
 		defer e.plex.SetDown(false)
-		c.clickForPopup("#signin")
+		c.openPopup(chromedp.Click(chromedp.CSS("#signin")))
 		c.waitFor("the unreachable message", `!document.querySelector('[data-outcome="error"]').hidden`)
+		c.waitNoPopups("after start failed")
 		if got := c.text(`[data-outcome="error"]`); !strings.Contains(got, "Plex could not be reached") {
 			t.Errorf("message = %q", got)
 		}
@@ -452,6 +482,7 @@ func TestBrowserPlexDownShowsMessage(t *testing.T) {
 		e.plex.SetDown(true)
 		defer e.plex.SetDown(false)
 		c.waitFor("the unreachable message", `!document.querySelector('[data-outcome="error"]').hidden`)
+		c.waitNoPopups("after plex.tv went down")
 	})
 	t.Run("same tab", func(t *testing.T) {
 		e.plex.SetDown(true)
@@ -600,9 +631,7 @@ func TestBrowserLoginPageWorksByKeyboard(t *testing.T) {
 	c.waitFor("focus on Cancel", `document.activeElement && document.activeElement.hasAttribute("data-cancel")`)
 	c.do(chromedp.KeyEvent(kb.Enter))
 	c.waitFor("the sign-in button back with focus", `document.activeElement && document.activeElement.id === "signin"`)
-	if c.popupTargets() != 0 {
-		t.Error("Cancel left the popup open")
-	}
+	c.waitNoPopups("after Cancel")
 	// And Enter again signs in.
 	popup = c.actForPopup(chromedp.KeyEvent(kb.Enter))
 	c.approveInPopup(popup, "homie")
@@ -687,4 +716,15 @@ func TestBrowserScreenshots(t *testing.T) {
 		shoot("page-popup-waiting-" + scheme + ".png")
 		c.do(chromedp.Click(chromedp.CSS("[data-cancel]")))
 	}
+}
+
+// describe tells where a tab is and what it shows, for failure messages.
+func describe(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + " [" + (document.body ? document.body.getAttribute("data-state") + "] " + document.body.innerText.slice(0, 300) : "")`))
+	if err != nil {
+		return "(" + err.Error() + ")"
+	}
+	return s
 }

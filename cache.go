@@ -58,17 +58,17 @@ type Session struct {
 	Ended bool `json:"ended,omitempty"`
 
 	// Runtime state, not stored: when this copy was read from or written
-	// to the store, when a re-check with plex.tv is next due, and whether
-	// one is running.
-	loadedAt  atomic.Int64
-	nextCheck atomic.Int64
-	checking  atomic.Bool
+	// to the store, and whether a re-check with plex.tv is running.
+	loadedAt atomic.Int64
+	checking atomic.Bool
 	// gone marks a memory-only placeholder for a session the store does
 	// not have, so a stale cookie does not read the store on every request.
 	gone bool
 
 	// idUsername etc. are lower-cased copies used by allow_users.
 	lowerUsername, lowerEmail, idString string
+	// anyID etc. are the placeholder values, boxed once.
+	anyID, anyUsername, anyEmail, anyUUID, anyTitle any
 }
 
 // prepare fills the derived fields once, so the hot path only compares.
@@ -76,6 +76,7 @@ func (s *Session) prepare() {
 	s.lowerUsername = strings.ToLower(s.Username)
 	s.lowerEmail = strings.ToLower(s.Email)
 	s.idString = formatInt(s.UserID)
+	s.anyID, s.anyUsername, s.anyEmail, s.anyUUID, s.anyTitle = s.idString, s.Username, s.Email, s.UUID, s.Title
 }
 
 // sessionCache holds sessions in two levels: go-cache in memory, read on
@@ -248,9 +249,6 @@ func (sc *sessionCache) loadFromStore(id string) (*Session, error) {
 func (sc *sessionCache) putLocal(id string, s *Session) {
 	s.prepare()
 	s.loadedAt.Store(time.Now().UnixNano())
-	if s.nextCheck.Load() == 0 {
-		s.nextCheck.Store(s.Checked.UnixNano())
-	}
 	sc.c.Set(id, s, time.Until(s.Expires))
 }
 
@@ -274,9 +272,15 @@ func (sc *sessionCache) put(ctx context.Context, id string, s *Session) error {
 	return nil
 }
 
-// update replaces a session after a re-check. Memory always takes it; the
-// store best effort (a failure is logged by storeResult).
-func (sc *sessionCache) update(id string, s *Session) {
+// update replaces old by s after a re-check. Memory always takes it; the
+// store best effort (a failure is logged by storeResult). When old is no
+// longer the cached session (it was logged out, or replaced, while plex.tv
+// was asked), the result is dropped, so a re-check never brings back a
+// session that ended meanwhile.
+func (sc *sessionCache) update(id string, old, s *Session) {
+	if v, ok := sc.c.Get(id); !ok || v.(*Session) != old {
+		return
+	}
 	sc.putLocal(id, s)
 	if sc.store == nil {
 		return

@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -75,20 +76,27 @@ func (s *sealer) seal(name string, payload []byte, expires time.Time) string {
 }
 
 // open returns the payload of a value sealed by seal for name. dst is
-// scratch space the caller may provide to avoid allocations.
+// scratch space the caller may provide to avoid allocations; the payload
+// returned may live in it.
 func (s *sealer) open(name, value string, now time.Time, dst []byte) ([]byte, error) {
 	if len(value) == 0 || len(value) > maxCookieValue {
 		return nil, errCookieMalformed
 	}
-	var raw []byte
-	if n := base64.RawURLEncoding.DecodedLen(len(value)); cap(dst) >= n*2 {
-		raw = dst[:n]
-		dst = dst[n:]
+	// aead.Open is an interface call, so everything handed to it escapes to
+	// the heap: the ciphertext, the additional data and the output all go
+	// in dst when it is large enough (the request path passes a pooled
+	// openBuf), and are allocated otherwise.
+	n := base64.RawURLEncoding.DecodedLen(len(value))
+	var src, raw, aad []byte
+	if cap(dst) >= len(value)+2*n+len(name) {
+		dst = dst[:cap(dst)]
+		src, dst = dst[:copy(dst, value)], dst[len(value):]
+		raw, dst = dst[:n], dst[n:]
+		aad, dst = dst[:copy(dst, name)], dst[len(name):]
 	} else {
-		raw = make([]byte, n)
-		dst = nil
+		src, raw, aad, dst = []byte(value), make([]byte, n), []byte(name), nil
 	}
-	n, err := base64.RawURLEncoding.Decode(raw, []byte(value))
+	n, err := base64.RawURLEncoding.Decode(raw, src)
 	if err != nil {
 		return nil, errCookieMalformed
 	}
@@ -98,7 +106,7 @@ func (s *sealer) open(name, value string, now time.Time, dst []byte) ([]byte, er
 		if len(raw) < ns+aead.Overhead()+8 {
 			return nil, errCookieMalformed
 		}
-		plain, err := aead.Open(dst[:0], raw[:ns], raw[ns:], []byte(name))
+		plain, err := aead.Open(dst[:0], raw[:ns], raw[ns:], aad)
 		if err != nil {
 			continue
 		}
@@ -109,6 +117,13 @@ func (s *sealer) open(name, value string, now time.Time, dst []byte) ([]byte, er
 	}
 	return nil, errCookieForged
 }
+
+// openBuf is scratch space for opening a session cookie: room for a
+// cookie value, its decoding, the payload and the cookie name.
+type openBuf [512]byte
+
+// openBufs saves the request path an allocation per request (see open).
+var openBufs = sync.Pool{New: func() any { return new(openBuf) }}
 
 // randomBytes returns n bytes from crypto/rand.
 func randomBytes(n int) []byte {
@@ -150,6 +165,22 @@ func findCookie(h map[string][]string, name string) string {
 // stripCookie removes the cookie name from the Cookie header, keeping the
 // others, so the next handler never sees the session cookie.
 func stripCookie(h map[string][]string, name string) {
+	if lines := h["Cookie"]; len(lines) == 1 {
+		if kept, ok := stripCanonical(lines[0], name); ok {
+			if kept == "" {
+				delete(h, "Cookie")
+			} else {
+				lines[0] = kept
+			}
+			return
+		}
+	}
+	stripCookieParts(h, name)
+}
+
+// stripCookieParts is stripCookie for any Cookie header: it splits every
+// line into its parts and joins those it keeps with "; ".
+func stripCookieParts(h map[string][]string, name string) {
 	lines := h["Cookie"]
 	if len(lines) == 0 {
 		return
@@ -191,6 +222,52 @@ func stripCookie(h map[string][]string, name string) {
 		return
 	}
 	h["Cookie"] = kept
+}
+
+// stripCanonical is stripCookie for one line without allocating, in the
+// cases where the result is a substring of the line: the line is in the
+// form browsers send ("a=1; b=2": parts joined by "; ", none empty or
+// padded) and holds the cookie once, first or last, or not at all. ok is
+// false otherwise, and stripCookie takes the general way.
+func stripCanonical(line, name string) (kept string, ok bool) {
+	start, end := -1, -1 // where the cookie's part is
+	for pos := 0; ; {
+		part := line[pos:]
+		i := strings.IndexByte(part, ';')
+		if i >= 0 {
+			part = part[:i]
+		}
+		// Bytes outside printable ASCII at either end could be space that
+		// TrimSpace would remove.
+		if part == "" || part[0] <= ' ' || part[0] >= 0x7f || part[len(part)-1] <= ' ' || part[len(part)-1] >= 0x7f {
+			return "", false
+		}
+		if len(part) > len(name) && part[len(name)] == '=' && part[:len(name)] == name {
+			if start >= 0 {
+				return "", false
+			}
+			start, end = pos, pos+len(part)
+		}
+		if i < 0 {
+			break
+		}
+		pos += i + 1
+		if pos >= len(line) || line[pos] != ' ' {
+			return "", false
+		}
+		pos++
+	}
+	switch {
+	case start < 0:
+		return line, true
+	case start == 0 && end == len(line):
+		return "", true
+	case start == 0:
+		return line[end+2:], true
+	case end == len(line):
+		return line[:start-2], true
+	}
+	return "", false
 }
 
 // validCookieName reports whether name is an RFC 6265 token.

@@ -113,3 +113,50 @@ func FuzzFindCookie(f *testing.F) {
 		}
 	})
 }
+
+// stripCookie takes a shortcut for the Cookie lines browsers send; it must
+// leave exactly what the general way leaves.
+func TestStripCookieShortcutAgreesWithGeneralWay(t *testing.T) {
+	for _, line := range []string{
+		"plex_auth_session=S",
+		"theme=dark; plex_auth_session=S",
+		"plex_auth_session=S; theme=dark",
+		"a=1; plex_auth_session=S; b=2",
+		"a=1;plex_auth_session=S",
+		"a=1;  plex_auth_session=S",
+		" plex_auth_session=S",
+		"plex_auth_session=S ",
+		"a=1; plex_auth_session=S; plex_auth_session=T",
+		"a=1; plex_auth_session_state=x",
+		"a=1; b=2",
+		"a=1 ; b=2",
+		"a=1; ; plex_auth_session=S",
+		"a=1;",
+		"\u00a0plex_auth_session=S",
+		"a=1\u00a0; plex_auth_session=S",
+		"plex_auth_session=",
+		"plex_auth_session",
+		"",
+	} {
+		checkStripShortcut(t, line)
+	}
+}
+
+func FuzzStripCookieShortcut(f *testing.F) {
+	f.Add("a=1; plex_auth_session=S")
+	f.Add("plex_auth_session=S; a=1")
+	f.Add("a=1; plex_auth_session=S; b=2")
+	f.Fuzz(checkStripShortcut)
+}
+
+func checkStripShortcut(t *testing.T, line string) {
+	fast := map[string][]string{"Cookie": {line}}
+	general := map[string][]string{"Cookie": {line}}
+	stripCookie(fast, "plex_auth_session")
+	stripCookieParts(general, "plex_auth_session")
+	f, fok := fast["Cookie"]
+	g, gok := general["Cookie"]
+	if fok != gok || len(f) != len(g) || (len(f) == 1 && f[0] != g[0]) {
+		t.Fatalf("%q: stripCookie left %q (present %v), the general way %q (present %v)", line, f, fok, g, gok)
+	}
+}

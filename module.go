@@ -344,6 +344,9 @@ func (h *PlexAuth) Validate() error {
 
 // Cleanup drops this handler's reference to the session cache.
 func (h *PlexAuth) Cleanup() error {
+	if h.plex != nil {
+		h.plex.http.CloseIdleConnections()
+	}
 	if h.sessions != nil {
 		_, err := sessionPool.Delete(h.poolKey)
 		return err
@@ -356,34 +359,46 @@ func (h *PlexAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 	if p := r.URL.Path; strings.HasPrefix(p, h.prefixSlash) || p == h.Prefix {
 		return h.serveEndpoint(w, r)
 	}
-	for _, k := range identityHeaders {
-		delete(r.Header, k)
-	}
 	s, _, err := h.sessionFromRequest(r)
-	if err != nil {
-		return h.storeUnavailable(w, r)
+	tier, ok := "", false
+	if err == nil && s != nil {
+		tier, ok = h.admit(s)
 	}
-	if s == nil {
-		return h.unauthenticated(w, r)
-	}
-	tier, ok := h.admit(s)
 	if !ok {
+		for _, k := range identityHeaders {
+			delete(r.Header, k)
+		}
+		switch {
+		case err != nil:
+			return h.storeUnavailable(w, r)
+		case s == nil:
+			return h.unauthenticated(w, r)
+		}
 		return h.forbidden(w, r, s)
 	}
 
+	// The values were boxed once, in Session.prepare: a string passed as
+	// an interface here would be an allocation per placeholder.
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	repl.Set("http.auth.user.id", s.idString)
-	repl.Set("http.auth.user.username", s.Username)
-	repl.Set("http.auth.user.email", s.Email)
-	repl.Set("http.auth.user.uuid", s.UUID)
-	repl.Set("http.auth.user.title", s.Title)
-	repl.Set("http.auth.user.tier", tier)
+	repl.Set("http.auth.user.id", s.anyID)
+	repl.Set("http.auth.user.username", s.anyUsername)
+	repl.Set("http.auth.user.email", s.anyEmail)
+	repl.Set("http.auth.user.uuid", s.anyUUID)
+	repl.Set("http.auth.user.title", s.anyTitle)
+	repl.Set("http.auth.user.tier", tierValue(tier))
 
-	r.Header["Remote-User"] = []string{s.Username}
-	r.Header["Remote-Email"] = []string{s.Email}
-	r.Header["Remote-Name"] = []string{s.Title}
+	// These replace whatever the client sent under the identity headers.
+	// One array backs them: one allocation, not four, and still this
+	// request's own, so a later handler that edits a value in place cannot
+	// reach the session or another request.
+	v := &[4]string{s.Username, s.Email, s.Title, tier}
+	r.Header["Remote-User"] = v[0:1:1]
+	r.Header["Remote-Email"] = v[1:2:2]
+	r.Header["Remote-Name"] = v[2:3:3]
 	if tier != "" {
-		r.Header["Remote-Groups"] = []string{tier}
+		r.Header["Remote-Groups"] = v[3:4:4]
+	} else {
+		delete(r.Header, "Remote-Groups")
 	}
 	stripCookie(r.Header, h.CookieName)
 	return next.ServeHTTP(w, r)
@@ -398,13 +413,17 @@ func (h *PlexAuth) sessionFromRequest(r *http.Request) (*Session, string, error)
 	if value == "" {
 		return nil, "", nil
 	}
-	var scratch [256]byte
 	now := time.Now()
-	raw, err := h.sessionSealer.open(h.CookieName, value, now, scratch[:])
-	if err != nil || len(raw) != sessionIDLen {
+	buf := openBufs.Get().(*openBuf)
+	raw, err := h.sessionSealer.open(h.CookieName, value, now, buf[:])
+	var id string
+	if err == nil && len(raw) == sessionIDLen {
+		id = string(raw)
+	}
+	openBufs.Put(buf)
+	if id == "" {
 		return nil, "", nil
 	}
-	id := string(raw)
 	s, err := h.sessions.lookup(id, h.cacheTTL)
 	if s == nil {
 		return nil, "", err
@@ -467,6 +486,20 @@ func tierRank(t string) int {
 		return 1
 	}
 	return 0
+}
+
+// tierValue is t as a placeholder value; boxing the constants does not
+// allocate, boxing a variable string would.
+func tierValue(t string) any {
+	switch t {
+	case tierOwner:
+		return tierOwner
+	case tierHome:
+		return tierHome
+	case tierFriend:
+		return tierFriend
+	}
+	return t
 }
 
 func validTier(t string) bool { return tierRank(strings.ToLower(t)) > 0 }

@@ -191,7 +191,7 @@ type pageData struct {
 func (h *PlexAuth) render(w http.ResponseWriter, r *http.Request, status int, name string, d pageData) {
 	base := h.externalPrefix(r)
 	d.Product = h.Product
-	d.Nonce = base64.RawStdEncoding.EncodeToString(randomBytes(16))
+	d.Nonce = base64.RawURLEncoding.EncodeToString(randomBytes(16))
 	if d.Title == "" {
 		d.Title = "Sign in"
 	}

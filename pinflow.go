@@ -211,7 +211,6 @@ func (h *PlexAuth) newSession(w http.ResponseWriter, r *http.Request, s *Session
 	now := time.Now()
 	ttl := time.Duration(h.SessionTTL)
 	s.Created, s.Checked, s.Expires = now, now, now.Add(ttl)
-	s.nextCheck.Store(now.Add(h.revalidate).UnixNano())
 	rawID := randomBytes(sessionIDLen)
 	id := string(rawID)
 	if err := h.sessions.put(r.Context(), id, s); err != nil {

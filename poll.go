@@ -58,14 +58,17 @@ func (h *PlexAuth) settlePin(w http.ResponseWriter, r *http.Request, st *loginSt
 	case err != nil:
 		return pinOutcome{status: pinFailed, during: "identifying account", err: err}
 	}
-	h.clearCookie(w, r, h.stateCookie, statePath, "")
 	if _, ok := h.admit(s); !ok {
+		h.clearCookie(w, r, h.stateCookie, statePath, "")
 		h.logger.Info("plex account refused", zap.Int64("plex_user_id", s.UserID), zap.String("username", s.Username))
 		return pinOutcome{status: pinDenied, account: s.Username}
 	}
+	// The state cookie goes only once the session is stored: if storing
+	// fails, the browser can ask again with the same, approved, pin.
 	if err := h.newSession(w, r, s); err != nil {
 		return pinOutcome{status: pinFailed, during: "storing session", err: err}
 	}
+	h.clearCookie(w, r, h.stateCookie, statePath, "")
 	h.logger.Info("signed in", zap.Int64("plex_user_id", s.UserID), zap.String("username", s.Username))
 	return pinOutcome{status: pinApproved, account: s.Username}
 }

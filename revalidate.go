@@ -75,7 +75,7 @@ func (b *plexBackoff) succeeded() int {
 // maybeRevalidate starts a background re-check of s when one is due. It
 // never blocks the request.
 func (h *PlexAuth) maybeRevalidate(id string, s *Session, now time.Time) {
-	if h.revalidate <= 0 || s.Ended || now.UnixNano() < s.nextCheck.Load() {
+	if h.revalidate <= 0 || s.Ended || now.Before(s.Checked.Add(h.revalidate)) {
 		return
 	}
 	if !s.checking.CompareAndSwap(false, true) {
@@ -123,6 +123,5 @@ func (h *PlexAuth) revalidateSession(id string, s *Session) {
 		h.logger.Info("plex account lost access; session ended",
 			zap.Int64("plex_user_id", fresh.UserID), zap.String("username", fresh.Username))
 	}
-	fresh.nextCheck.Store(now.Add(h.revalidate).UnixNano())
-	h.sessions.update(id, fresh)
+	h.sessions.update(id, s, fresh)
 }

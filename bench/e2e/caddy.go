@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -53,11 +54,16 @@ func hashPassword(bin, plain string) (string, error) {
 }
 
 // caddyfile is the benchmark's config. ports are no auth, plex_auth,
-// basic_auth, forward_auth and the forward_auth endpoint. Access logs are
-// off everywhere, as they are by default.
-func caddyfile(ports []int, plexURL, appURL, hash, storage string) string {
+// basic_auth, forward_auth, the forward_auth endpoint and the admin
+// endpoint (used only with -pprof). Access logs are off everywhere, as
+// they are by default.
+func caddyfile(ports []int, pprof bool, plexURL, appURL, hash, storage string) string {
+	admin := "off"
+	if pprof {
+		admin = fmt.Sprintf("127.0.0.1:%d", ports[5])
+	}
 	return fmt.Sprintf(`{
-	admin off
+	admin %[12]s
 	persist_config off
 	auto_https off
 	default_bind 127.0.0.1
@@ -97,13 +103,14 @@ http://:%[4]d {
 http://:%[5]d {
 	respond 200
 }
-`, ports[0], ports[1], ports[2], ports[3], ports[4], hash, storage, machineID, plexURL, appURL, benchUser)
+`, ports[0], ports[1], ports[2], ports[3], ports[4], hash, storage, machineID, plexURL, appURL, benchUser, admin)
 }
 
 type caddyProc struct {
 	cmd     *exec.Cmd
 	logPath string
 	clkTck  float64
+	admin   string // host:port of the admin endpoint, with -pprof
 }
 
 // startCaddy runs Caddy with cfg and waits until every port in ready answers.
@@ -156,12 +163,22 @@ func (c *caddyProc) stop() {
 }
 
 // measure runs wrk against s and charges Caddy's CPU time to its requests.
-func (c *caddyProc) measure(s site, conns, threads int, d time.Duration) (result, error) {
+// With profile set, Caddy's CPU profile of the run is saved there.
+func (c *caddyProc) measure(s site, conns, threads int, d time.Duration, profile string) (result, error) {
 	before, err := c.cpuTime()
 	if err != nil {
 		return result{}, err
 	}
+	profiled := make(chan error, 1)
+	if profile != "" {
+		go func() { profiled <- c.saveProfile(profile, d) }()
+	} else {
+		profiled <- nil
+	}
 	res, err := runWrk(s, conns, threads, d)
+	if perr := <-profiled; err == nil && perr != nil {
+		err = fmt.Errorf("profiling: %v", perr)
+	}
 	if err != nil {
 		return result{}, err
 	}
@@ -173,6 +190,29 @@ func (c *caddyProc) measure(s site, conns, threads int, d time.Duration) (result
 		res.cpuPerReq = time.Duration(float64(after-before) / res.requests)
 	}
 	return res, nil
+}
+
+// saveProfile fetches a CPU profile of the next d from Caddy's admin
+// endpoint (profiles cover whole seconds; d is rounded down, minimum 1s).
+func (c *caddyProc) saveProfile(path string, d time.Duration) error {
+	secs := max(1, int(d/time.Second)-1) // end before wrk does
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", c.admin, secs))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("admin endpoint answered %s", resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // cpuTime is Caddy's user+system CPU time so far, all threads.

@@ -25,6 +25,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -35,6 +36,7 @@ type options struct {
 	conns    int
 	threads  int
 	out      string
+	pprof    bool
 }
 
 // site is one thing to measure.
@@ -46,11 +48,11 @@ type site struct {
 
 // result is one wrk run against one site.
 type result struct {
-	reqPerSec  float64
-	requests   float64
-	p50, p99   time.Duration
-	cpuPerReq  time.Duration // Caddy's user+system CPU time per request
-	errorsSeen   string // non-2xx answers: the site refused the request
+	reqPerSec    float64
+	requests     float64
+	p50, p99     time.Duration
+	cpuPerReq    time.Duration // Caddy's user+system CPU time per request
+	errorsSeen   string        // non-2xx answers: the site refused the request
 	socketErrors string
 }
 
@@ -62,6 +64,7 @@ func main() {
 	flag.IntVar(&o.conns, "c", 32, "wrk connections")
 	flag.IntVar(&o.threads, "t", 1, "wrk threads")
 	flag.StringVar(&o.out, "out", "bench/out", "directory for the Caddy binary, its config, storage and log")
+	flag.BoolVar(&o.pprof, "pprof", false, "save Caddy's CPU profile of each site's first round in the out directory")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("e2e: ")
@@ -90,7 +93,7 @@ func run(o options) error {
 	plex := newFakePlex()
 	defer plex.Close()
 
-	ports, err := freePorts(5)
+	ports, err := freePorts(6)
 	if err != nil {
 		return err
 	}
@@ -98,12 +101,13 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	cfg := caddyfile(ports, plex.URL, plex.AppURL(), hash, filepath.Join(out, "storage"))
+	cfg := caddyfile(ports, o.pprof, plex.URL, plex.AppURL(), hash, filepath.Join(out, "storage"))
 	c, err := startCaddy(bin, out, cfg, ports[:4])
 	if err != nil {
 		return err
 	}
 	defer c.stop()
+	c.admin = fmt.Sprintf("127.0.0.1:%d", ports[5])
 
 	cookie, err := signIn(plex, ports[1])
 	if err != nil {
@@ -127,14 +131,18 @@ func run(o options) error {
 
 	log.Printf("warming up (%s per site)", o.warmup)
 	for _, s := range sites {
-		if _, err := c.measure(s, o.conns, o.threads, o.warmup); err != nil {
+		if _, err := c.measure(s, o.conns, o.threads, o.warmup, ""); err != nil {
 			return err
 		}
 	}
 	runs := make([][]result, len(sites))
 	for round := 1; round <= o.rounds; round++ {
 		for i, s := range sites {
-			res, err := c.measure(s, o.conns, o.threads, o.duration)
+			profile := ""
+			if o.pprof && round == 1 {
+				profile = filepath.Join(out, strings.Fields(s.name)[0]+".pprof")
+			}
+			res, err := c.measure(s, o.conns, o.threads, o.duration, profile)
 			if err != nil {
 				return err
 			}
@@ -145,7 +153,7 @@ func run(o options) error {
 				log.Printf("%s: wrk: %s", s.name, res.socketErrors)
 			}
 			log.Printf("round %d/%d %-28s %9.0f req/s  p50 %-9s p99 %-9s CPU %.1f µs/req",
-				round, o.rounds, s.name, res.reqPerSec, res.p50, res.p99, micros(res.cpuPerReq))
+				round, o.rounds, s.name, res.reqPerSec, ms(res.p50), ms(res.p99), micros(res.cpuPerReq))
 			runs[i] = append(runs[i], res)
 		}
 	}
@@ -197,10 +205,11 @@ func printTable(sites []site, runs [][]result) {
 	for i, s := range sites {
 		r := rows[i]
 		fmt.Printf("| %s | %.0f | %s | %s | %.1f | %.3f | %.3f | %.2f |\n",
-			s.name, r.rps, time.Duration(r.p50), time.Duration(r.p99), micros(time.Duration(r.cpu)),
+			s.name, r.rps, ms(time.Duration(r.p50)), ms(time.Duration(r.p99)), micros(time.Duration(r.cpu)),
 			r.rps/base.rps, base.cpu/r.cpu, r.p99/base.p99)
 	}
 }
 
 func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+func ms(d time.Duration) string      { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
 func mib(b int64) float64            { return float64(b) / (1 << 20) }
