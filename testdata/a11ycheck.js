@@ -116,5 +116,21 @@
     const got = ratio(fg, bg);
     if (got < need) out.push("contrast " + got.toFixed(2) + " < " + need + " for " + JSON.stringify(n.textContent.trim().slice(0, 40)) + " (" + cs.color + " on " + JSON.stringify(bg) + ")");
   }
+
+  // 2.4.7 Focus visible: the focused control draws an outline that stands
+  // out from what is around it (3:1, as 1.4.11 asks of focus indicators).
+  const active = doc.activeElement;
+  if (active && active !== doc.body && active.matches(controls)) {
+    const cs = getComputedStyle(active);
+    if (cs.outlineStyle === "none" || parseFloat(cs.outlineWidth) < 2) {
+      out.push("focused control shows no outline (" + cs.outlineStyle + " " + cs.outlineWidth + "): " + short(active));
+    } else {
+      const behind = backgroundOf(active.parentElement);
+      const ring = parse(cs.outlineColor);
+      if (behind && ring && ratio(over(ring, behind), behind) < 3) {
+        out.push("focus outline contrast " + ratio(over(ring, behind), behind).toFixed(2) + " < 3: " + short(active));
+      }
+    }
+  }
   return out;
 })()
