@@ -354,8 +354,15 @@ func dumpDir(t *testing.T, dir string) []string {
 	return out
 }
 
-// startRedis runs a throwaway redis-server for the test.
+// startRedis runs a throwaway redis-server for the test and returns its
+// address and a function that stops it.
 func startRedis(t *testing.T) string {
+	t.Helper()
+	addr, _ := startRedisAt(t, freePort(t))
+	return addr
+}
+
+func startRedisAt(t *testing.T, port int) (string, func()) {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -364,17 +371,18 @@ func startRedis(t *testing.T) string {
 		}
 		t.Skip("redis-server not installed (apt-get install redis-server); skipping the Redis tests")
 	}
-	port := freePort(t)
 	cmd := exec.Command(bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	var once sync.Once
+	stop := func() { once.Do(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }) }
+	t.Cleanup(stop)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	for i := 0; ; i++ {
 		if conn, err := net.Dial("tcp", addr); err == nil {
 			conn.Close()
-			return addr
+			return addr, stop
 		}
 		if i > 200 {
 			t.Fatal("redis-server did not start")
@@ -520,4 +528,41 @@ func TestProcessPlexOutageKeepsUsersSignedInWithBoundedCalls(t *testing.T) {
 	plex.RevokeToken("owner")
 	// Once plex.tv answers again, re-checks resume and see the revocation.
 	waitStatus(t, base+"/", c, http.StatusFound, 20*time.Second)
+}
+
+func TestProcessRedisOutageKeepsSignedInUsersAndRefusesNewSignInsCleanly(t *testing.T) {
+	redisPort := freePort(t)
+	addr, stopRedis := startRedisAt(t, redisPort)
+	plex := procPlex(t)
+	port := freePort(t)
+	p := startCaddy(t, port, func(admin int) string {
+		return procConfig(admin, port, t.TempDir(), plexBlock(plex, "\t\tstore redis redis://"+addr+"/0\n\t\tcache_ttl 1s"))
+	})
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	c := procSignIn(t, newBrowser(t), plex, base, "owner")
+
+	stopRedis()
+	time.Sleep(1100 * time.Millisecond) // past cache_ttl: the store is asked again, and fails
+	for i := 0; i < 5; i++ {
+		expectSignedIn(t, base+"/", c, "owner")
+	}
+	b := newBrowser(t)
+	resp, body := b.do(http.MethodPost, base+"/_plexauth/start", url.Values{"rd": {"/"}})
+	expectStatus(t, resp, http.StatusSeeOther, body)
+	frag, _ := url.ParseQuery(resp.Header.Get("Location")[len(plex.AppURL())+2:])
+	if err := plex.Approve(frag.Get("code"), "friend"); err != nil {
+		t.Fatal(err)
+	}
+	resp, body = b.get(base + "/_plexauth/callback")
+	expectStatus(t, resp, http.StatusServiceUnavailable, body)
+	if b.cookie("plex_auth_session") != nil {
+		t.Fatal("a sign-in the store could not keep still set a session cookie")
+	}
+	if logs := p.stderr.String(); strings.Count(logs, "session store unreachable") != 1 {
+		t.Errorf("the store outage should be logged once, got %d times", strings.Count(logs, "session store unreachable"))
+	}
+
+	startRedisAt(t, redisPort) // back, empty: nothing was half-written
+	c2 := procSignIn(t, newBrowser(t), plex, base, "friend")
+	expectSignedIn(t, base+"/", c2, "friend")
 }
