@@ -164,8 +164,6 @@ func shortHash(b []byte) string {
 // these fields for operators who write a login_template: keep the two in
 // step.
 type pageData struct {
-	// StoreDown: the unavailable page is about the session store, not plex.tv.
-	StoreDown   bool
 	Product     string // the product option: the site's name
 	Title       string // the page's title, before " · Product"
 	Heading     string // the login page's heading: login_title, or "Sign in to Product"
@@ -181,6 +179,7 @@ type pageData struct {
 	LoginURL    string // the login page
 	LogoutURL   string // the logout endpoint (denied page)
 	CallbackURL string // the callback, to check again (waiting page)
+	StoreDown   bool   // the unavailable page is about the session store, not plex.tv
 }
 
 // render writes one of the module's pages with a strict

@@ -116,7 +116,11 @@ func (h *PlexAuth) servePoll(w http.ResponseWriter, r *http.Request) {
 // Retry-After, a JSON body.
 func (h *PlexAuth) plexFailedJSON(w http.ResponseWriter, what string, err error) {
 	status := h.plexFailure(w, what, err)
-	writeFlowJSON(w, status, flowAnswer{Status: "error", Message: "Plex could not be reached."})
+	msg := "Plex could not be reached."
+	if errors.As(err, new(*storeError)) {
+		msg = "This site cannot keep sessions right now."
+	}
+	writeFlowJSON(w, status, flowAnswer{Status: "error", Message: msg})
 }
 
 func writeFlowJSON(w http.ResponseWriter, status int, a flowAnswer) {

@@ -20,6 +20,8 @@
   var cancel = document.querySelector("[data-cancel]");
   var outcomes = document.querySelectorAll("[data-outcome]");
   var accounts = document.querySelectorAll("[data-account]");
+  var message = document.querySelector("[data-message]");
+  var defaultMessage = message ? message.textContent : "";
 
   var POLL_EVERY = 1000; // ms
   var GRACE_POLLS = 3; // polls after the popup closed, for an answer on its way
@@ -32,7 +34,10 @@
   var grace = 0;
   var failures = 0;
 
-  function show(name, account) {
+  function show(name, account, text) {
+    if (message) {
+      message.textContent = text || defaultMessage;
+    }
     for (var i = 0; i < outcomes.length; i++) {
       outcomes[i].hidden = outcomes[i].getAttribute("data-outcome") !== name;
     }
@@ -73,10 +78,10 @@
   }
 
   // finish ends the attempt with a message and puts the button back.
-  function finish(name, account) {
+  function finish(name, account, text) {
     stop();
     setWaiting(false);
-    show(name, account);
+    show(name, account, text);
     if (label) {
       var text = label.getAttribute(name === "denied" ? "data-other" : "data-again");
       if (text) {
@@ -119,7 +124,11 @@
         return false;
     }
     // 400: the state cookie is missing or was refused.
-    finish(res.code === 400 ? "badstate" : "error");
+    if (res.code === 400) {
+      finish("badstate");
+    } else {
+      finish("error", "", b.message);
+    }
     return true;
   }
 

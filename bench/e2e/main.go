@@ -9,7 +9,8 @@
 // the real flow (start, approval at Plex, callback) to get a session cookie.
 //
 // wrk then loads each site in turn, the sites interleaved over several
-// rounds so that drift on a shared machine hits them all alike. Every site
+// rounds so that drift on a shared machine hits them all alike, and the
+// ratios to no auth are taken within each round. Every site
 // gets the same request headers, session cookie included, so the
 // difference between sites is the work of the handler alone. For each run
 // the driver reads Caddy's CPU time (utime+stime in /proc/<pid>/stat) before
@@ -135,9 +136,13 @@ func run(o options) error {
 			return err
 		}
 	}
+	// Each round runs every site once, starting one site further on than
+	// the round before, so that no site always follows the same other.
 	runs := make([][]result, len(sites))
 	for round := 1; round <= o.rounds; round++ {
-		for i, s := range sites {
+		for j := range sites {
+			i := (round - 1 + j) % len(sites)
+			s := sites[i]
 			profile := ""
 			if o.pprof && round == 1 {
 				profile = filepath.Join(out, strings.Fields(s.name)[0]+".pprof")
@@ -173,41 +178,55 @@ func run(o options) error {
 // printMachine prints what the numbers were measured on and how.
 func printMachine(o options) {
 	fmt.Printf("Machine: %d CPUs (%s), %s, %s %s/%s.\n", runtime.NumCPU(), cpuModel(), wrkVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	fmt.Printf("Load: wrk -t%d -c%d -d%s --latency, %d rounds interleaving the sites; medians over rounds.\n",
+	fmt.Printf("Load: wrk -t%d -c%d -d%s --latency per site and round, %d rounds interleaving the sites. "+
+		"Medians over rounds; ratios per round against that round's no-auth run, median (min–max).\n",
 		o.threads, o.conns, o.duration, o.rounds)
 }
 
+// printTable prints medians over the rounds. The ratios are taken within
+// each round, against that round's no-auth run, so that drift across
+// rounds (other work on the machine) cancels out; the median and the range
+// of those per-round ratios are shown.
 func printTable(sites []site, runs [][]result) {
-	med := func(rs []result, f func(result) float64) float64 {
-		v := make([]float64, len(rs))
-		for i, r := range rs {
-			v[i] = f(r)
-		}
-		slices.Sort(v)
-		if n := len(v); n%2 == 0 {
-			return (v[n/2-1] + v[n/2]) / 2
-		}
-		return v[len(v)/2]
-	}
-	type row struct{ rps, p50, p99, cpu float64 }
-	rows := make([]row, len(sites))
-	for i := range sites {
-		rows[i] = row{
-			rps: med(runs[i], func(r result) float64 { return r.reqPerSec }),
-			p50: med(runs[i], func(r result) float64 { return float64(r.p50) }),
-			p99: med(runs[i], func(r result) float64 { return float64(r.p99) }),
-			cpu: med(runs[i], func(r result) float64 { return float64(r.cpuPerReq) }),
-		}
-	}
-	base := rows[0]
 	fmt.Println("| site | req/s | p50 | p99 | CPU µs/req | throughput vs no auth | efficiency vs no auth | p99 vs no auth |")
 	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	base := runs[0]
 	for i, s := range sites {
-		r := rows[i]
-		fmt.Printf("| %s | %.0f | %s | %s | %.1f | %.3f | %.3f | %.2f |\n",
-			s.name, r.rps, ms(time.Duration(r.p50)), ms(time.Duration(r.p99)), micros(time.Duration(r.cpu)),
-			r.rps/base.rps, base.cpu/r.cpu, r.p99/base.p99)
+		rs := runs[i]
+		col := func(f func(r, b result) float64) []float64 {
+			v := make([]float64, len(rs))
+			for k, r := range rs {
+				v[k] = f(r, base[k])
+			}
+			return v
+		}
+		rps := col(func(r, _ result) float64 { return r.reqPerSec })
+		p50 := col(func(r, _ result) float64 { return float64(r.p50) })
+		p99 := col(func(r, _ result) float64 { return float64(r.p99) })
+		cpu := col(func(r, _ result) float64 { return float64(r.cpuPerReq) })
+		thr := col(func(r, b result) float64 { return r.reqPerSec / b.reqPerSec })
+		eff := col(func(r, b result) float64 { return float64(b.cpuPerReq) / float64(r.cpuPerReq) })
+		lat := col(func(r, b result) float64 { return float64(r.p99) / float64(b.p99) })
+		fmt.Printf("| %s | %.0f | %s | %s | %.1f | %s | %s | %s |\n",
+			s.name, median(rps), ms(time.Duration(median(p50))), ms(time.Duration(median(p99))),
+			micros(time.Duration(median(cpu))), spread(thr), spread(eff), spread(lat))
 	}
+}
+
+func median(v []float64) float64 {
+	v = slices.Sorted(slices.Values(v))
+	if n := len(v); n%2 == 0 {
+		return (v[n/2-1] + v[n/2]) / 2
+	}
+	return v[len(v)/2]
+}
+
+// spread is "median (min–max)" of per-round ratios.
+func spread(v []float64) string {
+	if len(v) == 1 {
+		return fmt.Sprintf("%.2f", v[0])
+	}
+	return fmt.Sprintf("%.2f (%.2f–%.2f)", median(v), slices.Min(v), slices.Max(v))
 }
 
 func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
