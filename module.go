@@ -387,6 +387,11 @@ func (h *PlexAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 	repl.Set("http.auth.user.title", s.anyTitle)
 	repl.Set("http.auth.user.tier", tierValue(tier))
 
+	// Dropping the session cookie first leaves room in the header map for
+	// the identity headers; a full map would grow, which costs more than
+	// all the rest of this.
+	stripCookie(r.Header, h.CookieName)
+
 	// These replace whatever the client sent under the identity headers.
 	// One array backs them: one allocation, not four, and still this
 	// request's own, so a later handler that edits a value in place cannot
@@ -400,7 +405,6 @@ func (h *PlexAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 	} else {
 		delete(r.Header, "Remote-Groups")
 	}
-	stripCookie(r.Header, h.CookieName)
 	return next.ServeHTTP(w, r)
 }
 
@@ -435,155 +439,6 @@ func (h *PlexAuth) sessionFromRequest(r *http.Request) (*Session, string, error)
 	}
 	h.maybeRevalidate(id, s, now)
 	return s, id, nil
-}
-
-// storeUnavailable answers when the session store cannot be read and the
-// session is not in memory.
-func (h *PlexAuth) storeUnavailable(w http.ResponseWriter, r *http.Request) error {
-	w.Header().Set("Retry-After", "5")
-	if isNavigation(r) {
-		h.render(w, r, http.StatusServiceUnavailable, "unavailable", pageData{Title: "Sign-in unavailable", LoginURL: h.externalPrefix(r) + "/login"})
-		return nil
-	}
-	writeStatus(w, r, http.StatusServiceUnavailable, "session store unavailable", "")
-	return nil
-}
-
-// admit applies this handler's rules to a session. It returns the tier the
-// account holds on the configured servers (empty when no server is set).
-func (h *PlexAuth) admit(s *Session) (string, bool) {
-	if s.Ended {
-		return "", false
-	}
-	if len(h.allowUsers) > 0 {
-		_, byName := h.allowUsers[s.lowerUsername]
-		_, byEmail := h.allowUsers[s.lowerEmail]
-		_, byID := h.allowUsers[s.idString]
-		if !byName && !(byEmail && s.lowerEmail != "") && !byID {
-			return "", false
-		}
-	}
-	if len(h.Servers) == 0 {
-		return "", true
-	}
-	best := ""
-	for _, id := range h.Servers {
-		t := s.Servers[id]
-		if t != "" && h.allowTiers[t] && tierRank(t) > tierRank(best) {
-			best = t
-		}
-	}
-	return best, best != ""
-}
-
-func tierRank(t string) int {
-	switch t {
-	case tierOwner:
-		return 3
-	case tierHome:
-		return 2
-	case tierFriend:
-		return 1
-	}
-	return 0
-}
-
-// tierValue is t as a placeholder value; boxing the constants does not
-// allocate, boxing a variable string would.
-func tierValue(t string) any {
-	switch t {
-	case tierOwner:
-		return tierOwner
-	case tierHome:
-		return tierHome
-	case tierFriend:
-		return tierFriend
-	}
-	return t
-}
-
-func validTier(t string) bool { return tierRank(strings.ToLower(t)) > 0 }
-
-// isNavigation tells a browser navigation (which gets a redirect to the
-// login page) from everything else (which gets 401).
-func isNavigation(r *http.Request) bool {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		return false
-	}
-	if r.Header.Get("Upgrade") != "" || strings.EqualFold(r.Header.Get("X-Requested-With"), "XMLHttpRequest") {
-		return false
-	}
-	if m := r.Header.Get("Sec-Fetch-Mode"); m != "" && m != "navigate" {
-		return false
-	}
-	return strings.Contains(r.Header.Get("Accept"), "text/html")
-}
-
-func acceptsJSON(r *http.Request) bool {
-	return strings.Contains(r.Header.Get("Accept"), "application/json")
-}
-
-// unauthenticated answers a request without a valid session.
-func (h *PlexAuth) unauthenticated(w http.ResponseWriter, r *http.Request) error {
-	base := h.externalPrefix(r)
-	if isNavigation(r) {
-		w.Header().Set("Cache-Control", "no-store")
-		http.Redirect(w, r, base+"/login?rd="+url.QueryEscape(originalURI(r)), http.StatusFound)
-		return nil
-	}
-	writeStatus(w, r, http.StatusUnauthorized, "sign-in required", base+"/login")
-	return nil
-}
-
-// forbidden answers a signed-in account this handler's rules refuse.
-func (h *PlexAuth) forbidden(w http.ResponseWriter, r *http.Request, s *Session) error {
-	if isNavigation(r) {
-		h.renderDenied(w, r, s.Username, originalURI(r))
-		return nil
-	}
-	writeStatus(w, r, http.StatusForbidden, "this Plex account is not allowed here", "")
-	return nil
-}
-
-// writeStatus writes a short 401/403 body, JSON when the client accepts it.
-func writeStatus(w http.ResponseWriter, r *http.Request, status int, msg, login string) {
-	hdr := w.Header()
-	hdr.Set("Cache-Control", "no-store")
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	if acceptsJSON(r) {
-		hdr.Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		body := `{"error":` + strconv.Quote(msg)
-		if login != "" {
-			body += `,"login":` + strconv.Quote(login)
-		}
-		_, _ = w.Write([]byte(body + "}\n"))
-		return
-	}
-	hdr.Set("Content-Type", "text/plain; charset=utf-8")
-	w.WriteHeader(status)
-	_, _ = w.Write([]byte(msg + "\n"))
-}
-
-// originalURI is the path and query the client asked for, before any
-// rewrite or handle_path strip, so the user comes back where they meant to.
-func originalURI(r *http.Request) string {
-	if or, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok && or.URL != nil {
-		return or.URL.RequestURI()
-	}
-	return r.URL.RequestURI()
-}
-
-// externalPrefix is the prefix as the browser sees it: when the handler
-// runs inside handle_path, the stripped part is put back in front.
-func (h *PlexAuth) externalPrefix(r *http.Request) string {
-	if or, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok && or.URL != nil {
-		orig, cur := or.URL.Path, r.URL.Path
-		if len(orig) > len(cur) && strings.HasSuffix(orig, cur) {
-			return strings.TrimRight(orig[:len(orig)-len(cur)], "/") + h.Prefix
-		}
-	}
-	return h.Prefix
 }
 
 func validHTTPURL(s string) error {
