@@ -219,4 +219,3 @@ func (e *env) signIn(b *browser, account, rd string) (*http.Response, string) {
 	}
 	return b.get("/_plexauth/callback")
 }
-
