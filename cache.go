@@ -187,31 +187,14 @@ func (sc *sessionCache) storeResult(err error) {
 // session either.
 func (sc *sessionCache) lookup(id string, cacheTTL time.Duration) (*Session, error) {
 	now := time.Now().UnixNano()
-	if v, ok := sc.c.Get(id); ok {
-		s := v.(*Session)
+	v, cached := sc.c.Get(id)
+	var s *Session
+	if cached {
+		s = v.(*Session)
 		if sc.store == nil || now-s.loadedAt.Load() < int64(cacheTTL) {
-			if s.gone {
-				return nil, nil
-			}
-			return s, nil
+			return s.live(), nil
 		}
-		fresh, err := sc.loadFromStore(id)
-		switch {
-		case err == nil:
-			return fresh, nil
-		case errors.Is(err, errSessionNotFound):
-			sc.setGone(id, cacheTTL)
-			return nil, nil
-		default:
-			// Store unreachable: keep trusting memory, ask again later.
-			s.loadedAt.Store(now)
-			if s.gone {
-				return nil, nil
-			}
-			return s, nil
-		}
-	}
-	if sc.store == nil {
+	} else if sc.store == nil {
 		return nil, nil
 	}
 	fresh, err := sc.loadFromStore(id)
@@ -221,9 +204,21 @@ func (sc *sessionCache) lookup(id string, cacheTTL time.Duration) (*Session, err
 	case errors.Is(err, errSessionNotFound):
 		sc.setGone(id, cacheTTL)
 		return nil, nil
+	case cached:
+		// Store unreachable: keep trusting memory, ask again later.
+		s.loadedAt.Store(now)
+		return s.live(), nil
 	default:
 		return nil, err
 	}
+}
+
+// live is s, or nil for a placeholder of a session that is gone.
+func (s *Session) live() *Session {
+	if s.gone {
+		return nil
+	}
+	return s
 }
 
 func (sc *sessionCache) loadFromStore(id string) (*Session, error) {

@@ -127,7 +127,7 @@ func (p *PlexAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("allow_any_plex_user takes no value")
 			}
 			p.AllowAnyPlexUser = true
-		case "session_ttl", "timeout":
+		case "session_ttl", "timeout", "revalidate", "cache_ttl":
 			var v string
 			if !d.AllArgs(&v) {
 				return d.Errf("%s takes exactly one duration", opt)
@@ -136,25 +136,12 @@ func (p *PlexAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err != nil || dur <= 0 {
 				return d.Errf("%s: %q is not a positive duration", opt, v)
 			}
-			if opt == "session_ttl" {
-				p.SessionTTL = caddy.Duration(dur)
-			} else {
-				p.Timeout = caddy.Duration(dur)
-			}
-		case "revalidate", "cache_ttl":
-			var v string
-			if !d.AllArgs(&v) {
-				return d.Errf("%s takes exactly one duration", opt)
-			}
-			dur, err := caddy.ParseDuration(v)
-			if err != nil || dur <= 0 {
-				return d.Errf("%s: %q is not a positive duration", opt, v)
-			}
-			if opt == "revalidate" {
-				p.Revalidate = caddy.Duration(dur)
-			} else {
-				p.CacheTTL = caddy.Duration(dur)
-			}
+			*map[string]*caddy.Duration{
+				"session_ttl": &p.SessionTTL,
+				"timeout":     &p.Timeout,
+				"revalidate":  &p.Revalidate,
+				"cache_ttl":   &p.CacheTTL,
+			}[opt] = caddy.Duration(dur)
 		case "store":
 			args := d.RemainingArgs()
 			switch {

@@ -28,47 +28,31 @@ type loginState struct {
 	RD    string `json:"r"`
 }
 
+// endpoints are the module's own endpoints under the prefix, with the
+// methods each accepts.
+var endpoints = map[string]struct {
+	methods []string
+	serve   func(*PlexAuth, http.ResponseWriter, *http.Request)
+}{
+	"login":    {[]string{http.MethodGet, http.MethodHead}, (*PlexAuth).serveLogin},
+	"start":    {[]string{http.MethodGet, http.MethodPost}, (*PlexAuth).serveStart},
+	"callback": {[]string{http.MethodGet, http.MethodHead}, (*PlexAuth).serveCallback},
+	"logout":   {[]string{http.MethodGet, http.MethodPost}, (*PlexAuth).serveLogout},
+	"poll":     {[]string{http.MethodGet}, (*PlexAuth).servePoll},
+	"login.js": {[]string{http.MethodGet, http.MethodHead}, (*PlexAuth).serveScript},
+	"logo":     {[]string{http.MethodGet, http.MethodHead}, (*PlexAuth).serveLogo},
+}
+
 // serveEndpoint serves the module's own endpoints under the prefix.
 func (h *PlexAuth) serveEndpoint(w http.ResponseWriter, r *http.Request) error {
 	name := strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, h.Prefix), "/")
-	switch name {
-	case "login":
-		if !allowMethods(w, r, http.MethodGet, http.MethodHead) {
-			return nil
-		}
-		h.serveLogin(w, r)
-	case "start":
-		if !allowMethods(w, r, http.MethodGet, http.MethodPost) {
-			return nil
-		}
-		h.serveStart(w, r)
-	case "callback":
-		if !allowMethods(w, r, http.MethodGet, http.MethodHead) {
-			return nil
-		}
-		h.serveCallback(w, r)
-	case "logout":
-		if !allowMethods(w, r, http.MethodGet, http.MethodPost) {
-			return nil
-		}
-		h.serveLogout(w, r)
-	case "poll":
-		if !allowMethods(w, r, http.MethodGet) {
-			return nil
-		}
-		h.servePoll(w, r)
-	case "login.js":
-		if !allowMethods(w, r, http.MethodGet, http.MethodHead) {
-			return nil
-		}
-		h.serveScript(w, r)
-	case "logo":
-		if !allowMethods(w, r, http.MethodGet, http.MethodHead) {
-			return nil
-		}
-		h.serveLogo(w, r)
-	default:
+	ep, ok := endpoints[name]
+	if !ok {
 		writeStatus(w, r, http.StatusNotFound, "not found", "")
+		return nil
+	}
+	if allowMethods(w, r, ep.methods...) {
+		ep.serve(h, w, r)
 	}
 	return nil
 }
