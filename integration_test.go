@@ -431,3 +431,21 @@ func TestHandlePathKeepsExternalLinks(t *testing.T) {
 	}
 	_ = e
 }
+
+func TestSecretRotationKeepsOldCookiesUntilTheOldSecretIsDropped(t *testing.T) {
+	withSecret := func(secrets string) string {
+		return strings.Replace(basicSite, "{PLEX}", "{PLEX}\n\t\tsecret "+secrets, 1)
+	}
+	e := newEnv(t, withSecret("first-secret-0123456789"))
+	b := newBrowser(t)
+	resp, body := e.signIn(b, "owner", "/")
+	expectStatus(t, resp, http.StatusFound, body)
+
+	e.load(withSecret("second-secret-0123456789 first-secret-0123456789"))
+	resp, body = b.get("/rotated")
+	expectStatus(t, resp, http.StatusOK, body)
+
+	e.load(withSecret("second-secret-0123456789"))
+	resp, body = b.get("/old-secret-dropped")
+	expectStatus(t, resp, http.StatusFound, body)
+}
