@@ -185,8 +185,8 @@ func (sc *sessionCache) storeResult(err error) {
 // lookup returns the session id names, or nil when there is none. err is
 // set only when the store could not be asked and memory did not know the
 // session either.
-func (sc *sessionCache) lookup(id string, cacheTTL time.Duration) (*Session, error) {
-	now := time.Now().UnixNano()
+func (sc *sessionCache) lookup(id string, at time.Time, cacheTTL time.Duration) (*Session, error) {
+	now := at.UnixNano()
 	v, cached := sc.c.Get(id)
 	var s *Session
 	if cached {

@@ -428,7 +428,7 @@ func (h *PlexAuth) sessionFromRequest(r *http.Request) (*Session, string, error)
 	if id == "" {
 		return nil, "", nil
 	}
-	s, err := h.sessions.lookup(id, h.cacheTTL)
+	s, err := h.sessions.lookup(id, now, h.cacheTTL)
 	if s == nil {
 		return nil, "", err
 	}
