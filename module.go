@@ -456,6 +456,7 @@ func formatInt(i int64) string { return strconv.FormatInt(i, 10) }
 
 // Interface guards
 var (
+	_ caddy.Module                = (*PlexAuth)(nil)
 	_ caddy.Provisioner           = (*PlexAuth)(nil)
 	_ caddy.Validator             = (*PlexAuth)(nil)
 	_ caddy.CleanerUpper          = (*PlexAuth)(nil)
