@@ -5,7 +5,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 const basicSite = `http://localhost:9080 {
@@ -448,4 +450,48 @@ func TestSecretRotationKeepsOldCookiesUntilTheOldSecretIsDropped(t *testing.T) {
 	e.load(withSecret("second-secret-0123456789"))
 	resp, body = b.get("/old-secret-dropped")
 	expectStatus(t, resp, http.StatusFound, body)
+}
+
+func TestPinCallsFromBrowsersAreBoundedSoPlexIsNotHammered(t *testing.T) {
+	e := newEnv(t, basicSite)
+	b := newBrowser(t)
+	e.start(b, "/")
+	state := b.cookieAt("/_plexauth/poll", "plex_auth_session_state")
+	if state == nil {
+		t.Fatal("no state cookie")
+	}
+	e.plex.ResetLog()
+	const n = 150
+	statuses := make(chan int, n)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, _ := newBrowser(t).get("/_plexauth/poll", "Cookie", state.Name+"="+state.Value)
+			statuses <- resp.StatusCode
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(statuses)
+	limited := 0
+	for st := range statuses {
+		switch st {
+		case http.StatusOK:
+		case http.StatusServiceUnavailable:
+			limited++
+		default:
+			t.Fatalf("poll answered %d", st)
+		}
+	}
+	calls := e.plex.Count(http.MethodGet, "/api/v2/pins/*")
+	// The limiter lets a burst of 50 through, then 10 a second.
+	if max := 50 + int(elapsed.Seconds()*10) + 1; calls > max {
+		t.Fatalf("plex.tv saw %d pin checks from %d polls in %v; the limit allows %d", calls, n, elapsed, max)
+	}
+	if limited == 0 || calls+limited != n {
+		t.Fatalf("%d polls: %d reached plex.tv, %d were refused with 503", n, calls, limited)
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
+	"golang.org/x/time/rate"
 )
 
 func init() {
@@ -269,6 +270,7 @@ func (h *PlexAuth) Provision(ctx caddy.Context) error {
 		clientID: h.ClientID,
 		timeout:  time.Duration(h.Timeout),
 		http:     &http.Client{Timeout: time.Duration(h.Timeout)},
+		pins:     rate.NewLimiter(pinCallRate, pinCallBurst),
 	}
 	if u, err := url.Parse(h.PlexAppURL); err == nil {
 		h.appOrigin = u.Scheme + "://" + u.Host
