@@ -142,6 +142,9 @@ func (sc *sessionCache) sweep() {
 			if sc.store == nil {
 				continue
 			}
+			if sc.storeDown.Load() {
+				sc.probeStore()
+			}
 			sc.retryRemovals()
 			if time.Since(lastStoreSweep) >= storeSweepInterval {
 				lastStoreSweep = time.Now()
@@ -192,6 +195,12 @@ func (sc *sessionCache) lookup(id string, at time.Time, cacheTTL time.Duration) 
 	if cached {
 		s = v.(*Session)
 		if sc.store == nil || now-s.loadedAt.Load() < int64(cacheTTL) {
+			return s.live(), nil
+		}
+		if sc.storeDown.Load() {
+			// The store is down: trust memory without waiting on it; the
+			// sweeper notices when it is back.
+			s.loadedAt.Store(now)
 			return s.live(), nil
 		}
 	} else if sc.store == nil {
@@ -307,6 +316,15 @@ func (sc *sessionCache) remove(id string) {
 		sc.pendingRemoval[key] = struct{}{}
 		sc.mu.Unlock()
 	}
+}
+
+// probeStore asks the store for an entry that does not exist, to learn
+// whether it is back.
+func (sc *sessionCache) probeStore() {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	_, err := sc.store.load(ctx, storeKey("plex_auth store probe"))
+	sc.storeResult(err)
 }
 
 func (sc *sessionCache) retryRemovals() {

@@ -41,7 +41,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    plex_app_url     <url>
 //	    timeout          <duration>
 //	    revalidate       <duration>
-//	    store            caddy|redis <redis-url>
+//	    store            caddy|redis <redis-url>|memory
 //	    cache_ttl        <duration>
 //	    secret           <value>...
 //	    login_title      <text>
@@ -145,15 +145,15 @@ func (p *PlexAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "store":
 			args := d.RemainingArgs()
 			switch {
-			case len(args) == 1 && args[0] == "caddy":
-				p.Store = "caddy"
+			case len(args) == 1 && (args[0] == "caddy" || args[0] == "memory"):
+				p.Store = args[0]
 			case len(args) == 2 && args[0] == "redis":
 				if !strings.HasPrefix(args[1], "{") && !strings.HasPrefix(args[1], "redis://") && !strings.HasPrefix(args[1], "rediss://") && !strings.HasPrefix(args[1], "unix://") {
 					return d.Errf("store redis: %q is not a redis:// URL", "(hidden)")
 				}
 				p.Store, p.StoreURL = "redis", args[1]
 			default:
-				return d.Errf("store takes `caddy` or `redis <redis-url>`")
+				return d.Errf("store takes `caddy`, `redis <redis-url>` or `memory`")
 			}
 		case "secret":
 			args := d.RemainingArgs()

@@ -134,8 +134,9 @@ type PlexAuth struct {
 	Revalidate caddy.Duration `json:"revalidate,omitempty"`
 
 	// Store is where sessions persist beyond memory: "caddy" (Caddy's
-	// configured storage, the default) or "redis" (StoreURL), for several
-	// Caddy instances behind one load balancer.
+	// configured storage, the default), "redis" (StoreURL), for several
+	// Caddy instances behind one load balancer, or "memory" (nowhere: a
+	// restart signs everyone out).
 	Store string `json:"store,omitempty"`
 
 	// StoreURL is the Redis URL (redis://[:password@]host:port/db) when
@@ -281,6 +282,9 @@ func (h *PlexAuth) Provision(ctx caddy.Context) error {
 
 	var newStore func() (sessionStore, error)
 	switch h.Store {
+	case "memory":
+		h.poolKey = sessionPoolKey + "|memory"
+		newStore = func() (sessionStore, error) { return nil, nil }
 	case "", "caddy":
 		st := ctx.Storage()
 		h.poolKey = sessionPoolKey + "|caddy"
@@ -290,7 +294,7 @@ func (h *PlexAuth) Provision(ctx caddy.Context) error {
 		h.poolKey = sessionPoolKey + "|redis|" + redisURL
 		newStore = func() (sessionStore, error) { return newRedisStore(redisURL, storeTimeout) }
 	default:
-		return fmt.Errorf("plex_auth: store: unknown kind %q (want caddy or redis)", h.Store)
+		return fmt.Errorf("plex_auth: store: unknown kind %q (want caddy, redis or memory)", h.Store)
 	}
 	logger := h.logger
 	v, _, err := sessionPool.LoadOrNew(h.poolKey, func() (caddy.Destructor, error) {

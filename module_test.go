@@ -234,3 +234,33 @@ func TestSpoofedIdentityHeadersNeverReachNextWithoutSession(t *testing.T) {
 		t.Fatalf("401 for a JSON client should be JSON, got %q", w.Header().Get("Content-Type"))
 	}
 }
+
+func TestCaddyfileParsesSessionOptions(t *testing.T) {
+	p, err := parse(t, `plex_auth {
+		server aaa
+		revalidate 5m
+		cache_ttl 30s
+		store redis redis://127.0.0.1:6379/0
+		secret {env.NEW_SECRET} an-older-secret-value
+	}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Duration(p.Revalidate) != 5*time.Minute || time.Duration(p.CacheTTL) != 30*time.Second ||
+		p.Store != "redis" || p.StoreURL != "redis://127.0.0.1:6379/0" || len(p.Secrets) != 2 {
+		t.Fatalf("parsed %+v", p)
+	}
+	for _, c := range []struct{ input, want string }{
+		{"plex_auth {\n\tserver a\n\tstore memory\n}", ""},
+		{"plex_auth {\n\tserver a\n\tstore caddy\n}", ""},
+		{"plex_auth {\n\tserver a\n\tstore postgres x\n}", "store takes"},
+		{"plex_auth {\n\tserver a\n\tstore redis http://x\n}", "not a redis:// URL"},
+		{"plex_auth {\n\tserver a\n\tsecret short\n}", "at least 16 characters"},
+		{"plex_auth {\n\tserver a\n\tcache_ttl 0s\n}", "not a positive duration"},
+	} {
+		_, err := parse(t, c.input)
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("%q: err = %v, want %q", c.input, err, c.want)
+		}
+	}
+}
