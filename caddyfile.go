@@ -149,7 +149,8 @@ func (p *PlexAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				p.Store = args[0]
 			case len(args) == 2 && args[0] == "redis":
 				if !strings.HasPrefix(args[1], "{") && !strings.HasPrefix(args[1], "redis://") && !strings.HasPrefix(args[1], "rediss://") && !strings.HasPrefix(args[1], "unix://") {
-					return d.Errf("store redis: %q is not a redis:// URL", "(hidden)")
+					// The URL is not echoed: it may hold a password.
+					return d.Errf("store redis: the URL must start with redis://, rediss:// or unix://, or be a placeholder like {env.REDIS_URL}")
 				}
 				p.Store, p.StoreURL = "redis", args[1]
 			default:

@@ -254,7 +254,7 @@ func TestCaddyfileParsesSessionOptions(t *testing.T) {
 		{"plex_auth {\n\tserver a\n\tstore memory\n}", ""},
 		{"plex_auth {\n\tserver a\n\tstore caddy\n}", ""},
 		{"plex_auth {\n\tserver a\n\tstore postgres x\n}", "store takes"},
-		{"plex_auth {\n\tserver a\n\tstore redis http://x\n}", "not a redis:// URL"},
+		{"plex_auth {\n\tserver a\n\tstore redis http://x\n}", "the URL must start with redis://"},
 		{"plex_auth {\n\tserver a\n\tsecret short\n}", "at least 16 characters"},
 		{"plex_auth {\n\tserver a\n\tcache_ttl 0s\n}", "not a positive duration"},
 	} {
