@@ -276,26 +276,34 @@ func (sc *sessionCache) put(ctx context.Context, id string, s *Session) error {
 	return nil
 }
 
-// update replaces old by s after a re-check. Memory always takes it; the
-// store best effort (a failure is logged by storeResult). When old is no
-// longer the cached session (it was logged out, or replaced, while plex.tv
-// was asked), the result is dropped, so a re-check never brings back a
-// session that ended meanwhile.
+// update replaces old by s after a re-check. When old is no longer the
+// cached session (it was logged out, or replaced, while plex.tv was asked),
+// or the store no longer has it (another instance ended it), the result is
+// dropped: a re-check never brings back a session that ended meanwhile.
+// Writing to the store is best effort (a failure is logged by storeResult).
 func (sc *sessionCache) update(id string, old, s *Session) {
 	if v, ok := sc.c.Get(id); !ok || v.(*Session) != old {
 		return
 	}
-	sc.putLocal(id, s)
 	if sc.store == nil {
-		return
-	}
-	b, err := sealEntry(id, s)
-	if err != nil {
+		sc.putLocal(id, s)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	sc.storeResult(sc.store.save(ctx, storeKey(id), b, s.Expires))
+	key := storeKey(id)
+	_, err := sc.store.load(ctx, key)
+	sc.storeResult(err)
+	if errors.Is(err, errSessionNotFound) {
+		sc.setGone(id, time.Hour)
+		return
+	}
+	sc.putLocal(id, s)
+	b, err := sealEntry(id, s)
+	if err != nil {
+		return
+	}
+	sc.storeResult(sc.store.save(ctx, key, b, s.Expires))
 }
 
 // remove ends a session in both levels. A deletion the store refuses is

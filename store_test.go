@@ -68,3 +68,25 @@ func TestConfiguredSecretsExpandPlaceholdersAndRefuseShortOnes(t *testing.T) {
 		t.Fatal("an unset variable expanded to an empty secret and was accepted")
 	}
 }
+
+func TestRecheckNeverResurrectsASessionEndedOnAnotherInstance(t *testing.T) {
+	st := &certmagic.FileStorage{Path: t.TempDir()}
+	a := newSessionCache(&caddyStore{st: st}, nil)
+	b := newSessionCache(&caddyStore{st: st}, nil)
+	defer a.Destruct()
+	defer b.Destruct()
+	now := time.Now()
+	old := &Session{Username: "friend", Created: now, Checked: now, Expires: now.Add(time.Hour)}
+	if err := a.put(context.Background(), "id", old); err != nil {
+		t.Fatal(err)
+	}
+	b.remove("id") // logout on the other instance while A re-checks
+	fresh := &Session{Username: "friend", Created: now, Checked: time.Now(), Expires: now.Add(time.Hour)}
+	a.update("id", old, fresh)
+	if s, _ := a.lookup("id", time.Now(), time.Hour); s != nil {
+		t.Fatal("the re-check brought the session back in memory")
+	}
+	if _, err := a.store.load(context.Background(), storeKey("id")); !errors.Is(err, errSessionNotFound) {
+		t.Fatalf("the re-check wrote the ended session back to the store: %v", err)
+	}
+}
