@@ -205,15 +205,27 @@ func (c *chrome) clickForPopup(sel string) context.Context {
 func (c *chrome) actForPopup(act chromedp.Action[chromedp.Void]) context.Context {
 	c.t.Helper()
 	id := c.openPopup(act)
-	// Detach, never close, on cancel: the popup closes itself.
-	pctx, cancel := chromedp.NewContext(c.ctx, chromedp.WithTargetID(id), chromedp.WithDetachOnCancel())
-	c.t.Cleanup(cancel)
-	// The first Run attaches for as long as its context lives: give it one
-	// without a timeout.
-	if _, err := chromedp.Run(pctx, chromedp.Evaluate[bool]("true")); err != nil {
-		c.t.Fatalf("attaching to the popup: %v", err)
+	// The popup opens on about:blank and navigates to Plex at once;
+	// attaching in the middle of that navigation fails with "Inspected
+	// target navigated or closed", so a few attempts are allowed.
+	var err error
+	for attempt := 0; attempt < 10; attempt++ {
+		// Detach, never close, on cancel: the popup closes itself.
+		pctx, cancel := chromedp.NewContext(c.ctx, chromedp.WithTargetID(id), chromedp.WithDetachOnCancel())
+		// The first Run attaches for as long as its context lives: give
+		// it one without a timeout.
+		if _, err = chromedp.Run(pctx, chromedp.Evaluate[bool]("true")); err == nil {
+			c.t.Cleanup(cancel)
+			return pctx
+		}
+		cancel()
+		if !strings.Contains(err.Error(), "navigated or closed") {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	return pctx
+	c.t.Fatalf("attaching to the popup: %v", err)
+	return nil
 }
 
 // openPopup runs act in the main tab and returns the id of the window it
