@@ -171,14 +171,8 @@ func (p *PlexAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return d.Errf("unknown plex_auth option %q", opt)
 		}
 	}
-	if len(p.Servers) == 0 && len(p.AllowUsers) == 0 && !p.AllowAnyPlexUser {
-		return blockErr("plex_auth needs server, allow_users or allow_any_plex_user: refusing to admit every Plex account by default")
-	}
-	if p.AllowAnyPlexUser && (len(p.Servers) > 0 || len(p.AllowUsers) > 0) {
-		return blockErr("allow_any_plex_user cannot be combined with server or allow_users")
-	}
-	if len(p.AllowTiers) > 0 && len(p.Servers) == 0 {
-		return blockErr("allow_tier needs server: tiers are kinds of access to a Plex server")
+	if msg := p.admissionError(); msg != "" {
+		return blockErr(msg)
 	}
 	return nil
 }

@@ -225,11 +225,12 @@ func (h *PlexAuth) Provision(ctx caddy.Context) error {
 	if h.Timeout == 0 {
 		h.Timeout = caddy.Duration(defaultTimeout)
 	}
-	if len(h.AllowTiers) == 0 {
-		h.AllowTiers = []string{tierOwner, tierHome, tierFriend}
+	tiers := h.AllowTiers
+	if len(tiers) == 0 {
+		tiers = []string{tierOwner, tierHome, tierFriend}
 	}
-	h.allowTiers = make(map[string]bool, len(h.AllowTiers))
-	for _, t := range h.AllowTiers {
+	h.allowTiers = make(map[string]bool, len(tiers))
+	for _, t := range tiers {
 		h.allowTiers[strings.ToLower(t)] = true
 	}
 	h.allowUsers = make(map[string]struct{}, len(h.AllowUsers))
@@ -314,19 +315,13 @@ func (h *PlexAuth) Provision(ctx caddy.Context) error {
 // Validate rejects configurations that cannot work or would admit more
 // than the operator meant.
 func (h *PlexAuth) Validate() error {
-	if len(h.Servers) == 0 && len(h.AllowUsers) == 0 && !h.AllowAnyPlexUser {
-		return errors.New("plex_auth: set server, allow_users or allow_any_plex_user; refusing to admit every Plex account by default")
-	}
-	if h.AllowAnyPlexUser && (len(h.Servers) > 0 || len(h.AllowUsers) > 0) {
-		return errors.New("plex_auth: allow_any_plex_user cannot be combined with server or allow_users")
+	if msg := h.admissionError(); msg != "" {
+		return errors.New("plex_auth: " + strings.TrimPrefix(msg, "plex_auth "))
 	}
 	for _, t := range h.AllowTiers {
 		if !validTier(t) {
 			return fmt.Errorf("plex_auth: allow_tier: unknown tier %q (want owner, home or friend)", t)
 		}
-	}
-	if len(h.Servers) == 0 && len(h.AllowTiers) > 0 && len(h.AllowTiers) < 3 {
-		return errors.New("plex_auth: allow_tier needs server")
 	}
 	if time.Duration(h.SessionTTL) <= 0 {
 		return errors.New("plex_auth: session_ttl must be positive")

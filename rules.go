@@ -29,6 +29,21 @@ func (h *PlexAuth) admit(s *Session) (string, bool) {
 	return best, best != ""
 }
 
+// admissionError says what is wrong with the combination of admission
+// options, or "". The Caddyfile parser and Validate both ask it, so the
+// rule is stated once.
+func (h *PlexAuth) admissionError() string {
+	switch {
+	case len(h.Servers) == 0 && len(h.AllowUsers) == 0 && !h.AllowAnyPlexUser:
+		return "plex_auth needs server, allow_users or allow_any_plex_user: refusing to admit every Plex account by default"
+	case h.AllowAnyPlexUser && (len(h.Servers) > 0 || len(h.AllowUsers) > 0):
+		return "allow_any_plex_user cannot be combined with server or allow_users"
+	case len(h.AllowTiers) > 0 && len(h.Servers) == 0:
+		return "allow_tier needs server: tiers are kinds of access to a Plex server"
+	}
+	return ""
+}
+
 func tierRank(t string) int {
 	switch t {
 	case tierOwner:
