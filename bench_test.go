@@ -42,7 +42,7 @@ var benchCaddy struct {
 func benchHandler(b *testing.B, plex *plextest.Server) *PlexAuth {
 	b.Helper()
 	benchCaddy.once.Do(func() {
-		benchCaddy.storage, benchCaddy.err = os.MkdirTemp("", "plexauth-bench-")
+		benchCaddy.storage, benchCaddy.err = os.MkdirTemp(runDir, "bench-")
 		if benchCaddy.err != nil {
 			return
 		}

@@ -8,9 +8,12 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
 
@@ -21,10 +24,62 @@ import (
 // handler in front of a stand-in upstream, against the fake plex.tv, and
 // walk the flows a browser walks, with a cookie jar.
 
-const (
-	machineID = "9f1c2e3d4b5a6978a1b2c3d4e5f60718293a4b5c"
-	siteURL   = "http://localhost:9080"
+const machineID = "9f1c2e3d4b5a6978a1b2c3d4e5f60718293a4b5c"
+
+// The in-process Caddy listens on ports chosen when the test binary starts
+// (never fixed ones, so two runs side by side do not meet), and keeps its
+// config home, autosave.json included, in a folder the run removes.
+var (
+	siteURL   string // http://localhost:<http port>
+	sitePort  int
+	adminPort int
+	httpsPort int
+	runDir    string // removed when the run ends
 )
+
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "plexauth-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	runDir = dir
+	defer os.RemoveAll(dir)
+	for _, k := range []string{"XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME"} {
+		os.Setenv(k, filepath.Join(dir, strings.ToLower(strings.TrimPrefix(k, "XDG_"))))
+	}
+	sitePort, adminPort, httpsPort = freePort(nil), freePort(nil), freePort(nil)
+	siteURL = fmt.Sprintf("http://localhost:%d", sitePort)
+	code := m.Run()
+	stopInProcessCaddy()
+	return code
+}
+
+// siteAddr rewrites the fixed site address the tests write
+// (localhost:9080, easy to read) to this run's port.
+func siteAddr(s string) string {
+	return strings.ReplaceAll(s, "localhost:9080", fmt.Sprintf("localhost:%d", sitePort))
+}
+
+// stopInProcessCaddy unloads every app of the in-process Caddy, so its
+// handlers are cleaned up and nothing writes to a test's storage after the
+// test; the admin endpoint stays for the next test.
+func stopInProcessCaddy() {
+	cfg := fmt.Sprintf(`{"admin":{"listen":"localhost:%d"}}`, adminPort)
+	req, err := http.NewRequest(http.MethodPost, fmt.Sprintf("http://localhost:%d/load", adminPort), strings.NewReader(cfg))
+	if err != nil {
+		return
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err == nil {
+		resp.Body.Close()
+	}
+}
 
 // upstream records what the protected application receives.
 type upstream struct {
@@ -67,6 +122,8 @@ type env struct {
 	plex    *plextest.Server
 	up      *upstream
 	storage string
+
+	cleanupSet bool
 }
 
 // newEnv starts the fake plex.tv with accounts owner, homie, friend and
@@ -98,17 +155,23 @@ func (e *env) load(site string) {
 	site = strings.ReplaceAll(site, "{PLEX}", plexOpts)
 	site = strings.ReplaceAll(site, "{UP}", strings.TrimPrefix(e.up.URL, "http://"))
 	config := fmt.Sprintf(`{
-	admin localhost:2999
-	http_port 9080
-	https_port 9443
+	admin localhost:%d
+	http_port %d
+	https_port %d
 	grace_period 1ns
 	skip_install_trust
 	storage file_system %s
 }
 %s
-`, e.storage, site)
-	tc := caddytest.NewTester(e.t)
+`, adminPort, sitePort, httpsPort, e.storage, siteAddr(site))
+	tc := caddytest.NewTester(e.t).WithDefaultOverrides(caddytest.Config{AdminPort: adminPort})
 	tc.InitServer(config, "caddyfile")
+	if !e.cleanupSet {
+		e.cleanupSet = true
+		// Registered after t.TempDir (storage), so it runs before the
+		// folder is removed.
+		e.t.Cleanup(stopInProcessCaddy)
+	}
 }
 
 // browser is a cookie-keeping client that does not follow redirects, so

@@ -288,7 +288,9 @@ func (h *PlexAuth) Provision(ctx caddy.Context) error {
 		newStore = func() (sessionStore, error) { return nil, nil }
 	case "", "caddy":
 		st := ctx.Storage()
-		h.poolKey = sessionPoolKey + "|caddy"
+		// Keyed by the storage itself: a reload that changes the `storage`
+		// global option gets a cache writing to the new storage.
+		h.poolKey = sessionPoolKey + "|caddy|" + storageName(st)
 		newStore = func() (sessionStore, error) { return &caddyStore{st: st}, nil }
 	case "redis":
 		redisURL := caddy.NewReplacer().ReplaceAll(h.StoreURL, "")
@@ -440,6 +442,14 @@ func (h *PlexAuth) sessionFromRequest(r *http.Request) (*Session, string, error)
 	}
 	h.maybeRevalidate(id, s, now)
 	return s, id, nil
+}
+
+// storageName identifies a Caddy storage for the session pool's key.
+func storageName(st any) string {
+	if s, ok := st.(fmt.Stringer); ok {
+		return fmt.Sprintf("%T:%s", st, s.String())
+	}
+	return fmt.Sprintf("%T:%p", st, st)
 }
 
 func validHTTPURL(s string) error {

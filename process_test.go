@@ -35,12 +35,9 @@ func caddyBinary(t *testing.T) string {
 		t.Skip("process tests build and run Caddy; skipped with -short")
 	}
 	caddyBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "plexauth-caddy-bin")
-		if err != nil {
-			caddyBinErr = err
-			return
-		}
-		caddyBin = filepath.Join(dir, "caddy")
+		// Into the run's own folder, which TestMain removes: one build per
+		// run, nothing left behind in the system's temp folder.
+		caddyBin = filepath.Join(runDir, "caddy")
 		out, err := exec.Command("go", "build", "-race", "-o", caddyBin, "./cmd/caddy").CombinedOutput()
 		if err != nil {
 			caddyBinErr = fmt.Errorf("building caddy: %v\n%s", err, out)
@@ -61,13 +58,15 @@ var (
 // twice in a test run: the kernel may hand a just-closed port out again,
 // and two Caddy processes (which listen with SO_REUSEPORT) would then
 // share it silently.
-func freePort(t *testing.T) int {
-	t.Helper()
+func freePort(t testing.TB) int {
 	portsMu.Lock()
 	defer portsMu.Unlock()
 	for {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
+			if t == nil {
+				panic(err)
+			}
 			t.Fatal(err)
 		}
 		port := l.Addr().(*net.TCPAddr).Port
@@ -297,6 +296,34 @@ func TestProcessReloadKeepsSessionsAndRemovalLeaksNothing(t *testing.T) {
 	}
 	if len(leaked) > 0 {
 		t.Fatalf("after removing plex_auth, %d goroutines remain:\n%s", len(leaked), strings.Join(leaked, "\n\n"))
+	}
+}
+
+func TestProcessReloadWithAnotherStorageWritesSessionsThere(t *testing.T) {
+	plex := procPlex(t)
+	oldStore, newStore, port := t.TempDir(), t.TempDir(), freePort(t)
+	p := startCaddy(t, port, func(admin int) string { return procConfig(admin, port, oldStore, plexBlock(plex, "")) })
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	procSignIn(t, newBrowser(t), plex, base, "owner")
+
+	p.reload(procConfig(p.admin, port, newStore, plexBlock(plex, "")))
+	c := procSignIn(t, newBrowser(t), plex, base, "friend")
+	expectSignedIn(t, base+"/", c, "friend")
+
+	sessions := func(dir string) int {
+		n := 0
+		for _, e := range dumpDir(t, dir) {
+			if strings.Contains(e, string(filepath.Separator)+"sessions"+string(filepath.Separator)) {
+				n++
+			}
+		}
+		return n
+	}
+	if got := sessions(oldStore); got != 1 {
+		t.Errorf("old storage holds %d sessions, want 1 (the sign-in before the reload)", got)
+	}
+	if got := sessions(newStore); got != 1 {
+		t.Errorf("configured storage holds %d sessions, want 1 (the sign-in after the reload)", got)
 	}
 }
 
