@@ -1,6 +1,7 @@
 package plexauth
 
 import (
+	"cmp"
 	"context"
 	"maps"
 	"os"
@@ -18,8 +19,9 @@ import (
 // with helpers that fail the test instead of returning errors, so that the
 // tests in browser_test.go read as what a person does.
 
-// chromiumPath is Debian's Chromium, which .ci/run installs.
-const chromiumPath = "/usr/bin/chromium"
+// chromiumPath is Debian's Chromium, which .ci/run installs;
+// PLEXAUTH_CHROMIUM names another one.
+var chromiumPath = cmp.Or(os.Getenv("PLEXAUTH_CHROMIUM"), "/usr/bin/chromium")
 
 // chrome is one headless Chromium with a fresh profile, and what its main
 // tab wrote to the console.

@@ -49,6 +49,10 @@ func runTests(m *testing.M) int {
 	}
 	runDir = dir
 	defer os.RemoveAll(dir)
+	// Everything the tests and the programs they start put in the temp
+	// folder (t.TempDir, Chromium's profile, caddytest's files) lands in
+	// the run's folder too.
+	os.Setenv("TMPDIR", dir)
 	for _, k := range []string{"XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME"} {
 		os.Setenv(k, filepath.Join(dir, strings.ToLower(strings.TrimPrefix(k, "XDG_"))))
 	}
