@@ -59,8 +59,15 @@ func (p *PlexAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
+	seen := make(map[string]int) // single-valued option -> its line
 	for d.NextBlock(0) {
 		opt := d.Val()
+		if _, multi := repeatableOptions[opt]; !multi {
+			if first, twice := seen[opt]; twice {
+				return d.Errf("%s is given twice in this plex_auth block (first at line %d): keep one", opt, first)
+			}
+			seen[opt] = d.Line()
+		}
 		switch opt {
 		case "product", "client_id", "cookie_name", "cookie_domain", "prefix", "plex_tv_url", "plex_app_url",
 			"login_title", "login_logo", "login_template":
@@ -79,6 +86,9 @@ func (p *PlexAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				}
 				p.CookieName = v
 			case "cookie_domain":
+				if err := checkCookieDomain(v); err != nil {
+					return d.Errf("cookie_domain: %v", err)
+				}
 				p.CookieDomain = v
 			case "prefix":
 				if !strings.HasPrefix(v, "/") || v == "/" || strings.ContainsAny(v, "?#% \\") {
@@ -109,6 +119,11 @@ func (p *PlexAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			switch opt {
 			case "server":
+				for _, id := range args {
+					if err := checkServerID(id); err != nil {
+						return d.Errf("server: %v", err)
+					}
+				}
 				p.Servers = append(p.Servers, args...)
 			case "allow_users":
 				p.AllowUsers = append(p.AllowUsers, args...)
@@ -175,6 +190,12 @@ func (p *PlexAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return blockErr(msg)
 	}
 	return nil
+}
+
+// repeatableOptions may appear more than once in a block; their values add
+// up. Any other option given twice is a mistake (which one was meant?).
+var repeatableOptions = map[string]struct{}{
+	"server": {}, "allow_users": {}, "redirect_domains": {}, "allow_tier": {}, "secret": {},
 }
 
 var _ caddyfile.Unmarshaler = (*PlexAuth)(nil)

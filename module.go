@@ -325,6 +325,16 @@ func (h *PlexAuth) Validate() error {
 			return fmt.Errorf("plex_auth: allow_tier: unknown tier %q (want owner, home or friend)", t)
 		}
 	}
+	for _, id := range h.Servers {
+		if err := checkServerID(id); err != nil {
+			return fmt.Errorf("plex_auth: server: %v", err)
+		}
+	}
+	if h.CookieDomain != "" {
+		if err := checkCookieDomain(h.CookieDomain); err != nil {
+			return fmt.Errorf("plex_auth: cookie_domain: %v", err)
+		}
+	}
 	if time.Duration(h.SessionTTL) <= 0 {
 		return errors.New("plex_auth: session_ttl must be positive")
 	}

@@ -24,7 +24,7 @@ func TestCaddyfileParsesEveryOption(t *testing.T) {
 	p, err := parse(t, `plex_auth {
 		product "Media Tools"
 		client_id abc123
-		server aaa bbb
+		server aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb
 		allow_tier owner HOME
 		allow_users alice Bob@Example.com 12345
 		session_ttl 24h
@@ -42,7 +42,7 @@ func TestCaddyfileParsesEveryOption(t *testing.T) {
 	checks := map[string]bool{
 		"product":          p.Product == "Media Tools",
 		"client_id":        p.ClientID == "abc123",
-		"server":           len(p.Servers) == 2 && p.Servers[1] == "bbb",
+		"server":           len(p.Servers) == 2 && p.Servers[1] == "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
 		"allow_tier":       len(p.AllowTiers) == 2 && p.AllowTiers[1] == "home",
 		"allow_users":      len(p.AllowUsers) == 3,
 		"session_ttl":      time.Duration(p.SessionTTL) == 24*time.Hour,
@@ -68,18 +68,28 @@ func TestCaddyfileMistakesNameTheOptionAndLine(t *testing.T) {
 	}{
 		{"nothing admitted", "plex_auth {\n\tproduct x\n}", "plex_auth needs server, allow_users or allow_any_plex_user", "Testfile:1"},
 		{"empty block", "plex_auth", "needs server, allow_users or allow_any_plex_user", "Testfile:1"},
-		{"any plus server", "plex_auth {\n\tserver a\n\tallow_any_plex_user\n}", "allow_any_plex_user cannot be combined", "Testfile:1"},
-		{"unknown option", "plex_auth {\n\tserver a\n\tservers b\n}", `unknown plex_auth option "servers"`, "Testfile:3"},
-		{"bad tier", "plex_auth {\n\tserver a\n\tallow_tier admin\n}", `allow_tier: unknown tier "admin"`, "Testfile:3"},
+		{"any plus server", "plex_auth {\n\tserver 9f1c2e3d4b5a6978a1b2c3d4e5f60718293a4b5c\n\tallow_any_plex_user\n}", "allow_any_plex_user cannot be combined", "Testfile:1"},
+		{"unknown option", "plex_auth {\n\tserver 9f1c2e3d4b5a6978a1b2c3d4e5f60718293a4b5c\n\tservers b\n}", `unknown plex_auth option "servers"`, "Testfile:3"},
+		{"bad tier", "plex_auth {\n\tserver 9f1c2e3d4b5a6978a1b2c3d4e5f60718293a4b5c\n\tallow_tier admin\n}", `allow_tier: unknown tier "admin"`, "Testfile:3"},
 		{"tier without server", "plex_auth {\n\tallow_users a\n\tallow_tier owner\n}", "allow_tier needs server", "Testfile:1"},
-		{"bad duration", "plex_auth {\n\tserver a\n\tsession_ttl forever\n}", `session_ttl: "forever" is not a positive duration`, "Testfile:3"},
-		{"negative timeout", "plex_auth {\n\tserver a\n\ttimeout -1s\n}", "timeout", "Testfile:3"},
-		{"two products", "plex_auth {\n\tserver a\n\tproduct a b\n}", "product takes exactly one value", "Testfile:3"},
+		{"bad duration", "plex_auth {\n\tserver 9f1c2e3d4b5a6978a1b2c3d4e5f60718293a4b5c\n\tsession_ttl forever\n}", `session_ttl: "forever" is not a positive duration`, "Testfile:3"},
+		{"negative timeout", "plex_auth {\n\tserver 9f1c2e3d4b5a6978a1b2c3d4e5f60718293a4b5c\n\ttimeout -1s\n}", "timeout", "Testfile:3"},
+		{"two products", "plex_auth {\n\tserver 9f1c2e3d4b5a6978a1b2c3d4e5f60718293a4b5c\n\tproduct a b\n}", "product takes exactly one value", "Testfile:3"},
 		{"server without value", "plex_auth {\n\tserver\n}", "server needs at least one value", "Testfile:2"},
-		{"bad url", "plex_auth {\n\tserver a\n\tplex_tv_url ftp://x\n}", "plex_tv_url", "Testfile:3"},
-		{"bad prefix", "plex_auth {\n\tserver a\n\tprefix nope\n}", "prefix", "Testfile:3"},
-		{"bad cookie name", "plex_auth {\n\tserver a\n\tcookie_name a;b\n}", "cookie_name", "Testfile:3"},
+		{"bad url", "plex_auth {\n\tserver 9f1c2e3d4b5a6978a1b2c3d4e5f60718293a4b5c\n\tplex_tv_url ftp://x\n}", "plex_tv_url", "Testfile:3"},
+		{"bad prefix", "plex_auth {\n\tserver 9f1c2e3d4b5a6978a1b2c3d4e5f60718293a4b5c\n\tprefix nope\n}", "prefix", "Testfile:3"},
+		{"bad cookie name", "plex_auth {\n\tserver 9f1c2e3d4b5a6978a1b2c3d4e5f60718293a4b5c\n\tcookie_name a;b\n}", "cookie_name", "Testfile:3"},
 		{"argument on directive", "plex_auth foo", "wrong argument count", "Testfile:1"},
+		{"server as URL", "plex_auth {\n\tserver http://192.168.1.10:32400\n}", `is a URL, not a Plex machine identifier: open http://<your-plex>:32400/identity`, "Testfile:2"},
+		{"server as address", "plex_auth {\n\tserver 192.168.1.10\n}", "looks like an address or host name", "Testfile:2"},
+		{"server as host name", "plex_auth {\n\tserver plex.home.arpa\n}", "looks like an address or host name", "Testfile:2"},
+		{"server as short name", "plex_auth {\n\tserver localhost\n}", "too short or too long", "Testfile:2"},
+		{"cookie_domain with scheme", "plex_auth {\n\tserver " + machineID + "\n\tcookie_domain https://example.com\n}", "cookie_domain: \"https://example.com\" has a scheme", "Testfile:3"},
+		{"cookie_domain with port", "plex_auth {\n\tserver " + machineID + "\n\tcookie_domain example.com:443\n}", "has a port", "Testfile:3"},
+		{"cookie_domain with path", "plex_auth {\n\tserver " + machineID + "\n\tcookie_domain example.com/tools\n}", "has a path", "Testfile:3"},
+		{"option twice", "plex_auth {\n\tserver " + machineID + "\n\tproduct A\n\tproduct B\n}", "product is given twice in this plex_auth block (first at line 3)", "Testfile:4"},
+		{"store twice", "plex_auth {\n\tserver " + machineID + "\n\tstore memory\n\tstore caddy\n}", "store is given twice", "Testfile:4"},
+		{"allow_tier alone", "plex_auth {\n\tallow_tier owner\n}", "allow_tier needs server", "Testfile:1"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -98,8 +108,8 @@ func TestValidateRejectsJSONConfigsThatAdmitEveryone(t *testing.T) {
 	for name, p := range map[string]PlexAuth{
 		"nothing":         {},
 		"any plus users":  {AllowAnyPlexUser: true, AllowUsers: []string{"a"}},
-		"bad tier":        {Servers: []string{"a"}, AllowTiers: []string{"root"}},
-		"bad plex_tv_url": {Servers: []string{"a"}, PlexTVURL: "plex.tv", PlexAppURL: "https://app.plex.tv/auth", CookieName: "c", Prefix: "/p", SessionTTL: 1, Timeout: 1},
+		"bad tier":        {Servers: []string{machineID}, AllowTiers: []string{"root"}},
+		"bad plex_tv_url": {Servers: []string{machineID}, PlexTVURL: "plex.tv", PlexAppURL: "https://app.plex.tv/auth", CookieName: "c", Prefix: "/p", SessionTTL: 1, Timeout: 1},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if err := p.Validate(); err == nil {
@@ -107,7 +117,7 @@ func TestValidateRejectsJSONConfigsThatAdmitEveryone(t *testing.T) {
 			}
 		})
 	}
-	ok := PlexAuth{Servers: []string{"a"}, PlexTVURL: "https://plex.tv", PlexAppURL: "https://app.plex.tv/auth", CookieName: "c", Prefix: "/p", SessionTTL: 1, Timeout: 1}
+	ok := PlexAuth{Servers: []string{machineID}, PlexTVURL: "https://plex.tv", PlexAppURL: "https://app.plex.tv/auth", CookieName: "c", Prefix: "/p", SessionTTL: 1, Timeout: 1}
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("valid config refused: %v", err)
 	}
@@ -237,7 +247,7 @@ func TestSpoofedIdentityHeadersNeverReachNextWithoutSession(t *testing.T) {
 
 func TestCaddyfileParsesSessionOptions(t *testing.T) {
 	p, err := parse(t, `plex_auth {
-		server aaa
+		server aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
 		revalidate 5m
 		cache_ttl 30s
 		store redis redis://127.0.0.1:6379/0
@@ -251,12 +261,12 @@ func TestCaddyfileParsesSessionOptions(t *testing.T) {
 		t.Fatalf("parsed %+v", p)
 	}
 	for _, c := range []struct{ input, want string }{
-		{"plex_auth {\n\tserver a\n\tstore memory\n}", ""},
-		{"plex_auth {\n\tserver a\n\tstore caddy\n}", ""},
-		{"plex_auth {\n\tserver a\n\tstore postgres x\n}", "store takes"},
-		{"plex_auth {\n\tserver a\n\tstore redis http://x\n}", "the URL must start with redis://"},
-		{"plex_auth {\n\tserver a\n\tsecret short\n}", "at least 16 characters"},
-		{"plex_auth {\n\tserver a\n\tcache_ttl 0s\n}", "not a positive duration"},
+		{"plex_auth {\n\tserver 9f1c2e3d4b5a6978a1b2c3d4e5f60718293a4b5c\n\tstore memory\n}", ""},
+		{"plex_auth {\n\tserver 9f1c2e3d4b5a6978a1b2c3d4e5f60718293a4b5c\n\tstore caddy\n}", ""},
+		{"plex_auth {\n\tserver 9f1c2e3d4b5a6978a1b2c3d4e5f60718293a4b5c\n\tstore postgres x\n}", "store takes"},
+		{"plex_auth {\n\tserver 9f1c2e3d4b5a6978a1b2c3d4e5f60718293a4b5c\n\tstore redis http://x\n}", "the URL must start with redis://"},
+		{"plex_auth {\n\tserver 9f1c2e3d4b5a6978a1b2c3d4e5f60718293a4b5c\n\tsecret short\n}", "at least 16 characters"},
+		{"plex_auth {\n\tserver 9f1c2e3d4b5a6978a1b2c3d4e5f60718293a4b5c\n\tcache_ttl 0s\n}", "not a positive duration"},
 	} {
 		_, err := parse(t, c.input)
 		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {

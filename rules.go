@@ -1,6 +1,9 @@
 package plexauth
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // admit applies this handler's rules to a session. It returns the tier the
 // account holds on the configured servers (empty when no server is set).
@@ -34,14 +37,56 @@ func (h *PlexAuth) admit(s *Session) (string, bool) {
 // rule is stated once.
 func (h *PlexAuth) admissionError() string {
 	switch {
+	case len(h.AllowTiers) > 0 && len(h.Servers) == 0:
+		return "allow_tier needs server: tiers are kinds of access to a Plex server (add `server <machineIdentifier>`)"
 	case len(h.Servers) == 0 && len(h.AllowUsers) == 0 && !h.AllowAnyPlexUser:
 		return "plex_auth needs server, allow_users or allow_any_plex_user: refusing to admit every Plex account by default"
 	case h.AllowAnyPlexUser && (len(h.Servers) > 0 || len(h.AllowUsers) > 0):
 		return "allow_any_plex_user cannot be combined with server or allow_users"
-	case len(h.AllowTiers) > 0 && len(h.Servers) == 0:
-		return "allow_tier needs server: tiers are kinds of access to a Plex server"
 	}
 	return ""
+}
+
+// checkServerID refuses what people put in `server` instead of a machine
+// identifier: a URL, an address or a host name. Plex shows the identifier
+// at http://<server>:32400/identity (machineIdentifier, 40 hex characters).
+// Placeholders are left to be expanded.
+func checkServerID(id string) error {
+	const where = "open http://<your-plex>:32400/identity and copy machineIdentifier (40 hex characters)"
+	if strings.HasPrefix(id, "{") && strings.HasSuffix(id, "}") {
+		return nil
+	}
+	switch {
+	case strings.Contains(id, "://"):
+		return fmt.Errorf("%q is a URL, not a Plex machine identifier: %s", id, where)
+	case strings.ContainsAny(id, ".:/[]"):
+		return fmt.Errorf("%q looks like an address or host name, not a Plex machine identifier: %s", id, where)
+	case len(id) < 16 || len(id) > 128:
+		return fmt.Errorf("%q is too short or too long to be a Plex machine identifier: %s", id, where)
+	}
+	for _, c := range id {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '_') {
+			return fmt.Errorf("%q has %q, which no Plex machine identifier has: %s", id, c, where)
+		}
+	}
+	return nil
+}
+
+// checkCookieDomain refuses a cookie_domain that is not a bare domain: a
+// browser ignores a Domain attribute with a scheme, port or path, and the
+// session cookie would silently become host-only.
+func checkCookieDomain(d string) error {
+	switch {
+	case strings.Contains(d, "://"):
+		return fmt.Errorf("%q has a scheme; write the bare domain, e.g. example.com", d)
+	case strings.ContainsAny(d, "/?#"):
+		return fmt.Errorf("%q has a path; write the bare domain, e.g. example.com", d)
+	case strings.Contains(d, ":"):
+		return fmt.Errorf("%q has a port; cookies are not scoped by port, write the bare domain", d)
+	case strings.ContainsAny(d, " \t;,\"=") || strings.Trim(d, ".") == "":
+		return fmt.Errorf("%q is not a domain", d)
+	}
+	return nil
 }
 
 func tierRank(t string) int {
