@@ -190,6 +190,10 @@ func TestUnauthenticatedNonNavigationGets401(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			resp, body := b.do(c.method, "/api/v1/things", nil, c.hdr...)
 			expectStatus(t, resp, http.StatusUnauthorized, body)
+			// API clients learn where to go from the challenge.
+			if got, want := resp.Header.Get("WWW-Authenticate"), `PlexSignIn login="/_plexauth/login"`; got != want {
+				t.Errorf("WWW-Authenticate = %q, want %q", got, want)
+			}
 			if c.wantJSON {
 				var v map[string]string
 				if err := json.Unmarshal([]byte(body), &v); err != nil || v["error"] == "" {

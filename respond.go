@@ -50,6 +50,9 @@ func (h *PlexAuth) unauthenticated(w http.ResponseWriter, r *http.Request) error
 		http.Redirect(w, r, base+"/login?rd="+url.QueryEscape(originalURI(r)), http.StatusFound)
 		return nil
 	}
+	// A scheme of our own: browsers show no password dialog for it, and an
+	// API client reads where signing in happens.
+	w.Header().Set("WWW-Authenticate", `PlexSignIn login="`+base+`/login"`)
 	writeStatus(w, r, http.StatusUnauthorized, "sign-in required", base+"/login")
 	return nil
 }
