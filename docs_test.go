@@ -2,12 +2,15 @@ package plexauth
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
@@ -61,3 +64,81 @@ func TestEveryCaddyfileInTheDocsPastes(t *testing.T) {
 }
 
 func itoa(i int) string { return strings.TrimSpace(formatInt(int64(i))) }
+
+// jsonBlock is a fenced ```json block in Markdown.
+var jsonBlock = regexp.MustCompile("(?ms)^```json\n(.*?)^```")
+
+// TestEveryJSONConfigInTheDocsLoads provisions every JSON config of the
+// README that uses plex_auth, as `caddy validate` would, with its fields
+// read strictly: a misspelt field name fails.
+func TestEveryJSONConfigInTheDocsLoads(t *testing.T) {
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, m := range jsonBlock.FindAllSubmatch(b, -1) {
+		if !bytes.Contains(m[1], []byte(`"handler": "plex_auth"`)) {
+			continue
+		}
+		n++
+		var cfg struct {
+			Apps struct {
+				HTTP struct {
+					Servers map[string]struct {
+						Routes []struct {
+							Handle []json.RawMessage `json:"handle"`
+						} `json:"routes"`
+					} `json:"servers"`
+				} `json:"http"`
+			} `json:"apps"`
+		}
+		if err := json.Unmarshal(m[1], &cfg); err != nil {
+			t.Fatalf("JSON block %d does not parse: %v", n, err)
+		}
+		handlers := 0
+		for _, srv := range cfg.Apps.HTTP.Servers {
+			for _, rt := range srv.Routes {
+				for _, raw := range rt.Handle {
+					if !bytes.Contains(raw, []byte(`"plex_auth"`)) {
+						continue
+					}
+					handlers++
+					var fields map[string]json.RawMessage
+					_ = json.Unmarshal(raw, &fields)
+					delete(fields, "handler")
+					rest, _ := json.Marshal(fields)
+					dec := json.NewDecoder(bytes.NewReader(rest))
+					dec.DisallowUnknownFields()
+					var h PlexAuth
+					if err := dec.Decode(&h); err != nil {
+						t.Errorf("JSON block %d: plex_auth fields: %v", n, err)
+					}
+				}
+			}
+		}
+		if handlers == 0 {
+			t.Errorf("JSON block %d names plex_auth but no handler was found in it", n)
+		}
+		// Provisioning it for real checks the rest (durations, Validate).
+		cfgJSON := bytes.Replace(m[1], []byte(`":443"`), []byte(`"127.0.0.1:0"`), 1)
+		if err := caddy.Validate(mustConfig(t, cfgJSON)); err != nil {
+			t.Errorf("JSON block %d does not validate: %v", n, err)
+		}
+	}
+	if n == 0 {
+		t.Fatal("the README has no JSON config using plex_auth")
+	}
+}
+
+func mustConfig(t *testing.T, b []byte) *caddy.Config {
+	t.Helper()
+	var cfg caddy.Config
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg.StorageRaw = json.RawMessage(`{"module":"file_system","root":` + strconv.Quote(t.TempDir()) + `}`)
+	return &cfg
+}
