@@ -4,6 +4,7 @@
 package plexauth
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -311,7 +312,50 @@ func (h *PlexAuth) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("plex_auth: %v", err)
 	}
 	h.sessions = v.(*sessionCache)
+	h.logStart()
 	return nil
+}
+
+// logStart says, once per block, what this handler will do: an operator
+// reading the log at start sees the rules, the store and the timings
+// without reading the config back.
+func (h *PlexAuth) logStart() {
+	storeName, storeState := "memory", "n/a"
+	if st := h.sessions.store; st != nil {
+		storeName, storeState = st.describe(), "reachable"
+		if r, ok := st.(*redisStore); ok {
+			// One ping: unreachable is a warning, not a failed start;
+			// signed-in users are served from memory meanwhile.
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			err := r.c.Ping(ctx).Err()
+			cancel()
+			if err != nil {
+				storeState = "unreachable"
+				h.logger.Warn("session store unreachable at start; new sign-ins fail until it answers",
+					zap.String("store", storeName), zap.String("error", redactedError(err)))
+			}
+		}
+	}
+	h.logger.Info("plex_auth ready",
+		zap.String("admits", h.describeRules()),
+		zap.String("store", storeName),
+		zap.String("store_state", storeState),
+		zap.String("prefix", h.Prefix),
+		zap.String("revalidate", h.revalidate.String()),
+		zap.String("session_ttl", time.Duration(h.SessionTTL).String()),
+		zap.String("cache_ttl", h.cacheTTL.String()))
+}
+
+// redactedError is err's message without anything that looks like a URL's
+// credentials.
+func redactedError(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "@"); i >= 0 {
+		if j := strings.LastIndex(msg[:i], "//"); j >= 0 {
+			msg = msg[:j+2] + "…" + msg[i:]
+		}
+	}
+	return msg
 }
 
 // Validate rejects configurations that cannot work or would admit more

@@ -593,3 +593,32 @@ func TestProcessRedisOutageKeepsSignedInUsersAndRefusesNewSignInsCleanly(t *test
 	c2 := procSignIn(t, newBrowser(t), plex, base, "friend")
 	expectSignedIn(t, base+"/", c2, "friend")
 }
+
+func TestProcessStartLineSaysWhatItDoesAndAnUnreachableRedisOnlyWarns(t *testing.T) {
+	plex := procPlex(t)
+	port, deadRedis := freePort(t), freePort(t) // nothing listens on deadRedis
+	p := startCaddy(t, port, func(admin int) string {
+		return procConfig(admin, port, t.TempDir(), plexBlock(plex, fmt.Sprintf("\t\tstore redis redis://:hunter2secret@127.0.0.1:%d/0\n\t\tallow_tier owner home", deadRedis)))
+	})
+	logs := p.stderr.String()
+	for _, want := range []string{
+		`"msg":"plex_auth ready"`,
+		`"admits":"owner, home of server ` + machineID + `"`,
+		fmt.Sprintf(`"store":"redis 127.0.0.1:%d"`, deadRedis),
+		`"store_state":"unreachable"`,
+		`"prefix":"/_plexauth"`,
+		`"revalidate":"10m0s"`,
+		`"session_ttl":"168h0m0s"`,
+		`"msg":"session store unreachable at start`,
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("start-up log lacks %s:\n%s", want, logs)
+		}
+	}
+	if strings.Contains(logs, "hunter2secret") {
+		t.Error("the Redis password is in the log")
+	}
+	// It started: unauthenticated requests get the sign-in answer.
+	resp, body := newBrowser(t).get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+	expectStatus(t, resp, http.StatusFound, body)
+}

@@ -32,6 +32,26 @@ func (h *PlexAuth) admit(s *Session) (string, bool) {
 	return best, best != ""
 }
 
+// describeRules says in words whom this handler admits, for the start-up
+// log line.
+func (h *PlexAuth) describeRules() string {
+	if h.AllowAnyPlexUser {
+		return "any Plex account"
+	}
+	var parts []string
+	if len(h.Servers) > 0 {
+		tiers := h.AllowTiers
+		if len(tiers) == 0 {
+			tiers = []string{tierOwner, tierHome, tierFriend}
+		}
+		parts = append(parts, fmt.Sprintf("%s of server %s", strings.Join(tiers, ", "), strings.Join(h.Servers, ", ")))
+	}
+	if len(h.AllowUsers) > 0 {
+		parts = append(parts, fmt.Sprintf("%d account(s) listed in allow_users", len(h.AllowUsers)))
+	}
+	return strings.Join(parts, ", and only ")
+}
+
 // admissionError says what is wrong with the combination of admission
 // options, or "". The Caddyfile parser and Validate both ask it, so the
 // rule is stated once.
