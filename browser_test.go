@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -316,6 +317,26 @@ func TestBrowserClosedPopupKeepsWaitingUntilThePinExpires(t *testing.T) {
 	c.waitFor("the expired message", `!document.querySelector('[data-outcome="expired"]').hidden`)
 	if !c.visible("#signin") || c.visible("[data-waiting]") || c.visible("#same-tab") {
 		t.Error("after expiry the sign-in button should be back, and nothing else of the wait")
+	}
+}
+
+// The state cookie lives as long as the pin: a page that was told pending
+// and then finds the cookie gone says the sign-in expired, not that cookies
+// are off.
+func TestBrowserStateCookieGoneMidWaitReadsAsExpired(t *testing.T) {
+	e := newEnv(t, basicSite)
+	c := newChrome(t)
+	c.toLogin()
+	popup := c.clickForPopup("#signin")
+	c.waitPopupOnPlex(popup)
+	waitUntil(t, "a pending answer", func() bool { return e.plex.Count(http.MethodGet, "/api/v2/pins/*") >= 1 })
+	c.call(func(ctx context.Context) error {
+		_, err := chromedp.Call(ctx, network.DeleteCookies, network.DeleteCookiesParams{Name: "plex_auth_session_state", URL: siteURL + "/_plexauth/poll"})
+		return err
+	})
+	c.waitFor("the expired message", `!document.querySelector('[data-outcome="expired"]').hidden`)
+	if c.visible(`[data-outcome="badstate"]`) {
+		t.Error("a sign-in that lost its state cookie mid-wait was reported as cookies being off")
 	}
 }
 
