@@ -3,6 +3,7 @@ package plexauth
 import (
 	"context"
 	"flag"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -230,8 +232,75 @@ func TestBrowserPlexDownShowsMessage(t *testing.T) {
 	})
 }
 
-func TestBrowserClosedPopupIsNoticed(t *testing.T) {
-	newEnv(t, basicSite)
+// waitUntil waits for a condition outside the browser, such as what the
+// fake plex.tv has seen.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(45 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// popupEval evaluates a JavaScript expression in the popup.
+func popupEval[T any](t *testing.T, pctx context.Context, expr string) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(pctx, 10*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("in the popup: %v", err)
+	}
+	return v
+}
+
+// pinChecksPastGivingUp is how many checks of the pin at plex.tv show the
+// login page kept waiting: the script this replaced asked four times once
+// the popup read closed, then gave up.
+const pinChecksPastGivingUp = 5
+
+// expectStillWaiting waits until plex.tv has been asked about the pin
+// pinChecksPastGivingUp times, and checks the login page is still waiting,
+// offering to continue in this tab.
+func expectStillWaiting(t *testing.T, c *chrome, e *env) {
+	t.Helper()
+	waitUntil(t, "the login page to keep checking the pin", func() bool {
+		return e.plex.Count(http.MethodGet, "/api/v2/pins/*") >= pinChecksPastGivingUp
+	})
+	if c.visible(`[data-outcome="closed"]`) || !c.visible("[data-waiting]") || c.visible("#signin") {
+		t.Fatalf("the login page stopped waiting for the pin: %s", c.text("main"))
+	}
+	c.waitFor("the offer to continue in this tab", `(() => { const b = document.querySelector("#same-tab"); return b && b.getClientRects().length > 0; })()`)
+}
+
+// Under Cross-Origin-Opener-Policy the login page loses its handle on the
+// popup (popup.closed reads true) while the user is still on Plex; the
+// approval must still sign the user in.
+func TestBrowserPopupUnderOpenerPolicyLandsOnDeepLink(t *testing.T) {
+	e := newEnv(t, basicSite)
+	e.plex.SetOpenerPolicy("same-origin")
+	c := newChrome(t)
+	c.toLogin()
+	popup := c.clickForPopup("#signin")
+	c.waitPopupOnPlex(popup)
+	// Without this the test would prove nothing: the popup is in a
+	// browsing context group of its own, cut off from the login page.
+	if !popupEval[bool](t, popup, "window.opener === null") {
+		t.Fatal("the Plex page still has its opener: Cross-Origin-Opener-Policy is not in force")
+	}
+	expectStillWaiting(t, c, e)
+	c.approveInPopup(popup, "friend")
+	expectLandedAs(t, c, e, "friend")
+}
+
+// A popup the user closed looks the same as one under COOP, so the page
+// keeps waiting, offers to continue in this tab, and stops when the pin
+// expires.
+func TestBrowserClosedPopupKeepsWaitingUntilThePinExpires(t *testing.T) {
+	e := newEnv(t, basicSite)
 	c := newChrome(t)
 	c.toLogin()
 	popup := c.clickForPopup("#signin")
@@ -241,10 +310,51 @@ func TestBrowserClosedPopupIsNoticed(t *testing.T) {
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("window.close(), true")); err != nil {
 		t.Fatal(err)
 	}
-	c.waitFor("the closed message", `!document.querySelector('[data-outcome="closed"]').hidden`)
-	if !c.visible("#signin") {
-		t.Error("the sign-in button should be back")
+	c.waitNoPopups("after the user closed it")
+	expectStillWaiting(t, c, e)
+
+	e.plex.ExpirePins()
+	c.waitFor("the expired message", `!document.querySelector('[data-outcome="expired"]').hidden`)
+	if !c.visible("#signin") || c.visible("[data-waiting]") || c.visible("#same-tab") {
+		t.Error("after expiry the sign-in button should be back, and nothing else of the wait")
 	}
+}
+
+// The state cookie lives as long as the pin: a page that was told pending
+// and then finds the cookie gone says the sign-in expired, not that cookies
+// are off.
+func TestBrowserStateCookieGoneMidWaitReadsAsExpired(t *testing.T) {
+	e := newEnv(t, basicSite)
+	c := newChrome(t)
+	c.toLogin()
+	popup := c.clickForPopup("#signin")
+	c.waitPopupOnPlex(popup)
+	waitUntil(t, "a pending answer", func() bool { return e.plex.Count(http.MethodGet, "/api/v2/pins/*") >= 1 })
+	c.call(func(ctx context.Context) error {
+		_, err := chromedp.Call(ctx, network.DeleteCookies, network.DeleteCookiesParams{Name: "plex_auth_session_state", URL: siteURL + "/_plexauth/poll"})
+		return err
+	})
+	c.waitFor("the expired message", `!document.querySelector('[data-outcome="expired"]').hidden`)
+	if c.visible(`[data-outcome="badstate"]`) {
+		t.Error("a sign-in that lost its state cookie mid-wait was reported as cookies being off")
+	}
+}
+
+func TestBrowserContinueInThisTabSignsInWithoutThePopup(t *testing.T) {
+	e := newEnv(t, basicSite)
+	c := newChrome(t)
+	c.toLogin()
+	popup := c.clickForPopup("#signin")
+	c.waitPopupOnPlex(popup)
+	c.waitFor("the offer to continue in this tab", `(() => { const b = document.querySelector("#same-tab"); return b && b.getClientRects().length > 0; })()`)
+	c.do(chromedp.Click(chromedp.CSS("#same-tab")))
+	c.waitFor("the Plex sign-in page in this tab", `document.body && document.body.getAttribute("data-state") === "ready"`)
+	if got := eval[string](c, "location.href"); !strings.HasPrefix(got, e.plex.AppURL()) || !strings.Contains(got, "forwardUrl=") {
+		t.Fatalf("the tab went to %s, want Plex's sign-in page with a way back", got)
+	}
+	c.waitNoPopups("once the sign-in moved to this tab")
+	c.do(chromedp.Click(chromedp.CSS("#continue-homie")))
+	expectLandedAs(t, c, e, "homie")
 }
 
 func TestBrowserLogoutSignsOut(t *testing.T) {
@@ -305,6 +415,12 @@ func serverPages(t *testing.T, c *chrome, e *env) []serverPage {
 			c.open("/_plexauth/start?rd=%2F")
 		}},
 		{"badstate", func() { c.open("/_plexauth/callback") }},
+		{"waiting for the popup", func() {
+			// The wait, with "Continue in this tab" shown, as the script
+			// leaves it a few seconds after the popup opened.
+			c.open("/_plexauth/login?rd=%2F")
+			eval[bool](c, `(() => { document.querySelector("form[data-poll]").hidden = true; document.querySelector("[data-waiting]").hidden = false; for (const e of document.querySelectorAll("[data-same-tab]")) e.hidden = false; return true; })()`)
+		}},
 	}
 }
 

@@ -115,6 +115,7 @@ func (s *Server) authPage(w http.ResponseWriter, r *http.Request) {
 	for i, a := range s.accountList {
 		accounts[i] = a.Account
 	}
+	coop := s.openerPol
 	s.mu.Unlock()
 
 	var buf bytes.Buffer
@@ -124,6 +125,9 @@ func (s *Server) authPage(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	if coop != "" {
+		w.Header().Set("Cross-Origin-Opener-Policy", coop)
+	}
 	w.Write(buf.Bytes())
 }
 

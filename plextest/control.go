@@ -36,6 +36,18 @@ func (s *Server) SetStatus(code int, retryAfter int) {
 	s.mu.Unlock()
 }
 
+// SetOpenerPolicy makes the sign-in page (/auth) answer with the header
+// Cross-Origin-Opener-Policy: policy, for example "same-origin"; "" sends
+// none, the default. app.plex.tv sent COOP in September 2025 (Plex Web
+// 4.152.0) and rolled it back: under it, a page that opened the sign-in page
+// in a popup loses its handle on the popup (popup.closed reads true, and
+// the popup's window.opener is null) while the user is still signing in.
+func (s *Server) SetOpenerPolicy(policy string) {
+	s.mu.Lock()
+	s.openerPol = policy
+	s.mu.Unlock()
+}
+
 // Requests returns a copy of the log of requests received, oldest first,
 // including those to the sign-in page and those received while down.
 func (s *Server) Requests() []Request {

@@ -244,3 +244,29 @@ func TestRouting(t *testing.T) {
 		}
 	}
 }
+
+func TestAuthPageOpenerPolicy(t *testing.T) {
+	s := NewServer()
+	defer s.Close()
+	s.AddAccount("alice")
+	coop := func() string {
+		t.Helper()
+		_, h, _ := call(t, nil, "GET", s.AppURL(), nil, nil)
+		return h.Get("Cross-Origin-Opener-Policy")
+	}
+	if got := coop(); got != "" {
+		t.Fatalf("by default the sign-in page sends COOP %q, want none", got)
+	}
+	s.SetOpenerPolicy("same-origin")
+	if got := coop(); got != "same-origin" {
+		t.Fatalf("after SetOpenerPolicy: COOP %q, want same-origin", got)
+	}
+	// Only the sign-in page: the API is not a document.
+	if _, h, _ := call(t, nil, "POST", s.URL+"/api/v2/pins", jsonHdr(nil), nil); h.Get("Cross-Origin-Opener-Policy") != "" {
+		t.Errorf("the API answered with COOP %q", h.Get("Cross-Origin-Opener-Policy"))
+	}
+	s.SetOpenerPolicy("")
+	if got := coop(); got != "" {
+		t.Fatalf("after SetOpenerPolicy(\"\"): COOP %q", got)
+	}
+}

@@ -18,7 +18,8 @@
 // fragment as one of the test accounts.
 //
 // Switches ([Server.SetDown], [Server.SetDelay], [Server.SetStatus]) simulate
-// an unreachable, slow or failing plex.tv, and every request is logged
+// an unreachable, slow or failing plex.tv, [Server.SetOpenerPolicy] the
+// Cross-Origin-Opener-Policy app.plex.tv once sent, and every request is logged
 // ([Server.Requests], [Server.Count]). All methods are safe for concurrent use.
 package plextest
 
@@ -95,6 +96,7 @@ type Server struct {
 	delay       time.Duration
 	status      int
 	retryAfter  int
+	openerPol   string
 	log         []Request
 }
 

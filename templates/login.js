@@ -3,6 +3,14 @@
 // went; the answer that reports ok has set the session cookie, so the page
 // then goes to the return URL.
 //
+// Only the pin's outcome ends the wait, never the popup's `closed`: under a
+// Cross-Origin-Opener-Policy (app.plex.tv sent one in September 2025, and a
+// site's "secure headers" preset can add one here) this page reads
+// `popup.closed === true` while the user is still signing in at Plex. Sonarr
+// (PR #8170) and seerr (PR #2941) met this and poll until the pin resolves
+// or expires, as this does. After a few seconds the page also offers
+// "Continue in this tab", for a popup that was lost or closed too soon.
+//
 // Without this script, or when the popup is blocked, the form posts to
 // {prefix}/start and the whole tab goes through Plex and back: nothing here
 // is needed to sign in.
@@ -21,18 +29,22 @@
   var outcomes = document.querySelectorAll("[data-outcome]");
   var accounts = document.querySelectorAll("[data-account]");
   var message = document.querySelector("[data-message]");
+  var sameTab = document.querySelectorAll("[data-same-tab]");
+  var sameTabButton = document.querySelector("button[data-same-tab]");
   var defaultMessage = message ? message.textContent : "";
 
   var POLL_EVERY = 1000; // ms
-  var GRACE_POLLS = 3; // polls after the popup closed, for an answer on its way
+  var SLOW_POLL_EVERY = 3000; // ms, once the popup reads closed
+  var SAME_TAB_AFTER = 5000; // ms before "Continue in this tab" shows
   var MAX_FAILURES = 3; // network errors or plex.tv errors in a row
 
   var popup = null; // the Plex window
   var run = 0; // bumps on every start and cancel, so stale answers are ignored
   var timer = 0;
   var inFlight = false;
-  var grace = 0;
   var failures = 0;
+  var seenPending = false; // this attempt's state cookie was accepted once
+  var sameTabTimer = 0;
 
   function show(name, account, text) {
     if (message) {
@@ -46,10 +58,17 @@
     }
   }
 
+  function showSameTab(on) {
+    for (var i = 0; i < sameTab.length; i++) {
+      sameTab[i].hidden = !on;
+    }
+  }
+
   function setWaiting(on) {
     if (waiting) {
       waiting.hidden = !on;
     }
+    showSameTab(false);
     form.hidden = on && !!waiting;
     button.disabled = on;
     // Keyboard users land on the one thing they can do while waiting.
@@ -73,6 +92,8 @@
     run++;
     clearTimeout(timer);
     timer = 0;
+    clearTimeout(sameTabTimer);
+    sameTabTimer = 0;
     inFlight = false;
     closePopup();
   }
@@ -123,9 +144,10 @@
       case "pending":
         return false;
     }
-    // 400: the state cookie is missing or was refused.
+    // 400: the state cookie is missing or was refused. It lives as long as
+    // the pin, so once it was accepted its loss means the sign-in expired.
     if (res.code === 400) {
-      finish("badstate");
+      finish(seenPending ? "expired" : "badstate");
     } else {
       finish("error", "", b.message);
     }
@@ -164,15 +186,12 @@
       if (outcome(res)) {
         return;
       }
-      // Pending. A closed popup may still have approved just before
-      // closing, so ask a few more times before giving up.
-      if (!popup || popup.closed) {
-        if (--grace < 0) {
-          finish("closed");
-          return;
-        }
-      }
-      schedule(my, POLL_EVERY);
+      // Pending, whatever the popup's closed says (see the top). A popup
+      // that reads closed may also be one the user really closed and walked
+      // away from, until the pin expires: ask less often then. Coming back
+      // to this tab asks at once (now, below).
+      seenPending = true;
+      schedule(my, !popup || popup.closed ? SLOW_POLL_EVERY : POLL_EVERY);
     }, function () {
       if (my !== run) {
         return;
@@ -192,8 +211,8 @@
     stop();
     popup = win;
     var my = run;
-    grace = GRACE_POLLS;
     failures = 0;
+    seenPending = false;
     show("");
     setWaiting(true);
     try {
@@ -220,6 +239,11 @@
         }
         popup.location.href = res.body.url;
         schedule(my, POLL_EVERY);
+        sameTabTimer = setTimeout(function () {
+          if (my === run) {
+            showSameTab(true);
+          }
+        }, SAME_TAB_AFTER);
         return;
       }
       outcome(res);
@@ -248,6 +272,18 @@
     ev.preventDefault();
     begin(win);
   });
+
+  // "Continue in this tab" starts over without the popup: the form posts
+  // to start as it does with the popup blocked, and this tab goes through
+  // Plex and back. A new pin, rather than sending this tab to Plex with the
+  // popup's: the server already has this path (it is the flow without
+  // JavaScript), and the popup it replaces is most often one that is gone.
+  if (sameTabButton) {
+    sameTabButton.addEventListener("click", function () {
+      stop();
+      form.submit(); // submit() skips the submit listener: no popup
+    });
+  }
 
   if (cancel) {
     cancel.addEventListener("click", function () {
