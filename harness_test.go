@@ -35,6 +35,9 @@ var (
 	adminPort int
 	httpsPort int
 	runDir    string // removed when the run ends
+	// goEnv is the environment the run started with, for the go command
+	// the tests run: its build cache and settings are the user's.
+	goEnv []string
 )
 
 func TestMain(m *testing.M) {
@@ -49,11 +52,12 @@ func runTests(m *testing.M) int {
 	}
 	runDir = dir
 	defer os.RemoveAll(dir)
+	goEnv = os.Environ()
 	// Everything the tests and the programs they start put in the temp
 	// folder (t.TempDir, Chromium's profile, caddytest's files) lands in
 	// the run's folder too.
 	os.Setenv("TMPDIR", dir)
-	for _, k := range []string{"XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME"} {
+	for _, k := range []string{"XDG_CONFIG_HOME", "XDG_DATA_HOME"} {
 		os.Setenv(k, filepath.Join(dir, strings.ToLower(strings.TrimPrefix(k, "XDG_"))))
 	}
 	sitePort, adminPort, httpsPort = freePort(nil), freePort(nil), freePort(nil)

@@ -38,7 +38,9 @@ func caddyBinary(t *testing.T) string {
 		// Into the run's own folder, which TestMain removes: one build per
 		// run, nothing left behind in the system's temp folder.
 		caddyBin = filepath.Join(runDir, "caddy")
-		out, err := exec.Command("go", "build", "-race", "-o", caddyBin, "./cmd/caddy").CombinedOutput()
+		cmd := exec.Command("go", "build", "-race", "-o", caddyBin, "./cmd/caddy")
+		cmd.Env = goEnv
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			caddyBinErr = fmt.Errorf("building caddy: %v\n%s", err, out)
 		}
@@ -621,4 +623,90 @@ func TestProcessStartLineSaysWhatItDoesAndAnUnreachableRedisOnlyWarns(t *testing
 	// It started: unauthenticated requests get the sign-in answer.
 	resp, body := newBrowser(t).get(fmt.Sprintf("http://127.0.0.1:%d/", port))
 	expectStatus(t, resp, http.StatusFound, body)
+}
+
+// TestProcessLogsNeverCarryTokensOrCookieValues runs a sign-in, requests,
+// a re-check, a refusal and a sign-out through a Caddy logging at debug
+// level with access logs on, then searches everything it wrote for the
+// Plex token, the pin code and every cookie value it set.
+func TestProcessLogsNeverCarryTokensOrCookieValues(t *testing.T) {
+	plex := procPlex(t)
+	plex.AddAccount("stranger")
+	port := freePort(t)
+	p := startCaddy(t, port, func(admin int) string {
+		cfg := procConfig(admin, port, t.TempDir(), plexBlock(plex, "\t\trevalidate 1s"))
+		cfg = strings.Replace(cfg, "{\n", "{\n\tdebug\n", 1)
+		return strings.Replace(cfg, "\tplex_auth {", "\tlog\n\tplex_auth {", 1)
+	})
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+
+	var secrets []string
+	b := newBrowser(t)
+	resp, body := b.do(http.MethodPost, base+"/_plexauth/start", url.Values{"rd": {"/"}})
+	expectStatus(t, resp, http.StatusSeeOther, body)
+	frag, _ := url.ParseQuery(resp.Header.Get("Location")[len(plex.AppURL())+2:])
+	code := frag.Get("code")
+	for _, c := range resp.Cookies() {
+		secrets = append(secrets, c.Value)
+	}
+	if err := plex.Approve(code, "friend"); err != nil {
+		t.Fatal(err)
+	}
+	resp, body = b.get(base + "/_plexauth/callback")
+	expectStatus(t, resp, http.StatusFound, body)
+	var session *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Value != "" {
+			secrets = append(secrets, c.Value)
+		}
+		if c.Name == "plex_auth_session" && c.MaxAge > 0 {
+			session = c
+		}
+	}
+	if session == nil {
+		t.Fatal("no session cookie")
+	}
+	expectSignedIn(t, base+"/page", session, "friend")
+	// Wait for a re-check with plex.tv to have run on this session.
+	deadline := time.Now().Add(30 * time.Second)
+	for plex.Count(http.MethodGet, "/api/v2/user") < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("no re-check reached plex.tv")
+		}
+		expectSignedIn(t, base+"/page", session, "friend")
+		time.Sleep(200 * time.Millisecond)
+	}
+	// A refused account, and a sign-out.
+	stranger := newBrowser(t)
+	procSignInExpect(t, stranger, plex, base, "stranger", http.StatusForbidden)
+	resp, body = withCookie(t, base+"/_plexauth/logout", session)
+	expectStatus(t, resp, http.StatusFound, body)
+
+	secrets = append(secrets, plex.Account("friend").Token, plex.Account("stranger").Token)
+	logs := p.stderr.String()
+	if !strings.Contains(logs, `"logger":"http.log.access`) || !strings.Contains(logs, "signed in") {
+		t.Fatalf("the log lacks access lines or the sign-in line; the search below could not fail:\n%.2000s", logs)
+	}
+	for _, s := range secrets {
+		if len(s) >= 8 && strings.Contains(logs, s) {
+			t.Errorf("the log carries a secret value (%.6s…)", s)
+		}
+	}
+	if strings.Contains(logs, code) {
+		t.Log("the pin code appears in the log (the Location header of /start, in the access log); see the README's security notes")
+	}
+}
+
+// procSignInExpect walks the same-tab flow as account and expects the
+// callback to answer want.
+func procSignInExpect(t *testing.T, b *browser, plex *plextest.Server, base, account string, want int) {
+	t.Helper()
+	resp, body := b.do(http.MethodPost, base+"/_plexauth/start", url.Values{"rd": {"/"}})
+	expectStatus(t, resp, http.StatusSeeOther, body)
+	frag, _ := url.ParseQuery(resp.Header.Get("Location")[len(plex.AppURL())+2:])
+	if err := plex.Approve(frag.Get("code"), account); err != nil {
+		t.Fatal(err)
+	}
+	resp, body = b.get(base + "/_plexauth/callback")
+	expectStatus(t, resp, want, body)
 }
