@@ -53,9 +53,6 @@ type Session struct {
 	Created time.Time `json:"created"`
 	Expires time.Time `json:"expires"`
 	Checked time.Time `json:"checked"`
-	// Ended marks a session whose account lost access at a re-check: it
-	// admits nothing, and its browser is shown the refusal page.
-	Ended bool `json:"ended,omitempty"`
 
 	// Runtime state, not stored: when this copy was read from or written
 	// to the store, and whether a re-check with plex.tv is running.

@@ -126,11 +126,12 @@ type PlexAuth struct {
 	// Timeout bounds every call to plex.tv. Default: 10s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 
-	// Revalidate is how long a session's access is trusted before it is
-	// checked again with plex.tv. The request that finds it due goes
-	// through at once; the check runs in the background. A revoked token
-	// or lost access ends the session; plex.tv failing keeps it (with
-	// backoff). Default: 10m.
+	// Revalidate is how long a session's identity and servers are trusted
+	// before they are fetched again from plex.tv. The request that finds
+	// them due goes through at once; the check runs in the background. A
+	// token plex.tv no longer accepts (any 4xx but 429) ends the session;
+	// lost access gets 403 from each block whose rules no longer admit the
+	// account; plex.tv failing keeps it (with backoff). Default: 10m.
 	Revalidate caddy.Duration `json:"revalidate,omitempty"`
 
 	// Store is where sessions persist beyond memory: "caddy" (Caddy's
@@ -412,9 +413,9 @@ func (h *PlexAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 }
 
 // sessionFromRequest returns the live session the request's cookie names,
-// with its id, or nil. A session that ended at a re-check is returned (with
-// Ended set) so the refusal page can name the account; admit refuses it.
-// err is set only when the session store could not be asked.
+// with its id, or nil. A session whose account lost access is returned, so
+// the refusal page can name the account; admit refuses it. err is set only
+// when the session store could not be asked.
 func (h *PlexAuth) sessionFromRequest(r *http.Request) (*Session, string, error) {
 	value := findCookie(r.Header, h.CookieName)
 	if value == "" {

@@ -75,7 +75,7 @@ func (b *plexBackoff) succeeded() int {
 // maybeRevalidate starts a background re-check of s when one is due. It
 // never blocks the request.
 func (h *PlexAuth) maybeRevalidate(id string, s *Session, now time.Time) {
-	if h.revalidate <= 0 || s.Ended || now.Before(s.Checked.Add(h.revalidate)) {
+	if h.revalidate <= 0 || now.Before(s.Checked.Add(h.revalidate)) {
 		return
 	}
 	if !s.checking.CompareAndSwap(false, true) {
@@ -116,12 +116,11 @@ func (h *PlexAuth) revalidateSession(id string, s *Session) {
 	if n := h.sessions.plex.succeeded(); n > 0 {
 		h.logger.Info("plex.tv reachable again", zap.Int("failed_checks", n))
 	}
+	// The session is shared by every plex_auth block, so no block's rules
+	// are applied here: each block's admit judges the refreshed account on
+	// each request, and one that lost access everywhere is refused
+	// everywhere.
 	fresh.Created, fresh.Expires, fresh.Checked = s.Created, s.Expires, now
 	fresh.prepare()
-	if _, ok := h.admit(fresh); !ok {
-		fresh.Ended = true
-		h.logger.Info("plex account lost access; session ended",
-			zap.Int64("plex_user_id", fresh.UserID), zap.String("username", fresh.Username))
-	}
 	h.sessions.update(id, s, fresh)
 }

@@ -5,9 +5,6 @@ import "strings"
 // admit applies this handler's rules to a session. It returns the tier the
 // account holds on the configured servers (empty when no server is set).
 func (h *PlexAuth) admit(s *Session) (string, bool) {
-	if s.Ended {
-		return "", false
-	}
 	if len(h.allowUsers) > 0 {
 		_, byName := h.allowUsers[s.lowerUsername]
 		_, byEmail := h.allowUsers[s.lowerEmail]
