@@ -3,7 +3,6 @@ package plexauth
 import (
 	"context"
 	"errors"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,16 +61,17 @@ type Session struct {
 	// not have, so a stale cookie does not read the store on every request.
 	gone bool
 
-	// idUsername etc. are lower-cased copies used by allow_users.
-	lowerUsername, lowerEmail, idString string
+	// foldedUsername and foldedEmail are the copies allow_users compares
+	// (see allowList); idString is the id as a placeholder value.
+	foldedUsername, foldedEmail, idString string
 	// anyID etc. are the placeholder values, boxed once.
 	anyID, anyUsername, anyEmail, anyUUID, anyTitle any
 }
 
 // prepare fills the derived fields once, so the hot path only compares.
 func (s *Session) prepare() {
-	s.lowerUsername = strings.ToLower(s.Username)
-	s.lowerEmail = strings.ToLower(s.Email)
+	s.foldedUsername = foldASCII(s.Username)
+	s.foldedEmail = foldASCII(s.Email)
 	s.idString = formatInt(s.UserID)
 	s.anyID, s.anyUsername, s.anyEmail, s.anyUUID, s.anyTitle = s.idString, s.Username, s.Email, s.UUID, s.Title
 }

@@ -88,9 +88,11 @@ type PlexAuth struct {
 	// admitted: owner, home, friend. Default: all three.
 	AllowTiers []string `json:"allow_tiers,omitempty"`
 
-	// AllowUsers admits only these Plex accounts, by username, email or
-	// numeric account id, compared case-insensitively. With Servers, both
-	// must hold.
+	// AllowUsers admits only these Plex accounts. An entry of digits only
+	// is an account id, one containing @ an email, any other a username;
+	// each is compared with that field of the account only. Emails and
+	// usernames ignore ASCII case; other characters must match exactly.
+	// Prefer ids: a username can be renamed. With Servers, both must hold.
 	AllowUsers []string `json:"allow_users,omitempty"`
 
 	// AllowAnyPlexUser admits every Plex account. It must be set explicitly
@@ -183,7 +185,7 @@ type PlexAuth struct {
 	sessionSealer *sealer
 	stateCookie   string
 	prefixSlash   string
-	allowUsers    map[string]struct{}
+	allowUsers    *allowList // nil: allow_users not set
 	allowTiers    map[string]bool
 	pages         *pages
 	appOrigin     string
@@ -234,9 +236,9 @@ func (h *PlexAuth) Provision(ctx caddy.Context) error {
 	for _, t := range tiers {
 		h.allowTiers[strings.ToLower(t)] = true
 	}
-	h.allowUsers = make(map[string]struct{}, len(h.AllowUsers))
-	for _, u := range h.AllowUsers {
-		h.allowUsers[strings.ToLower(u)] = struct{}{}
+	var err error
+	if h.allowUsers, err = newAllowList(h.AllowUsers); err != nil {
+		return fmt.Errorf("plex_auth: %v", err)
 	}
 
 	if h.Revalidate == 0 {
@@ -320,6 +322,11 @@ func (h *PlexAuth) Provision(ctx caddy.Context) error {
 func (h *PlexAuth) Validate() error {
 	if msg := h.admissionError(); msg != "" {
 		return errors.New("plex_auth: " + strings.TrimPrefix(msg, "plex_auth "))
+	}
+	for _, u := range h.AllowUsers {
+		if msg := allowUserError(u); msg != "" {
+			return errors.New("plex_auth: " + msg)
+		}
 	}
 	for _, t := range h.AllowTiers {
 		if !validTier(t) {
