@@ -246,8 +246,8 @@ func providesServer(provides string) bool {
 	return false
 }
 
-// identify runs the user and resources calls for a token and builds the
-// session content from them.
+// identify runs the user and resources calls for a token and makes the
+// session content from them (accountSession, which cleans the values).
 func (c *plexClient) identify(ctx context.Context, token string) (*Session, error) {
 	u, err := c.user(ctx, token)
 	if err != nil {
@@ -257,17 +257,7 @@ func (c *plexClient) identify(ctx context.Context, token string) (*Session, erro
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{
-		UserID:   u.ID,
-		UUID:     u.UUID,
-		Username: u.Username,
-		Email:    u.Email,
-		Title:    u.Title,
-		Servers:  servers,
-		Token:    token,
-	}
-	s.prepare()
-	return s, nil
+	return accountSession(u, servers, token), nil
 }
 
 // appURL is where the browser signs in at Plex. The parameters travel in
