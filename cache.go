@@ -3,7 +3,6 @@ package plexauth
 import (
 	"context"
 	"errors"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,9 +52,6 @@ type Session struct {
 	Created time.Time `json:"created"`
 	Expires time.Time `json:"expires"`
 	Checked time.Time `json:"checked"`
-	// Ended marks a session whose account lost access at a re-check: it
-	// admits nothing, and its browser is shown the refusal page.
-	Ended bool `json:"ended,omitempty"`
 
 	// Runtime state, not stored: when this copy was read from or written
 	// to the store, and whether a re-check with plex.tv is running.
@@ -65,16 +61,17 @@ type Session struct {
 	// not have, so a stale cookie does not read the store on every request.
 	gone bool
 
-	// idUsername etc. are lower-cased copies used by allow_users.
-	lowerUsername, lowerEmail, idString string
+	// foldedUsername and foldedEmail are the copies allow_users compares
+	// (see allowList); idString is the id as a placeholder value.
+	foldedUsername, foldedEmail, idString string
 	// anyID etc. are the placeholder values, boxed once.
 	anyID, anyUsername, anyEmail, anyUUID, anyTitle any
 }
 
 // prepare fills the derived fields once, so the hot path only compares.
 func (s *Session) prepare() {
-	s.lowerUsername = strings.ToLower(s.Username)
-	s.lowerEmail = strings.ToLower(s.Email)
+	s.foldedUsername = foldASCII(s.Username)
+	s.foldedEmail = foldASCII(s.Email)
 	s.idString = formatInt(s.UserID)
 	s.anyID, s.anyUsername, s.anyEmail, s.anyUUID, s.anyTitle = s.idString, s.Username, s.Email, s.UUID, s.Title
 }
@@ -96,6 +93,10 @@ type sessionCache struct {
 	// storeDown is set while the store fails, so the failure is logged once
 	// when it starts and once when it ends, not on every request.
 	storeDown atomic.Bool
+
+	// memMu orders a re-check's write to memory after a logout that ran
+	// meanwhile (update, remove); the hot path does not take it.
+	memMu sync.Mutex
 
 	mu             sync.Mutex
 	pendingRemoval map[string]struct{} // deletions the store refused, retried by the sweeper
@@ -280,40 +281,58 @@ func (sc *sessionCache) put(ctx context.Context, id string, s *Session) error {
 // cached session (it was logged out, or replaced, while plex.tv was asked),
 // or the store no longer has it (another instance ended it), the result is
 // dropped: a re-check never brings back a session that ended meanwhile.
-// Writing to the store is best effort (a failure is logged by storeResult).
+// The store is written with replace, which only overwrites an entry that is
+// still there, so a logout cannot slip in between a check and the write.
+// A store that fails leaves the result in memory only (storeResult logs it).
 func (sc *sessionCache) update(id string, old, s *Session) {
-	if v, ok := sc.c.Get(id); !ok || v.(*Session) != old {
+	if !sc.holds(id, old) {
 		return
 	}
-	if sc.store == nil {
+	if sc.store != nil {
+		b, err := sealEntry(id, s)
+		if err != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		err = sc.store.replace(ctx, storeKey(id), b, s.Expires)
+		cancel()
+		sc.storeResult(err)
+		if errors.Is(err, errSessionNotFound) {
+			sc.memMu.Lock()
+			if sc.holds(id, old) {
+				sc.setGone(id, time.Hour)
+			}
+			sc.memMu.Unlock()
+			return
+		}
+	}
+	// Under memMu, so that a logout here, which ran while the store was
+	// written, is not undone in memory.
+	sc.memMu.Lock()
+	if sc.holds(id, old) {
 		sc.putLocal(id, s)
-		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-	defer cancel()
-	key := storeKey(id)
-	_, err := sc.store.load(ctx, key)
-	sc.storeResult(err)
-	if errors.Is(err, errSessionNotFound) {
-		sc.setGone(id, time.Hour)
-		return
-	}
-	sc.putLocal(id, s)
-	b, err := sealEntry(id, s)
-	if err != nil {
-		return
-	}
-	sc.storeResult(sc.store.save(ctx, key, b, s.Expires))
+	sc.memMu.Unlock()
+}
+
+// holds reports whether s is the session memory has under id.
+func (sc *sessionCache) holds(id string, s *Session) bool {
+	v, ok := sc.c.Get(id)
+	return ok && v.(*Session) == s
 }
 
 // remove ends a session in both levels. A deletion the store refuses is
 // retried by the sweeper, so a logged-out session does not come back.
 func (sc *sessionCache) remove(id string) {
+	sc.memMu.Lock()
 	sc.c.Delete(id)
+	if sc.store != nil {
+		sc.setGone(id, time.Hour)
+	}
+	sc.memMu.Unlock()
 	if sc.store == nil {
 		return
 	}
-	sc.setGone(id, time.Hour)
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
 	key := storeKey(id)

@@ -126,6 +126,11 @@ func (p *PlexAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				}
 				p.Servers = append(p.Servers, args...)
 			case "allow_users":
+				for _, u := range args {
+					if msg := allowUserError(u); msg != "" {
+						return d.Err(msg)
+					}
+				}
 				p.AllowUsers = append(p.AllowUsers, args...)
 			case "redirect_domains":
 				p.RedirectDomains = append(p.RedirectDomains, args...)

@@ -89,9 +89,11 @@ type PlexAuth struct {
 	// admitted: owner, home, friend. Default: all three.
 	AllowTiers []string `json:"allow_tiers,omitempty"`
 
-	// AllowUsers admits only these Plex accounts, by username, email or
-	// numeric account id, compared case-insensitively. With Servers, both
-	// must hold.
+	// AllowUsers admits only these Plex accounts. An entry of digits only
+	// is an account id, one containing @ an email, any other a username;
+	// each is compared with that field of the account only. Emails and
+	// usernames ignore ASCII case; other characters must match exactly.
+	// Prefer ids: a username can be renamed. With Servers, both must hold.
 	AllowUsers []string `json:"allow_users,omitempty"`
 
 	// AllowAnyPlexUser admits every Plex account. It must be set explicitly
@@ -127,11 +129,12 @@ type PlexAuth struct {
 	// Timeout bounds every call to plex.tv. Default: 10s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 
-	// Revalidate is how long a session's access is trusted before it is
-	// checked again with plex.tv. The request that finds it due goes
-	// through at once; the check runs in the background. A revoked token
-	// or lost access ends the session; plex.tv failing keeps it (with
-	// backoff). Default: 10m.
+	// Revalidate is how long a session's identity and servers are trusted
+	// before they are fetched again from plex.tv. The request that finds
+	// them due goes through at once; the check runs in the background. A
+	// token plex.tv no longer accepts (any 4xx but 429) ends the session;
+	// lost access gets 403 from each block whose rules no longer admit the
+	// account; plex.tv failing keeps it (with backoff). Default: 10m.
 	Revalidate caddy.Duration `json:"revalidate,omitempty"`
 
 	// Store is where sessions persist beyond memory: "caddy" (Caddy's
@@ -183,7 +186,7 @@ type PlexAuth struct {
 	sessionSealer *sealer
 	stateCookie   string
 	prefixSlash   string
-	allowUsers    map[string]struct{}
+	allowUsers    *allowList // nil: allow_users not set
 	allowTiers    map[string]bool
 	pages         *pages
 	appOrigin     string
@@ -234,9 +237,9 @@ func (h *PlexAuth) Provision(ctx caddy.Context) error {
 	for _, t := range tiers {
 		h.allowTiers[strings.ToLower(t)] = true
 	}
-	h.allowUsers = make(map[string]struct{}, len(h.AllowUsers))
-	for _, u := range h.AllowUsers {
-		h.allowUsers[strings.ToLower(u)] = struct{}{}
+	var err error
+	if h.allowUsers, err = newAllowList(h.AllowUsers); err != nil {
+		return fmt.Errorf("plex_auth: %v", err)
 	}
 
 	if h.Revalidate == 0 {
@@ -364,6 +367,11 @@ func (h *PlexAuth) Validate() error {
 	if msg := h.admissionError(); msg != "" {
 		return errors.New("plex_auth: " + strings.TrimPrefix(msg, "plex_auth "))
 	}
+	for _, u := range h.AllowUsers {
+		if msg := allowUserError(u); msg != "" {
+			return errors.New("plex_auth: " + msg)
+		}
+	}
 	for _, t := range h.AllowTiers {
 		if !validTier(t) {
 			return fmt.Errorf("plex_auth: allow_tier: unknown tier %q (want owner, home or friend)", t)
@@ -466,9 +474,9 @@ func (h *PlexAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 }
 
 // sessionFromRequest returns the live session the request's cookie names,
-// with its id, or nil. A session that ended at a re-check is returned (with
-// Ended set) so the refusal page can name the account; admit refuses it.
-// err is set only when the session store could not be asked.
+// with its id, or nil. A session whose account lost access is returned, so
+// the refusal page can name the account; admit refuses it. err is set only
+// when the session store could not be asked.
 func (h *PlexAuth) sessionFromRequest(r *http.Request) (*Session, string, error) {
 	value := findCookie(r.Header, h.CookieName)
 	if value == "" {

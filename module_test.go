@@ -132,10 +132,7 @@ func ruleHandler(servers, tiers, users []string) *PlexAuth {
 	for _, t := range h.AllowTiers {
 		h.allowTiers[t] = true
 	}
-	h.allowUsers = map[string]struct{}{}
-	for _, u := range users {
-		h.allowUsers[strings.ToLower(u)] = struct{}{}
-	}
+	h.allowUsers, _ = newAllowList(users)
 	return h
 }
 

@@ -21,6 +21,13 @@ const moduleVersion = "1.0.0"
 // maxPlexBody bounds how much of a plex.tv answer we read.
 const maxPlexBody = 4 << 20
 
+// statusTokenExpired is what plex.tv answers for an expired token: Plex's
+// JWT tokens last 7 days (JWT authentication, developer.plex.tv).
+const statusTokenExpired = 498
+
+// userPath is plex.tv's "who is this token" call.
+const userPath = "/api/v2/user"
+
 // plexClient talks to plex.tv: the pin, user and resources calls of
 // PLEX_API.md. Every call is bounded by timeout.
 type plexClient struct {
@@ -50,7 +57,8 @@ var errPinRateLimited = &plexUnavailable{Status: http.StatusTooManyRequests, Ret
 var (
 	// errPinNotFound: plex.tv answered 404 (code 1020): the pin is unknown or expired.
 	errPinNotFound = errors.New("plex.tv: pin not found or expired")
-	// errTokenRejected: plex.tv answered 401: the token is invalid or revoked.
+	// errTokenRejected: plex.tv no longer accepts the token (revoked,
+	// expired or invalid); see do for the statuses that say so.
 	errTokenRejected = errors.New("plex.tv: token rejected")
 )
 
@@ -131,12 +139,17 @@ func (c *plexClient) do(ctx context.Context, method, path, token string, out any
 			return &plexUnavailable{Status: resp.StatusCode, Err: fmt.Errorf("decoding %s: %w", path, err)}
 		}
 		return nil
-	case resp.StatusCode == http.StatusUnauthorized:
-		return errTokenRejected
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == statusTokenExpired:
+		return fmt.Errorf("%w: %s %s answered %d", errTokenRejected, method, path, resp.StatusCode)
 	case resp.StatusCode == http.StatusNotFound && strings.HasPrefix(path, "/api/v2/pins/"):
 		return errPinNotFound
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
 		return &plexUnavailable{Status: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After")), Err: errors.New(resp.Status)}
+	case resp.StatusCode >= 400 && path == userPath:
+		// The user call takes nothing but the token, so any other 4xx is
+		// about the token: python-plexapi's MyPlexAccount.query reads 422
+		// "Invalid token" as Unauthorized, and a 403 leaves no use for it.
+		return fmt.Errorf("%w: %s %s answered %d", errTokenRejected, method, path, resp.StatusCode)
 	default:
 		return fmt.Errorf("plex.tv %s %s answered %s", method, path, resp.Status)
 	}
@@ -188,7 +201,7 @@ func (c *plexClient) checkPin(ctx context.Context, id int64) (*plexPin, error) {
 // user returns the account the token belongs to.
 func (c *plexClient) user(ctx context.Context, token string) (*plexUser, error) {
 	var u plexUser
-	if err := c.do(ctx, http.MethodGet, "/api/v2/user", token, &u); err != nil {
+	if err := c.do(ctx, http.MethodGet, userPath, token, &u); err != nil {
 		return nil, err
 	}
 	if u.ID == 0 {
@@ -216,7 +229,10 @@ func (c *plexClient) servers(ctx context.Context, token string) (map[string]stri
 		case d.Home:
 			tier = tierHome
 		}
-		out[d.ClientIdentifier] = tier
+		// A server listed twice keeps its highest tier, whatever the order.
+		if tierRank(tier) > tierRank(out[d.ClientIdentifier]) {
+			out[d.ClientIdentifier] = tier
+		}
 	}
 	return out, nil
 }
@@ -230,8 +246,8 @@ func providesServer(provides string) bool {
 	return false
 }
 
-// identify runs the user and resources calls for a token and builds the
-// session content from them.
+// identify runs the user and resources calls for a token and makes the
+// session content from them (accountSession, which cleans the values).
 func (c *plexClient) identify(ctx context.Context, token string) (*Session, error) {
 	u, err := c.user(ctx, token)
 	if err != nil {
@@ -241,17 +257,7 @@ func (c *plexClient) identify(ctx context.Context, token string) (*Session, erro
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{
-		UserID:   u.ID,
-		UUID:     u.UUID,
-		Username: u.Username,
-		Email:    u.Email,
-		Title:    u.Title,
-		Servers:  servers,
-		Token:    token,
-	}
-	s.prepare()
-	return s, nil
+	return accountSession(u, servers, token), nil
 }
 
 // appURL is where the browser signs in at Plex. The parameters travel in

@@ -18,6 +18,12 @@ import (
 // maxPlexBackoff caps the wait between re-check attempts while plex.tv fails.
 const maxPlexBackoff = time.Hour
 
+// maxRechecks bounds the re-checks running at once: sessions falling due
+// together (after a restart, say) must not fire hundreds of calls at
+// plex.tv at once. A due session that finds no room is re-checked on one of
+// its next requests.
+const maxRechecks = 4
+
 // plexBackoff is shared by all sessions of a cache: while plex.tv fails,
 // at most one re-check at a time probes it, and the next probe waits an
 // exponentially growing time (or plex.tv's Retry-After, when longer).
@@ -27,20 +33,32 @@ type plexBackoff struct {
 	fails   int
 	retryAt time.Time
 	probing bool
+	running int // re-checks started and not finished
 }
 
-// admitProbe reports whether a re-check may call plex.tv now.
+// admitProbe reports whether a re-check may call plex.tv now; when it may,
+// the re-check counts as running until finished is called.
 func (b *plexBackoff) admitProbe(now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.fails == 0 {
-		return true
-	}
-	if b.probing || now.Before(b.retryAt) {
+	if b.running >= maxRechecks {
 		return false
 	}
-	b.probing = true
+	if b.fails > 0 {
+		if b.probing || now.Before(b.retryAt) {
+			return false
+		}
+		b.probing = true
+	}
+	b.running++
 	return true
+}
+
+// finished ends a re-check admitProbe let through.
+func (b *plexBackoff) finished() {
+	b.mu.Lock()
+	b.running--
+	b.mu.Unlock()
 }
 
 // failed records a failure and returns how many in a row there were.
@@ -75,7 +93,7 @@ func (b *plexBackoff) succeeded() int {
 // maybeRevalidate starts a background re-check of s when one is due. It
 // never blocks the request.
 func (h *PlexAuth) maybeRevalidate(id string, s *Session, now time.Time) {
-	if h.revalidate <= 0 || s.Ended || now.Before(s.Checked.Add(h.revalidate)) {
+	if h.revalidate <= 0 || now.Before(s.Checked.Add(h.revalidate)) {
 		return
 	}
 	if !s.checking.CompareAndSwap(false, true) {
@@ -85,7 +103,10 @@ func (h *PlexAuth) maybeRevalidate(id string, s *Session, now time.Time) {
 		s.checking.Store(false)
 		return
 	}
-	go h.revalidateSession(id, s)
+	go func() {
+		defer h.sessions.plex.finished()
+		h.revalidateSession(id, s)
+	}()
 }
 
 func (h *PlexAuth) revalidateSession(id string, s *Session) {
@@ -96,9 +117,11 @@ func (h *PlexAuth) revalidateSession(id string, s *Session) {
 	now := time.Now()
 	switch {
 	case errors.Is(err, errTokenRejected):
+		// plex.tv answered, about this token only: other sessions'
+		// re-checks go on (and a probe during an outage ends it).
 		h.sessions.plex.succeeded()
 		h.logger.Info("plex token no longer valid; session ended",
-			zap.Int64("plex_user_id", s.UserID), zap.String("username", s.Username))
+			zap.Int64("plex_user_id", s.UserID), zap.String("username", s.Username), zap.Error(err))
 		h.sessions.remove(id)
 		return
 	case err != nil:
@@ -116,12 +139,11 @@ func (h *PlexAuth) revalidateSession(id string, s *Session) {
 	if n := h.sessions.plex.succeeded(); n > 0 {
 		h.logger.Info("plex.tv reachable again", zap.Int("failed_checks", n))
 	}
+	// The session is shared by every plex_auth block, so no block's rules
+	// are applied here: each block's admit judges the refreshed account on
+	// each request, and one that lost access everywhere is refused
+	// everywhere.
 	fresh.Created, fresh.Expires, fresh.Checked = s.Created, s.Expires, now
 	fresh.prepare()
-	if _, ok := h.admit(fresh); !ok {
-		fresh.Ended = true
-		h.logger.Info("plex account lost access; session ended",
-			zap.Int64("plex_user_id", fresh.UserID), zap.String("username", fresh.Username))
-	}
 	h.sessions.update(id, s, fresh)
 }

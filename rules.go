@@ -8,16 +8,8 @@ import (
 // admit applies this handler's rules to a session. It returns the tier the
 // account holds on the configured servers (empty when no server is set).
 func (h *PlexAuth) admit(s *Session) (string, bool) {
-	if s.Ended {
+	if h.allowUsers != nil && !h.allowUsers.match(s.UserID, s.foldedUsername, s.foldedEmail) {
 		return "", false
-	}
-	if len(h.allowUsers) > 0 {
-		_, byName := h.allowUsers[s.lowerUsername]
-		_, byEmail := h.allowUsers[s.lowerEmail]
-		_, byID := h.allowUsers[s.idString]
-		if !byName && !(byEmail && s.lowerEmail != "") && !byID {
-			return "", false
-		}
 	}
 	if len(h.Servers) == 0 {
 		return "", true

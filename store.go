@@ -36,6 +36,11 @@ type sessionStore interface {
 	load(ctx context.Context, key string) ([]byte, error)
 	// save stores the sealed entry for key until it expires.
 	save(ctx context.Context, key string, val []byte, expires time.Time) error
+	// replace overwrites the entry for key only if it is there, in one
+	// step with respect to remove, and answers errSessionNotFound when it
+	// is not: a re-check must not bring back a session that ended while
+	// plex.tv was being asked.
+	replace(ctx context.Context, key string, val []byte, expires time.Time) error
 	// remove deletes key; a missing key is not an error.
 	remove(ctx context.Context, key string) error
 	// sweep drops expired entries where the store cannot expire them itself.
@@ -132,10 +137,38 @@ func (c *caddyStore) save(ctx context.Context, key string, val []byte, _ time.Ti
 	return c.st.Store(ctx, c.path(key), val)
 }
 
+// lockName is the storage lock replace and remove take for key. Storage
+// offers no conditional write, so the lock is what keeps a logout from
+// landing between a re-check's read of the entry and its write.
+func (c *caddyStore) lockName(key string) string { return "plex_auth_session_" + key }
+
+func (c *caddyStore) replace(ctx context.Context, key string, val []byte, _ time.Time) error {
+	name := c.lockName(key)
+	if err := c.st.Lock(ctx, name); err != nil {
+		return fmt.Errorf("locking session entry: %w", err)
+	}
+	defer func() { _ = c.st.Unlock(context.WithoutCancel(ctx), name) }()
+	if _, err := c.load(ctx, key); err != nil {
+		return err
+	}
+	return c.st.Store(ctx, c.path(key), val)
+}
+
 func (c *caddyStore) remove(ctx context.Context, key string) error {
+	name := c.lockName(key)
+	lockErr := c.st.Lock(ctx, name)
+	if lockErr == nil {
+		defer func() { _ = c.st.Unlock(context.WithoutCancel(ctx), name) }()
+	}
+	// Deleting is never wrong, so it happens even without the lock; but
+	// then a re-check writing at that moment could bring the entry back,
+	// so the failure is reported and the caller deletes again later.
 	err := c.st.Delete(ctx, c.path(key))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		err = nil
+	}
+	if err == nil && lockErr != nil {
+		return fmt.Errorf("locking session entry: %w", lockErr)
 	}
 	return err
 }

@@ -57,6 +57,24 @@ func (r *redisStore) save(ctx context.Context, key string, val []byte, expires t
 	return r.c.Set(ctx, redisKeyPrefix+key, val, ttl).Err()
 }
 
+// replace writes with SET … XX, which Redis carries out only while the key
+// exists, in one step: a logout between the re-check's start and this
+// write wins.
+func (r *redisStore) replace(ctx context.Context, key string, val []byte, expires time.Time) error {
+	ttl := time.Until(expires)
+	if ttl <= 0 {
+		return errSessionNotFound
+	}
+	ok, err := r.c.SetXX(ctx, redisKeyPrefix+key, val, ttl).Result()
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errSessionNotFound
+	}
+	return nil
+}
+
 func (r *redisStore) remove(ctx context.Context, key string) error {
 	return r.c.Del(ctx, redisKeyPrefix+key).Err()
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -88,5 +89,178 @@ func TestRecheckNeverResurrectsASessionEndedOnAnotherInstance(t *testing.T) {
 	}
 	if _, err := a.store.load(context.Background(), storeKey("id")); !errors.Is(err, errSessionNotFound) {
 		t.Fatalf("the re-check wrote the ended session back to the store: %v", err)
+	}
+}
+
+// hookStorage is a Caddy storage that runs onLoad, once, right after the
+// next Load of path. It reports every Lock name on locks before the lock is
+// asked for, and knows which locks it holds.
+type hookStorage struct {
+	certmagic.Storage
+	mu     sync.Mutex
+	path   string
+	onLoad func()
+	locks  chan string
+	held   map[string]bool
+}
+
+func (h *hookStorage) Load(ctx context.Context, key string) ([]byte, error) {
+	b, err := h.Storage.Load(ctx, key)
+	h.mu.Lock()
+	f := h.onLoad
+	if key == h.path {
+		h.onLoad = nil
+	}
+	h.mu.Unlock()
+	if f != nil && key == h.path {
+		f()
+	}
+	return b, err
+}
+
+func (h *hookStorage) Lock(ctx context.Context, name string) error {
+	select {
+	case h.locks <- name:
+	default:
+	}
+	err := h.Storage.Lock(ctx, name)
+	if err == nil {
+		h.mu.Lock()
+		h.held[name] = true
+		h.mu.Unlock()
+	}
+	return err
+}
+
+func (h *hookStorage) Unlock(ctx context.Context, name string) error {
+	h.mu.Lock()
+	delete(h.held, name)
+	h.mu.Unlock()
+	return h.Storage.Unlock(ctx, name)
+}
+
+func (h *hookStorage) holdsAny() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.held) > 0
+}
+
+func TestRecheckWriteNeverResurrectsALogoutBetweenItsReadAndWrite(t *testing.T) {
+	fs := &certmagic.FileStorage{Path: t.TempDir()}
+	as := &hookStorage{Storage: fs, locks: make(chan string, 16), held: map[string]bool{}}
+	bs := &hookStorage{Storage: fs, locks: make(chan string, 16), held: map[string]bool{}}
+	a := newSessionCache(&caddyStore{st: as}, nil)
+	b := newSessionCache(&caddyStore{st: bs}, nil)
+	defer a.Destruct()
+	defer b.Destruct()
+	now := time.Now()
+	old := &Session{Username: "friend", Created: now, Checked: now, Expires: now.Add(time.Hour)}
+	if err := a.put(context.Background(), "id", old); err != nil {
+		t.Fatal(err)
+	}
+
+	// Instance B logs the session out after A's re-check read the store,
+	// before A writes. Unless A holds a lock that makes the logout wait,
+	// the logout lands right there.
+	loggedOut := make(chan struct{})
+	as.mu.Lock()
+	as.path = (&caddyStore{}).path(storeKey("id"))
+	as.onLoad = func() {
+		go func() { b.remove("id"); close(loggedOut) }()
+		if as.holdsAny() {
+			<-bs.locks // the logout asks for the lock and waits
+			return
+		}
+		<-loggedOut
+	}
+	as.mu.Unlock()
+
+	a.update("id", old, &Session{Username: "friend", Created: now, Checked: time.Now(), Expires: now.Add(time.Hour)})
+	<-loggedOut
+	if as.onLoad != nil {
+		t.Fatal("the re-check never read the session from the store; the test injected nothing")
+	}
+	if _, err := fs.Load(context.Background(), as.path); err == nil {
+		t.Fatal("the re-check wrote back a session logged out on another instance")
+	}
+	if s, _ := a.lookup("id", time.Now(), 0); s != nil {
+		t.Fatal("the instance that re-checked still admits the logged-out session")
+	}
+}
+
+// hookStore runs before, once, when a re-check next reads (load) or
+// conditionally writes (replace) the store.
+type hookStore struct {
+	sessionStore
+	mu     sync.Mutex
+	before func()
+}
+
+func (h *hookStore) fire() {
+	h.mu.Lock()
+	f := h.before
+	h.before = nil
+	h.mu.Unlock()
+	if f != nil {
+		f()
+	}
+}
+
+func (h *hookStore) load(ctx context.Context, key string) ([]byte, error) {
+	b, err := h.sessionStore.load(ctx, key)
+	h.fire()
+	return b, err
+}
+
+func (h *hookStore) replace(ctx context.Context, key string, val []byte, expires time.Time) error {
+	h.fire()
+	return h.sessionStore.(interface {
+		replace(context.Context, string, []byte, time.Time) error
+	}).replace(ctx, key, val, expires)
+}
+
+func TestRecheckNeverResurrectsALogoutThatLandsJustBeforeItsWrite(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		store func(t *testing.T) sessionStore
+	}{
+		{"caddy storage", func(t *testing.T) sessionStore {
+			return &caddyStore{st: &certmagic.FileStorage{Path: t.TempDir()}}
+		}},
+		{"redis", func(t *testing.T) sessionStore {
+			r, err := newRedisStore("redis://"+startRedis(t)+"/0", storeTimeout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			st := c.store(t)
+			hs := &hookStore{sessionStore: st}
+			a := newSessionCache(hs, nil)
+			b := newSessionCache(st, nil)
+			defer a.Destruct()
+			defer b.Destruct()
+			now := time.Now()
+			old := &Session{Username: "friend", Created: now, Checked: now, Expires: now.Add(time.Hour)}
+			if err := a.put(context.Background(), "id", old); err != nil {
+				t.Fatal(err)
+			}
+			fired := false
+			hs.mu.Lock()
+			hs.before = func() { fired = true; b.remove("id") }
+			hs.mu.Unlock()
+			a.update("id", old, &Session{Username: "friend", Created: now, Checked: time.Now(), Expires: now.Add(time.Hour)})
+			if !fired {
+				t.Fatal("the re-check neither read nor wrote the store; the test injected nothing")
+			}
+			if _, err := st.load(context.Background(), storeKey("id")); !errors.Is(err, errSessionNotFound) {
+				t.Fatalf("the re-check wrote back a session logged out meanwhile: %v", err)
+			}
+			if s, _ := a.lookup("id", time.Now(), 0); s != nil {
+				t.Fatal("the instance that re-checked still admits the logged-out session")
+			}
+		})
 	}
 }

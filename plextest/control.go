@@ -130,3 +130,64 @@ func newToken() string {
 	rand.Read(sig)
 	return header + "." + payload + "." + enc.EncodeToString(sig)
 }
+
+// SetTokenStatus makes every API call authenticated with the account's
+// current token answer code with an errors body, as plex.tv answers 498
+// for an expired token or 422 for an invalid one; other accounts are not
+// affected. SetTokenStatus(username, 0) goes back to normal answers. It
+// does nothing for an unknown account.
+func (s *Server) SetTokenStatus(username string, code int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a, ok := s.accounts[username]; ok {
+		a.tokenStatus = code
+	}
+}
+
+// Rename changes the account's username, as its owner can on plex.tv; its
+// id, token and shares stay. It fails if the account is unknown or the new
+// username is taken.
+func (s *Server) Rename(username, newUsername string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.accounts[username]
+	if !ok {
+		return fmt.Errorf("%w: %q", errUnknownAccount, username)
+	}
+	if _, taken := s.accounts[newUsername]; taken {
+		return fmt.Errorf("plextest: username %q is taken", newUsername)
+	}
+	delete(s.accounts, username)
+	a.Username = newUsername
+	s.accounts[newUsername] = a
+	for _, m := range s.serverList {
+		if sh, ok := m.shares[username]; ok {
+			delete(m.shares, username)
+			m.shares[newUsername] = sh
+		}
+	}
+	return nil
+}
+
+// SetTitle sets the account's display name and SetEmail its email: plex.tv
+// reports whatever its owner typed, so tests can make them hostile. They
+// fail if the account is unknown.
+func (s *Server) SetTitle(username, title string) error {
+	return s.editAccount(username, func(a *account) { a.Title = title })
+}
+
+// SetEmail sets the account's email; see [Server.SetTitle].
+func (s *Server) SetEmail(username, email string) error {
+	return s.editAccount(username, func(a *account) { a.Email = email })
+}
+
+func (s *Server) editAccount(username string, edit func(*account)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.accounts[username]
+	if !ok {
+		return fmt.Errorf("%w: %q", errUnknownAccount, username)
+	}
+	edit(a)
+	return nil
+}

@@ -157,6 +157,18 @@ func writeUnauthorized(w http.ResponseWriter, r *http.Request) {
 	writeError(w, r, http.StatusUnauthorized, codeUnauthorized, "User could not be authenticated")
 }
 
+// writeTokenStatus answers a call whose token SetTokenStatus marked.
+func writeTokenStatus(w http.ResponseWriter, r *http.Request, code int) {
+	msg := http.StatusText(code)
+	switch code {
+	case 498:
+		msg = "Token expired"
+	case http.StatusUnprocessableEntity:
+		msg = "Invalid token"
+	}
+	writeError(w, r, code, code, msg)
+}
+
 // GET /api/v2/user
 func (s *Server) getUser(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
@@ -164,6 +176,11 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request) {
 	if a == nil {
 		s.mu.Unlock()
 		writeUnauthorized(w, r)
+		return
+	}
+	if code := a.tokenStatus; code != 0 {
+		s.mu.Unlock()
+		writeTokenStatus(w, r, code)
 		return
 	}
 	body := s.userBody(a)
@@ -247,6 +264,11 @@ func (s *Server) getResources(w http.ResponseWriter, r *http.Request) {
 	if a == nil {
 		s.mu.Unlock()
 		writeUnauthorized(w, r)
+		return
+	}
+	if code := a.tokenStatus; code != 0 {
+		s.mu.Unlock()
+		writeTokenStatus(w, r, code)
 		return
 	}
 	// A player comes first and another device last, so that consumers must

@@ -29,9 +29,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Tier is the kind of access an account has to a Plex Media Server.
@@ -102,6 +103,7 @@ type Server struct {
 
 type account struct {
 	Account
+	tokenStatus int // when non-zero, what calls with Token answer
 	joined      time.Time
 	deviceID    string // clientIdentifier of the account's Plex Web player
 	deviceToken string
@@ -182,8 +184,8 @@ func (s *Server) AddAccount(username string) *Account {
 		return &c
 	}
 	title := username
-	if username != "" {
-		title = strings.ToUpper(username[:1]) + username[1:]
+	if r, n := utf8.DecodeRuneInString(username); n > 0 {
+		title = string(unicode.ToUpper(r)) + username[n:]
 	}
 	a := &account{
 		Account: Account{

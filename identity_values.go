@@ -1,0 +1,68 @@
+package plexauth
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Account values come from plex.tv as their owner typed them, and go on
+// into request headers, placeholders, logs and the session store. A line
+// break in a display name made every request of that account fail (the
+// upstream request could not be written), and a username of megabytes was
+// stored and logged. So they are cleaned once, when a session is made from
+// plex.tv's answer, at sign-in and at every re-check.
+
+// maxAccountValue caps each cleaned value, in bytes.
+const maxAccountValue = 256
+
+// accountSession makes the content of a session from what plex.tv said of
+// the token's account and the servers it reaches.
+func accountSession(u *plexUser, servers map[string]string, token string) *Session {
+	s := &Session{
+		UserID:   u.ID,
+		UUID:     cleanAccountValue(u.UUID),
+		Username: cleanAccountValue(u.Username),
+		Email:    cleanAccountValue(u.Email),
+		Title:    cleanAccountValue(u.Title),
+		Servers:  servers,
+		Token:    token,
+	}
+	s.prepare()
+	return s
+}
+
+// cleanAccountValue drops control characters (C0, DEL, C1) and bytes that
+// are not UTF-8 from v, and cuts the rest to at most maxAccountValue bytes,
+// between two characters.
+func cleanAccountValue(v string) string {
+	if len(v) <= maxAccountValue && isCleanAccountValue(v) {
+		return v
+	}
+	var b strings.Builder
+	b.Grow(min(len(v), maxAccountValue))
+	for i := 0; i < len(v); {
+		r, size := utf8.DecodeRuneInString(v[i:])
+		c := v[i : i+size]
+		i += size
+		if r == utf8.RuneError && size == 1 || unicode.IsControl(r) {
+			continue
+		}
+		if b.Len()+size > maxAccountValue {
+			break
+		}
+		b.WriteString(c)
+	}
+	return b.String()
+}
+
+func isCleanAccountValue(v string) bool {
+	for i := 0; i < len(v); {
+		r, size := utf8.DecodeRuneInString(v[i:])
+		if r == utf8.RuneError && size == 1 || unicode.IsControl(r) {
+			return false
+		}
+		i += size
+	}
+	return true
+}
