@@ -499,3 +499,48 @@ func TestPinCallsFromBrowsersAreBoundedSoPlexIsNotHammered(t *testing.T) {
 		t.Fatalf("%d polls: %d reached plex.tv, %d were refused with 503", n, calls, limited)
 	}
 }
+
+// TestNestedPlexAuthAppliesTheStricterRulesInside: a site-wide plex_auth
+// and a stricter one inside handle /admin/* both run on /admin requests.
+// The outer one strips the session cookie before the inner one runs; the
+// inner one must still find the session, and apply its own rules.
+func TestNestedPlexAuthAppliesTheStricterRulesInside(t *testing.T) {
+	e := newEnv(t, `http://localhost:9080 {
+	plex_auth {
+		server `+machineID+`
+		{PLEX}
+	}
+	handle /admin/* {
+		plex_auth {
+			server `+machineID+`
+			allow_tier owner
+			{PLEX}
+		}
+		reverse_proxy {UP}
+	}
+	reverse_proxy {UP}
+}`)
+	for _, c := range []struct {
+		account    string
+		adminWants int
+	}{{"friend", http.StatusForbidden}, {"owner", http.StatusOK}} {
+		t.Run(c.account, func(t *testing.T) {
+			b := newBrowser(t)
+			resp, body := e.signIn(b, c.account, "/")
+			expectStatus(t, resp, http.StatusFound, body)
+			resp, body = b.get("/media")
+			expectStatus(t, resp, http.StatusOK, body)
+			resp, body = b.get("/admin/settings")
+			expectStatus(t, resp, c.adminWants, body)
+			if c.adminWants == http.StatusOK {
+				got := e.up.last()
+				if got.URL.Path != "/admin/settings" || got.Header.Get("Remote-Groups") != "owner" {
+					t.Fatalf("upstream saw %s with Remote-Groups %q", got.URL.Path, got.Header.Get("Remote-Groups"))
+				}
+				if strings.Contains(got.Header.Get("Cookie"), "plex_auth_session") {
+					t.Fatal("the session cookie reached the upstream")
+				}
+			}
+		})
+	}
+}

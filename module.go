@@ -5,6 +5,7 @@ package plexauth
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/http"
@@ -185,6 +186,7 @@ type PlexAuth struct {
 	stateSealer   *sealer
 	sessionSealer *sealer
 	stateCookie   string
+	sessionVar    string // request var holding the session once its cookie is stripped
 	prefixSlash   string
 	allowUsers    *allowList // nil: allow_users not set
 	allowTiers    map[string]bool
@@ -214,6 +216,7 @@ func (h *PlexAuth) Provision(ctx caddy.Context) error {
 		h.CookieName = defaultCookieName
 	}
 	h.stateCookie = h.CookieName + "_state"
+
 	if h.Prefix == "" {
 		h.Prefix = defaultPrefix
 	}
@@ -315,6 +318,13 @@ func (h *PlexAuth) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("plex_auth: %v", err)
 	}
 	h.sessions = v.(*sessionCache)
+	// Only a handler that would have opened the same cookie to the same
+	// session (same cookie name, secret and store) may take it over.
+	fp := sha256.New()
+	for _, k := range secrets {
+		fp.Write(k)
+	}
+	h.sessionVar = fmt.Sprintf("plex_auth.session.%s.%x.%s", h.CookieName, fp.Sum(nil)[:8], h.poolKey)
 	h.logStart()
 	return nil
 }
@@ -425,6 +435,9 @@ func (h *PlexAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 		return h.serveEndpoint(w, r)
 	}
 	s, _, err := h.sessionFromRequest(r)
+	if s == nil && err == nil {
+		s = h.sessionFromEarlierHandler(r)
+	}
 	tier, ok := "", false
 	if err == nil && s != nil {
 		tier, ok = h.admit(s)
@@ -456,6 +469,11 @@ func (h *PlexAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 	// the identity headers; a full map would grow, which costs more than
 	// all the rest of this.
 	stripCookie(r.Header, h.CookieName)
+	// The cookie leaves the header; the session stays with the request, so
+	// a plex_auth handler further down its path (a stricter block nested
+	// in a laxer one) finds it and applies its own rules. A pointer: no
+	// allocation.
+	caddyhttp.SetVar(r.Context(), h.sessionVar, s)
 
 	// These replace whatever the client sent under the identity headers.
 	// One array backs them: one allocation, not four, and still this
@@ -504,6 +522,21 @@ func (h *PlexAuth) sessionFromRequest(r *http.Request) (*Session, string, error)
 	}
 	h.maybeRevalidate(id, s, now)
 	return s, id, nil
+}
+
+// sessionFromEarlierHandler is the session an earlier plex_auth handler on
+// this request found and admitted by its own rules, or nil. It still lives
+// by this handler's session_ttl.
+func (h *PlexAuth) sessionFromEarlierHandler(r *http.Request) *Session {
+	s, _ := caddyhttp.GetVar(r.Context(), h.sessionVar).(*Session)
+	if s == nil {
+		return nil
+	}
+	now := time.Now()
+	if !now.Before(s.Expires) || !now.Before(s.Created.Add(time.Duration(h.SessionTTL))) {
+		return nil
+	}
+	return s
 }
 
 // storageName identifies a Caddy storage for the session pool's key.
