@@ -15,7 +15,6 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
-	"golang.org/x/time/rate"
 )
 
 func init() {
@@ -186,6 +185,8 @@ type PlexAuth struct {
 	allowTiers    map[string]bool
 	pages         *pages
 	appOrigin     string
+	limits        *signinLimits
+	limitsKey     string
 }
 
 // CaddyModule returns the Caddy module information.
@@ -272,7 +273,9 @@ func (h *PlexAuth) Provision(ctx caddy.Context) error {
 		clientID: h.ClientID,
 		timeout:  time.Duration(h.Timeout),
 		http:     &http.Client{Timeout: time.Duration(h.Timeout)},
-		pins:     rate.NewLimiter(pinCallRate, pinCallBurst),
+	}
+	if err := h.provisionLimits(); err != nil {
+		return fmt.Errorf("plex_auth: %v", err)
 	}
 	if u, err := url.Parse(h.PlexAppURL); err == nil {
 		h.appOrigin = u.Scheme + "://" + u.Host
@@ -345,11 +348,13 @@ func (h *PlexAuth) Validate() error {
 	return nil
 }
 
-// Cleanup drops this handler's reference to the session cache.
+// Cleanup drops this handler's references to the sign-in limits and the
+// session cache.
 func (h *PlexAuth) Cleanup() error {
 	if h.plex != nil {
 		h.plex.http.CloseIdleConnections()
 	}
+	h.cleanupLimits()
 	if h.sessions != nil {
 		_, err := sessionPool.Delete(h.poolKey)
 		return err

@@ -22,6 +22,8 @@
   var accounts = document.querySelectorAll("[data-account]");
   var message = document.querySelector("[data-message]");
   var defaultMessage = message ? message.textContent : "";
+  var limited = document.querySelector("[data-limited]");
+  var defaultLimited = limited ? limited.textContent : "";
 
   var POLL_EVERY = 1000; // ms
   var GRACE_POLLS = 3; // polls after the popup closed, for an answer on its way
@@ -37,6 +39,9 @@
   function show(name, account, text) {
     if (message) {
       message.textContent = text || defaultMessage;
+    }
+    if (limited) {
+      limited.textContent = (name === "limited" && text) || defaultLimited;
     }
     for (var i = 0; i < outcomes.length; i++) {
       outcomes[i].hidden = outcomes[i].getAttribute("data-outcome") !== name;
@@ -120,6 +125,11 @@
       case "expired":
         finish("expired");
         return true;
+      case "limited":
+        // This site's own limit refused the start: the message says how
+        // long to wait.
+        finish("limited", "", b.message);
+        return true;
       case "pending":
         return false;
     }
@@ -153,6 +163,11 @@
         return;
       }
       inFlight = false;
+      // Over this site's limit: the sign-in goes on; ask again when told.
+      if (res.body.status === "limited") {
+        schedule(my, Math.max(1, res.body.retryAfter || 1) * 1000);
+        return;
+      }
       // plex.tv may hiccup: a failed check is retried a few times.
       if (res.body.status === "error" && res.code !== 400 && ++failures < MAX_FAILURES) {
         schedule(my, POLL_EVERY);
