@@ -3,6 +3,7 @@ package plexauth
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -155,4 +156,74 @@ func TestLogoutFromThisSiteSignsOutAtOnce(t *testing.T) {
 			expectStatus(t, resp, http.StatusFound, body)
 		})
 	}
+}
+
+func TestCrossSiteRule(t *testing.T) {
+	for _, c := range []struct {
+		name, host, fetchSite, origin string
+		want                          bool
+	}{
+		{"no headers (curl, a typed URL in an old browser)", "example.com", "", "", false},
+		{"same-origin", "example.com", "same-origin", "https://example.com", false},
+		{"same-site sibling", "app.example.com", "same-site", "https://dash.example.com", false},
+		{"typed in, bookmark", "example.com", "none", "", false},
+		{"cross-site", "example.com", "cross-site", "https://evil.example", true},
+		{"cross-site, no Origin", "example.com", "cross-site", "", true},
+		{"cross-site, Origin forged to ours", "example.com", "cross-site", "https://example.com", true},
+		{"unknown Sec-Fetch-Site", "example.com", "nonsense", "", true},
+		{"Sec-Fetch-Site decides over Origin", "example.com", "same-origin", "null", false},
+		{"old browser, own Origin", "example.com", "", "https://example.com", false},
+		{"old browser, own Origin, other case", "Example.COM", "", "https://example.com", false},
+		{"old browser, own Origin with default port", "example.com", "", "https://example.com:443", false},
+		{"old browser, Host with default port", "example.com:80", "", "http://example.com", false},
+		{"old browser, http Origin behind TLS proxy", "example.com", "", "http://example.com", false},
+		{"old browser, foreign Origin", "example.com", "", "https://evil.example", true},
+		{"old browser, other port", "example.com:8443", "", "https://example.com", true},
+		{"old browser, suffix trick", "example.com", "", "https://example.com.evil.example", true},
+		{"old browser, userinfo trick", "example.com", "", "https://example.com@evil.example", true},
+		{"old browser, Origin null", "example.com", "", "null", false},
+		{"old browser, garbage Origin", "example.com", "", "::", true},
+		{"old browser, Origin without host", "example.com", "", "file://", true},
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/_plexauth/start", nil)
+		r.Host = c.host
+		if c.fetchSite != "" {
+			r.Header.Set("Sec-Fetch-Site", c.fetchSite)
+		}
+		if c.origin != "" {
+			r.Header.Set("Origin", c.origin)
+		}
+		if got := crossSite(r); got != c.want {
+			t.Errorf("%s: crossSite = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+func FuzzCrossSite(f *testing.F) {
+	f.Add("example.com", "", "")
+	f.Add("example.com", "cross-site", "https://example.com")
+	f.Add("example.com:80", "", "http://example.com")
+	f.Add("example.com", "", "https://example.com@evil.example")
+	f.Add("[::1]:443", "", "https://[::1]")
+	f.Fuzz(func(t *testing.T, host, fetchSite, origin string) {
+		r := httptest.NewRequest(http.MethodPost, "/", nil)
+		r.Host = host
+		r.Header["Sec-Fetch-Site"] = []string{fetchSite}
+		r.Header["Origin"] = []string{origin}
+		got := crossSite(r)
+		switch {
+		case fetchSite == "cross-site" && !got:
+			t.Fatal("Sec-Fetch-Site: cross-site passed")
+		case fetchSite == "same-origin" && got:
+			t.Fatal("Sec-Fetch-Site: same-origin refused")
+		case fetchSite == "" && (origin == "" || origin == "null") && got:
+			t.Fatal("no decisive header, refused")
+		case fetchSite == "" && origin != "" && origin != "null" && !got:
+			// Passed on Origin alone: it must name this very host.
+			u, err := url.Parse(origin)
+			if err != nil || u.Host == "" || !strings.EqualFold(strings.TrimSuffix(strings.TrimSuffix(u.Host, ":443"), ":80"), strings.TrimSuffix(strings.TrimSuffix(host, ":443"), ":80")) {
+				t.Fatalf("Origin %q passed for host %q", origin, host)
+			}
+		}
+	})
 }
