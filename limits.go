@@ -253,11 +253,16 @@ func (p *pinChecks) check(ctx context.Context, id int64, allow func(now time.Tim
 	p.calls[id] = c
 	p.mu.Unlock()
 
-	pin, err := call(context.WithoutCancel(ctx))
-	p.mu.Lock()
-	c.pin, c.err, c.finished = pin, err, true
-	p.mu.Unlock()
-	close(c.done)
+	// Finished even if call panics, so no one waits on it for ever.
+	var pin *plexPin
+	err := errors.New("pin check did not finish")
+	defer func() {
+		p.mu.Lock()
+		c.pin, c.err, c.finished = pin, err, true
+		p.mu.Unlock()
+		close(c.done)
+	}()
+	pin, err = call(context.WithoutCancel(ctx))
 	return pin, err
 }
 

@@ -56,11 +56,15 @@ var identityHeaders = [...]string{"Remote-User", "Remote-Email", "Remote-Name", 
 // rules refuse gets 403.
 //
 // Under `prefix` (default `/_plexauth`) the handler serves its own
-// endpoints: `login` (the sign-in page), `start` (creates a plex.tv pin and
-// sends the browser to Plex), `callback` (where Plex sends it back),
-// `poll` (where the login page's script, having opened Plex in a popup,
-// learns how the sign-in ended: JSON with status pending, ok, denied,
-// expired or error), `logout`, and the login page's `login.js` and `logo`.
+// endpoints: `login` (the sign-in page), `start` (on a POST from this site,
+// creates a plex.tv pin and sends the browser to Plex), `callback` (where
+// Plex sends it back), `poll` (where the login page's script, having opened
+// Plex in a popup, learns how the sign-in ended: JSON with status pending,
+// ok, denied, expired, limited or error), `logout` (which asks first when
+// another site sent the request), and the login page's `login.js` and
+// `logo`. The plex.tv calls that start, callback and poll cause are limited
+// per client IP and for all clients together; a request over a limit gets
+// 429 with Retry-After.
 //
 // A signed-in request goes to the next handler with the placeholders
 // `{http.auth.user.id}` (Plex account id), `{http.auth.user.username}`,
