@@ -658,3 +658,23 @@ func TestRefusalsAreSummedUpInTheLog(t *testing.T) {
 		}
 	})
 }
+
+// A config reload keeps the budgets: a flood gets no fresh start from one.
+func TestBudgetsSurviveConfigReload(t *testing.T) {
+	e := newEnv(t, basicSite)
+	b := newBrowserFrom(t, "127.0.0.2")
+	for i := 0; ; i++ {
+		resp, body := b.do(http.MethodPost, "/_plexauth/start", url.Values{"rd": {"/"}})
+		if resp.StatusCode == http.StatusTooManyRequests {
+			break
+		}
+		expectStatus(t, resp, http.StatusSeeOther, body)
+		if i == 50 {
+			t.Fatal("never refused")
+		}
+	}
+	e.load(strings.Replace(basicSite, `"Media Tools"`, `"Other Name"`, 1))
+	b.c.Transport.(*http.Transport).CloseIdleConnections() // the reload closed them
+	resp, body := b.do(http.MethodPost, "/_plexauth/start", url.Values{"rd": {"/"}})
+	expectLimited(t, resp, body)
+}
