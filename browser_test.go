@@ -225,7 +225,7 @@ func TestBrowserPlexDownShowsMessage(t *testing.T) {
 	t.Run("same tab", func(t *testing.T) {
 		e.plex.SetDown(true)
 		defer e.plex.SetDown(false)
-		c.open("/_plexauth/start?rd=%2F")
+		c.startSameTab()
 		if got := c.text("h1"); got != "Plex could not be reached" {
 			t.Errorf("heading = %q", got)
 		}
@@ -396,23 +396,23 @@ func serverPages(t *testing.T, c *chrome, e *env) []serverPage {
 			eval[bool](c, `(() => { const d = document.querySelector('[data-outcome="denied"]'); d.hidden = false; d.querySelector('[data-account]').textContent = "stranger"; return true; })()`)
 		}},
 		{"waiting", func() {
-			c.open("/_plexauth/start?rd=%2F")
+			c.startSameTab()
 			c.open("/_plexauth/callback")
 		}},
 		{"denied", func() {
-			c.open("/_plexauth/start?rd=%2F")
+			c.startSameTab()
 			c.do(chromedp.WaitVisible(chromedp.CSS(`body[data-state="ready"]`)), chromedp.Click(chromedp.CSS("#continue-stranger")))
 			c.waitFor("the denied page", `location.pathname === "/_plexauth/callback" && document.querySelector("h1")`)
 		}},
 		{"expired", func() {
-			c.open("/_plexauth/start?rd=%2F")
+			c.startSameTab()
 			e.plex.ExpirePins()
 			c.open("/_plexauth/callback")
 		}},
 		{"unavailable", func() {
 			e.plex.SetDown(true)
 			defer e.plex.SetDown(false)
-			c.open("/_plexauth/start?rd=%2F")
+			c.startSameTab()
 		}},
 		{"badstate", func() { c.open("/_plexauth/callback") }},
 		{"waiting for the popup", func() {
@@ -420,6 +420,11 @@ func serverPages(t *testing.T, c *chrome, e *env) []serverPage {
 			// leaves it a few seconds after the popup opened.
 			c.open("/_plexauth/login?rd=%2F")
 			eval[bool](c, `(() => { document.querySelector("form[data-poll]").hidden = true; document.querySelector("[data-waiting]").hidden = false; for (const e of document.querySelectorAll("[data-same-tab]")) e.hidden = false; return true; })()`)
+		}},
+		{"logout from another site", func() {
+			c.do(chromedp.Navigate(e.plex.URL + "/"))
+			eval[bool](c, `(location.href = `+jsString(siteURL+"/_plexauth/logout?rd=%2F")+`, true)`)
+			c.waitFor("the sign-out page", `location.pathname === "/_plexauth/logout" && document.querySelector("main form button")`)
 		}},
 	}
 }

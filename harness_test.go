@@ -130,6 +130,7 @@ type env struct {
 	plex    *plextest.Server
 	up      *upstream
 	storage string
+	global  string // extra global options, e.g. a log to read
 
 	cleanupSet bool
 }
@@ -139,6 +140,12 @@ type env struct {
 // {PLEX} is replaced by the plex_tv_url/plex_app_url options and {UP} by
 // the upstream's address.
 func newEnv(t *testing.T, site string) *env {
+	t.Helper()
+	return newEnvGlobal(t, "", site)
+}
+
+// newEnvGlobal is newEnv with extra global options.
+func newEnvGlobal(t *testing.T, global, site string) *env {
 	t.Helper()
 	plex := plextest.NewServer()
 	t.Cleanup(plex.Close)
@@ -152,7 +159,7 @@ func newEnv(t *testing.T, site string) *env {
 	}
 	plex.AddAccount("stranger")
 	up := newUpstream(t)
-	e := &env{t: t, plex: plex, up: up, storage: t.TempDir()}
+	e := &env{t: t, plex: plex, up: up, storage: t.TempDir(), global: global}
 	e.load(site)
 	return e
 }
@@ -169,9 +176,10 @@ func (e *env) load(site string) {
 	grace_period 1ns
 	skip_install_trust
 	storage file_system %s
+	%s
 }
 %s
-`, adminPort, sitePort, httpsPort, e.storage, siteAddr(site))
+`, adminPort, sitePort, httpsPort, e.storage, e.global, siteAddr(site))
 	tc := caddytest.NewTester(e.t).WithDefaultOverrides(caddytest.Config{AdminPort: adminPort})
 	tc.InitServer(config, "caddyfile")
 	if !e.cleanupSet {

@@ -17,7 +17,6 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
-	"golang.org/x/time/rate"
 )
 
 func init() {
@@ -59,11 +58,15 @@ var identityHeaders = [...]string{"Remote-User", "Remote-Email", "Remote-Name", 
 // rules refuse gets 403.
 //
 // Under `prefix` (default `/_plexauth`) the handler serves its own
-// endpoints: `login` (the sign-in page), `start` (creates a plex.tv pin and
-// sends the browser to Plex), `callback` (where Plex sends it back),
-// `poll` (where the login page's script, having opened Plex in a popup,
-// learns how the sign-in ended: JSON with status pending, ok, denied,
-// expired or error), `logout`, and the login page's `login.js` and `logo`.
+// endpoints: `login` (the sign-in page), `start` (on a POST from this site,
+// creates a plex.tv pin and sends the browser to Plex), `callback` (where
+// Plex sends it back), `poll` (where the login page's script, having opened
+// Plex in a popup, learns how the sign-in ended: JSON with status pending,
+// ok, denied, expired, limited or error), `logout` (which asks first when
+// another site sent the request), and the login page's `login.js` and
+// `logo`. The plex.tv calls that start, callback and poll cause are limited
+// per client IP and for all clients together; a request over a limit gets
+// 429 with Retry-After.
 //
 // A signed-in request goes to the next handler with the placeholders
 // `{http.auth.user.id}` (Plex account id), `{http.auth.user.username}`,
@@ -192,6 +195,8 @@ type PlexAuth struct {
 	allowTiers    map[string]bool
 	pages         *pages
 	appOrigin     string
+	limits        *signinLimits
+	limitsKey     string
 }
 
 // CaddyModule returns the Caddy module information.
@@ -279,7 +284,9 @@ func (h *PlexAuth) Provision(ctx caddy.Context) error {
 		clientID: h.ClientID,
 		timeout:  time.Duration(h.Timeout),
 		http:     &http.Client{Timeout: time.Duration(h.Timeout)},
-		pins:     rate.NewLimiter(pinCallRate, pinCallBurst),
+	}
+	if err := h.provisionLimits(); err != nil {
+		return fmt.Errorf("plex_auth: %v", err)
 	}
 	if u, err := url.Parse(h.PlexAppURL); err == nil {
 		h.appOrigin = u.Scheme + "://" + u.Host
@@ -417,11 +424,13 @@ func (h *PlexAuth) Validate() error {
 	return nil
 }
 
-// Cleanup drops this handler's reference to the session cache.
+// Cleanup drops this handler's references to the sign-in limits and the
+// session cache.
 func (h *PlexAuth) Cleanup() error {
 	if h.plex != nil {
 		h.plex.http.CloseIdleConnections()
 	}
+	h.cleanupLimits()
 	if h.sessions != nil {
 		_, err := sessionPool.Delete(h.poolKey)
 		return err

@@ -29,7 +29,7 @@ var templateFS embed.FS
 // pageNames are the pages the module serves; each is templates/<name>.html
 // rendered inside templates/layout.html, with templates/signin.html (the
 // sign-in form, its messages and its script) available to all.
-var pageNames = []string{"login", "waiting", "denied", "expired", "unavailable", "badstate"}
+var pageNames = []string{"login", "waiting", "denied", "expired", "unavailable", "badstate", "limited", "logout"}
 
 // maxLogoSize bounds a login_logo file: it is kept in memory.
 const maxLogoSize = 512 << 10
@@ -177,9 +177,10 @@ type pageData struct {
 	PollURL     string // where the script polls (login page)
 	ScriptURL   string // the login page's script (login page)
 	LoginURL    string // the login page
-	LogoutURL   string // the logout endpoint (denied page)
-	CallbackURL string // the callback, to check again (waiting page)
+	LogoutURL   string // the logout endpoint (denied and logout pages)
+	CallbackURL string // the callback, to check again (waiting and limited pages)
 	StoreDown   bool   // the unavailable page is about the session store, not plex.tv
+	RetryAfter  int    // seconds to wait before trying again (limited page)
 }
 
 // render writes one of the module's pages with a strict

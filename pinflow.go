@@ -103,13 +103,34 @@ func (h *PlexAuth) serveLogin(w http.ResponseWriter, r *http.Request) {
 // cookie, and sends the browser to Plex's sign-in page. With popup=1 (the
 // login page's script) it answers JSON with the Plex URL for the popup
 // instead, and the page learns the outcome from {prefix}/poll.
+//
+// Only a POST that no other site sent creates a pin: an <img> or a form on
+// any page could otherwise make its visitors' browsers create pins here by
+// the hundred. A GET goes to the login page, whose button posts.
 func (h *PlexAuth) serveStart(w http.ResponseWriter, r *http.Request) {
 	rd, ok := h.returnTo(w, r)
 	if !ok {
 		return
 	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, h.externalPrefix(r)+"/login?rd="+url.QueryEscape(rd), http.StatusSeeOther)
+		return
+	}
+	if crossSite(r) {
+		writeStatus(w, r, http.StatusForbidden, "sign-in starts from this site's login page", "")
+		return
+	}
 	popup := r.Form.Get("popup") == "1"
-	pin, err := h.plex.createPin(r.Context())
+	pin, err := h.createPin(r)
+	if le := asLimit(err); le != nil {
+		if popup {
+			tooManyJSON(w, le)
+			return
+		}
+		h.tooMany(w, r, le, pageData{LoginURL: h.externalPrefix(r) + "/login?rd=" + url.QueryEscape(rd)})
+		return
+	}
 	if err != nil {
 		if popup {
 			h.plexFailedJSON(w, "creating pin", err)
@@ -181,6 +202,11 @@ func (h *PlexAuth) serveCallback(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusGone, "expired", pageData{Title: "Sign-in expired", LoginURL: loginURL})
 	case pinFailed:
 		h.plexFailed(w, r, o.during, o.err)
+	case pinLimited:
+		// The page reloads itself when the wait is over, as the waiting
+		// page does.
+		le := asLimit(o.err)
+		h.tooMany(w, r, le, pageData{Refresh: le.retryAfter(), CallbackURL: base + "/callback", LoginURL: loginURL})
 	case pinDenied:
 		h.renderDenied(w, r, o.account, st.RD)
 	case pinApproved:
@@ -220,10 +246,16 @@ func (e *storeError) Error() string { return "session store: " + e.err.Error() }
 func (e *storeError) Unwrap() error { return e.err }
 
 // serveLogout ends the session on the server, so an old copy of the cookie
-// stops working, expires the cookie and goes back to the login page.
+// stops working, expires the cookie and goes back to the login page. A
+// request another site sent gets a page with a button instead: a link or a
+// form elsewhere must not sign people out.
 func (h *PlexAuth) serveLogout(w http.ResponseWriter, r *http.Request) {
 	rd, ok := h.returnTo(w, r)
 	if !ok {
+		return
+	}
+	if crossSite(r) {
+		h.render(w, r, http.StatusOK, "logout", pageData{Title: "Sign out", RD: rd, LogoutURL: h.externalPrefix(r) + "/logout"})
 		return
 	}
 	if _, id, _ := h.sessionFromRequest(r); id != "" {

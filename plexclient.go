@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // moduleVersion is sent as X-Plex-Version.
@@ -36,22 +34,7 @@ type plexClient struct {
 	clientID string
 	timeout  time.Duration
 	http     *http.Client
-	// pins bounds the pin calls browsers cause through this handler
-	// (start, callback, poll): plex.tv answers 429 to a client identifier
-	// that pushes, and one client hammering the sign-in endpoints must not
-	// get every other sign-in refused.
-	pins *rate.Limiter
 }
-
-// Pin calls allowed to browsers, per plex_auth handler: steady rate and burst.
-const (
-	pinCallRate  = 10
-	pinCallBurst = 50
-)
-
-// errPinRateLimited is the pin limiter refusing a call; it reads as plex.tv
-// asking us to slow down, so the browser gets 503 and Retry-After.
-var errPinRateLimited = &plexUnavailable{Status: http.StatusTooManyRequests, RetryAfter: time.Second, Err: errors.New("too many sign-ins at once")}
 
 // Errors of a plex.tv call, as the handler needs to tell them apart.
 var (
@@ -171,11 +154,9 @@ func parseRetryAfter(v string) time.Duration {
 	return 0
 }
 
-// createPin asks plex.tv for a new strong pin.
+// createPin asks plex.tv for a new strong pin. The calls browsers cause
+// are limited before they come here (limits.go).
 func (c *plexClient) createPin(ctx context.Context) (*plexPin, error) {
-	if !c.pins.Allow() {
-		return nil, errPinRateLimited
-	}
 	var p plexPin
 	if err := c.do(ctx, http.MethodPost, "/api/v2/pins?strong=true", "", &p); err != nil {
 		return nil, err
@@ -188,9 +169,6 @@ func (c *plexClient) createPin(ctx context.Context) (*plexPin, error) {
 
 // checkPin returns the pin; its AuthToken is set once the user approved.
 func (c *plexClient) checkPin(ctx context.Context, id int64) (*plexPin, error) {
-	if !c.pins.Allow() {
-		return nil, errPinRateLimited
-	}
 	var p plexPin
 	if err := c.do(ctx, http.MethodGet, "/api/v2/pins/"+strconv.FormatInt(id, 10), "", &p); err != nil {
 		return nil, err

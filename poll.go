@@ -22,6 +22,7 @@ const (
 	pinDenied                    // approved by an account the rules refuse
 	pinExpired                   // unknown to plex.tv, expired, or its token refused
 	pinFailed                    // plex.tv could not be asked; err says why
+	pinLimited                   // not asked: the client is over its limits; err is a *limitError
 )
 
 // pinOutcome is what settlePin found.
@@ -39,11 +40,13 @@ type pinOutcome struct {
 // a failed call leaves the state cookie, so the browser can ask again.
 func (h *PlexAuth) settlePin(w http.ResponseWriter, r *http.Request, st *loginState) pinOutcome {
 	statePath := h.externalPrefix(r) + "/"
-	pin, err := h.plex.checkPin(r.Context(), st.PinID)
+	pin, err := h.checkPin(r, st.PinID)
 	switch {
 	case errors.Is(err, errPinNotFound):
 		h.clearCookie(w, r, h.stateCookie, statePath, "")
 		return pinOutcome{status: pinExpired}
+	case errors.As(err, new(*limitError)):
+		return pinOutcome{status: pinLimited, err: err}
 	case err != nil:
 		return pinOutcome{status: pinFailed, during: "checking pin", err: err}
 	case pin.AuthToken == nil || *pin.AuthToken == "":
@@ -76,7 +79,8 @@ func (h *PlexAuth) settlePin(w http.ResponseWriter, r *http.Request, st *loginSt
 // flowAnswer is the JSON body of {prefix}/poll, and of {prefix}/start when
 // the login page's script asks for the popup flow.
 type flowAnswer struct {
-	// Status is started (start only), pending, ok, denied, expired or error.
+	// Status is started (start only), pending, ok, denied, expired, limited
+	// or error.
 	Status string `json:"status"`
 	// URL is the Plex sign-in page for the popup (started).
 	URL string `json:"url,omitempty"`
@@ -84,8 +88,11 @@ type flowAnswer struct {
 	Redirect string `json:"redirect,omitempty"`
 	// Account is the Plex username the rules refused (denied).
 	Account string `json:"account,omitempty"`
-	// Message says what went wrong, for people (error).
+	// Message says what went wrong, for people (error, limited).
 	Message string `json:"message,omitempty"`
+	// RetryAfter is how many seconds to wait before asking again (limited),
+	// as the Retry-After header says.
+	RetryAfter int `json:"retryAfter,omitempty"`
 }
 
 // servePoll tells the login page's script where this browser's sign-in
@@ -107,6 +114,8 @@ func (h *PlexAuth) servePoll(w http.ResponseWriter, r *http.Request) {
 		writeFlowJSON(w, http.StatusForbidden, flowAnswer{Status: "denied", Account: o.account})
 	case pinExpired:
 		writeFlowJSON(w, http.StatusGone, flowAnswer{Status: "expired"})
+	case pinLimited:
+		tooManyJSON(w, asLimit(o.err))
 	default:
 		h.plexFailedJSON(w, o.during, o.err)
 	}

@@ -32,6 +32,8 @@
   var sameTab = document.querySelectorAll("[data-same-tab]");
   var sameTabButton = document.querySelector("button[data-same-tab]");
   var defaultMessage = message ? message.textContent : "";
+  var limited = document.querySelector("[data-limited]");
+  var defaultLimited = limited ? limited.textContent : "";
 
   var POLL_EVERY = 1000; // ms
   var SLOW_POLL_EVERY = 3000; // ms, once the popup reads closed
@@ -49,6 +51,9 @@
   function show(name, account, text) {
     if (message) {
       message.textContent = text || defaultMessage;
+    }
+    if (limited) {
+      limited.textContent = (name === "limited" && text) || defaultLimited;
     }
     for (var i = 0; i < outcomes.length; i++) {
       outcomes[i].hidden = outcomes[i].getAttribute("data-outcome") !== name;
@@ -141,6 +146,11 @@
       case "expired":
         finish("expired");
         return true;
+      case "limited":
+        // This site's own limit refused the start: the message says how
+        // long to wait.
+        finish("limited", "", b.message);
+        return true;
       case "pending":
         return false;
     }
@@ -175,6 +185,11 @@
         return;
       }
       inFlight = false;
+      // Over this site's limit: the sign-in goes on; ask again when told.
+      if (res.body.status === "limited") {
+        schedule(my, Math.max(1, res.body.retryAfter || 1) * 1000);
+        return;
+      }
       // plex.tv may hiccup: a failed check is retried a few times.
       if (res.body.status === "error" && res.code !== 400 && ++failures < MAX_FAILURES) {
         schedule(my, POLL_EVERY);
