@@ -122,6 +122,7 @@ type env struct {
 	plex    *plextest.Server
 	up      *upstream
 	storage string
+	options string // more global options
 
 	cleanupSet bool
 }
@@ -131,6 +132,13 @@ type env struct {
 // {PLEX} is replaced by the plex_tv_url/plex_app_url options and {UP} by
 // the upstream's address.
 func newEnv(t *testing.T, site string) *env {
+	t.Helper()
+	return newEnvWithOptions(t, "", site)
+}
+
+// newEnvWithOptions is newEnv with more global options (e.g. a `servers`
+// block) after the ones every test gets.
+func newEnvWithOptions(t *testing.T, options, site string) *env {
 	t.Helper()
 	plex := plextest.NewServer()
 	t.Cleanup(plex.Close)
@@ -144,7 +152,7 @@ func newEnv(t *testing.T, site string) *env {
 	}
 	plex.AddAccount("stranger")
 	up := newUpstream(t)
-	e := &env{t: t, plex: plex, up: up, storage: t.TempDir()}
+	e := &env{t: t, plex: plex, up: up, storage: t.TempDir(), options: options}
 	e.load(site)
 	return e
 }
@@ -161,9 +169,10 @@ func (e *env) load(site string) {
 	grace_period 1ns
 	skip_install_trust
 	storage file_system %s
+%s
 }
 %s
-`, adminPort, sitePort, httpsPort, e.storage, siteAddr(site))
+`, adminPort, sitePort, httpsPort, e.storage, e.options, siteAddr(site))
 	tc := caddytest.NewTester(e.t).WithDefaultOverrides(caddytest.Config{AdminPort: adminPort})
 	tc.InitServer(config, "caddyfile")
 	if !e.cleanupSet {

@@ -129,7 +129,7 @@ func (h *PlexAuth) serveStart(w http.ResponseWriter, r *http.Request) {
 		Path:     h.externalPrefix(r) + "/",
 		MaxAge:   int(ttl / time.Second),
 		HttpOnly: true,
-		Secure:   r.TLS != nil,
+		Secure:   isHTTPS(r),
 		SameSite: http.SameSiteLaxMode,
 	})
 	if popup {
@@ -207,7 +207,7 @@ func (h *PlexAuth) newSession(w http.ResponseWriter, r *http.Request, s *Session
 		Domain:   h.CookieDomain,
 		MaxAge:   int(ttl / time.Second),
 		HttpOnly: true,
-		Secure:   r.TLS != nil,
+		Secure:   isHTTPS(r),
 		SameSite: http.SameSiteLaxMode,
 	})
 	return nil
@@ -241,7 +241,7 @@ func (h *PlexAuth) serveLogout(w http.ResponseWriter, r *http.Request) {
 func (h *PlexAuth) clearCookie(w http.ResponseWriter, r *http.Request, name, path, domain string) {
 	http.SetCookie(w, &http.Cookie{
 		Name: name, Value: "", Path: path, Domain: domain, MaxAge: -1,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
+		HttpOnly: true, Secure: isHTTPS(r), SameSite: http.SameSiteLaxMode,
 	})
 }
 
@@ -277,11 +277,4 @@ func (h *PlexAuth) plexFailure(w http.ResponseWriter, what string, err error) in
 		c.Write(zap.String("during", what), zap.Error(err))
 	}
 	return status
-}
-
-func requestScheme(r *http.Request) string {
-	if r.TLS != nil {
-		return "https"
-	}
-	return "http"
 }
