@@ -100,6 +100,8 @@ type sessionCache struct {
 	mu             sync.Mutex
 	pendingRemoval map[string]struct{} // deletions the store refused, retried by the sweeper
 
+	pins *cache.Cache // pins claimed here (see pinclaim.go)
+
 	plex plexBackoff
 }
 
@@ -122,6 +124,7 @@ func newSessionCache(store sessionStore, log *zap.Logger) *sessionCache {
 		log:            log,
 		stop:           make(chan struct{}),
 		pendingRemoval: make(map[string]struct{}),
+		pins:           cache.New(cache.NoExpiration, 0),
 	}
 	sc.done.Add(1)
 	go sc.sweep()
@@ -139,6 +142,7 @@ func (sc *sessionCache) sweep() {
 			return
 		case <-t.C:
 			sc.c.DeleteExpired()
+			sc.pins.DeleteExpired()
 			if sc.store == nil {
 				continue
 			}

@@ -179,6 +179,10 @@ func (h *PlexAuth) serveCallback(w http.ResponseWriter, r *http.Request) {
 		})
 	case pinExpired:
 		h.render(w, r, http.StatusGone, "expired", pageData{Title: "Sign-in expired", LoginURL: loginURL})
+	case pinUsed:
+		h.render(w, r, http.StatusBadRequest, "used", pageData{Title: "Sign-in already finished", LoginURL: loginURL})
+	case pinForged:
+		h.render(w, r, http.StatusBadRequest, "badstate", pageData{Title: "Sign-in could not continue", LoginURL: base + "/login"})
 	case pinFailed:
 		h.plexFailed(w, r, o.during, o.err)
 	case pinDenied:

@@ -141,7 +141,16 @@ func (c *caddyStore) remove(ctx context.Context, key string) error {
 }
 
 func (c *caddyStore) sweep(ctx context.Context) error {
-	keys, err := c.st.List(ctx, caddyStorePrefix, false)
+	if err := c.sweepPrefix(ctx, caddyPinPrefix); err != nil {
+		return err
+	}
+	return c.sweepPrefix(ctx, caddyStorePrefix)
+}
+
+// sweepPrefix drops the expired entries under prefix: sessions, or pin
+// claims (see pinclaim.go), both beginning with their expiry.
+func (c *caddyStore) sweepPrefix(ctx context.Context, prefix string) error {
+	keys, err := c.st.List(ctx, prefix, false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -150,8 +159,8 @@ func (c *caddyStore) sweep(ctx context.Context) error {
 	}
 	now := time.Now()
 	for _, k := range keys {
-		if !strings.HasPrefix(k, caddyStorePrefix+"/") {
-			k = caddyStorePrefix + "/" + k
+		if !strings.HasPrefix(k, prefix+"/") {
+			k = prefix + "/" + k
 		}
 		b, err := c.st.Load(ctx, k)
 		if err != nil {
