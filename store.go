@@ -141,10 +141,7 @@ func (c *caddyStore) remove(ctx context.Context, key string) error {
 }
 
 func (c *caddyStore) sweep(ctx context.Context) error {
-	if err := c.sweepPrefix(ctx, caddyPinPrefix); err != nil {
-		return err
-	}
-	return c.sweepPrefix(ctx, caddyStorePrefix)
+	return errors.Join(c.sweepPrefix(ctx, caddyStorePrefix), c.sweepPrefix(ctx, caddyPinPrefix))
 }
 
 // sweepPrefix drops the expired entries under prefix: sessions, or pin
