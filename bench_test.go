@@ -133,12 +133,20 @@ type benchRequest struct {
 }
 
 func newBenchRequest(method, target string, hdr ...string) *benchRequest {
+	return newBenchRequestOn(benchServer, method, target, hdr...)
+}
+
+// benchServer is a Caddy server with the default options; the request
+// context carries it, as Caddy's does.
+var benchServer = &caddyhttp.Server{}
+
+// newBenchRequestOn is newBenchRequest on the server srv.
+func newBenchRequestOn(srv *caddyhttp.Server, method, target string, hdr ...string) *benchRequest {
 	r := httptest.NewRequest(method, target, nil)
 	for i := 0; i+1 < len(hdr); i += 2 {
 		r.Header.Set(hdr[i], hdr[i+1])
 	}
-	repl := caddy.NewReplacer()
-	r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl))
+	r = caddyhttp.PrepareRequest(r, caddy.NewReplacer(), nil, srv)
 	return &benchRequest{r: r, cookies: make([]string, 1)}
 }
 
@@ -178,10 +186,18 @@ func (u *upstreamSaw) handler() caddyhttp.Handler {
 // cookie stripping. One request is reused, so from the second iteration on
 // it carries identity headers, as a client spoofing them would; see
 // BenchmarkFreshRequest for the cost of a request as Caddy builds it.
+// underscore-headers-allowed runs on a server whose options let header
+// names with '_' through, where every header is looked at for another
+// spelling of the identity headers.
 func BenchmarkSignedIn(b *testing.B) {
-	for _, tc := range []struct{ name, other string }{
-		{"session-cookie-only", ""},
-		{"with-other-cookies", "theme=dark; _ga=GA1.1.123456789.1700000000"},
+	allowing := &caddyhttp.Server{ExpectedUnderscoreHeaders: []string{"X_Api_Key"}}
+	for _, tc := range []struct {
+		name, other string
+		srv         *caddyhttp.Server
+	}{
+		{"session-cookie-only", "", benchServer},
+		{"with-other-cookies", "theme=dark; _ga=GA1.1.123456789.1700000000", benchServer},
+		{"underscore-headers-allowed", "", allowing},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			plex := benchPlex(b)
@@ -190,7 +206,7 @@ func BenchmarkSignedIn(b *testing.B) {
 			if tc.other != "" {
 				cookie = tc.other + "; " + cookie
 			}
-			br := newBenchRequest(http.MethodGet, "http://media.example.com/tautulli/home?section=2", browserHeaders...)
+			br := newBenchRequestOn(tc.srv, http.MethodGet, "http://media.example.com/tautulli/home?section=2", browserHeaders...)
 			w := &nopWriter{h: http.Header{}}
 			up := &upstreamSaw{}
 			next := up.handler()
@@ -222,7 +238,7 @@ func BenchmarkFreshRequest(b *testing.B) {
 	h := benchHandler(b, plex)
 	cookie := h.CookieName + "=" + addSession(h, benchSession(1, time.Now(), time.Hour))
 	hdr := append(slices.Clip(browserHeaders), "Cookie", cookie)
-	base := httptest.NewRequest(http.MethodGet, "http://media.example.com/tautulli/home?section=2", nil)
+	base := caddyhttp.PrepareRequest(httptest.NewRequest(http.MethodGet, "http://media.example.com/tautulli/home?section=2", nil), caddy.NewReplacer(), nil, benchServer)
 	fresh := func() *http.Request {
 		// As net/http reads them: one map sized for the lines received.
 		r := base.WithContext(context.WithValue(base.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))

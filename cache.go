@@ -101,6 +101,8 @@ type sessionCache struct {
 	mu             sync.Mutex
 	pendingRemoval map[string]struct{} // deletions the store refused, retried by the sweeper
 
+	pins *cache.Cache // pins claimed here (see pinclaim.go)
+
 	plex plexBackoff
 }
 
@@ -123,6 +125,7 @@ func newSessionCache(store sessionStore, log *zap.Logger) *sessionCache {
 		log:            log,
 		stop:           make(chan struct{}),
 		pendingRemoval: make(map[string]struct{}),
+		pins:           cache.New(cache.NoExpiration, 0),
 	}
 	sc.done.Add(1)
 	go sc.sweep()
@@ -140,6 +143,7 @@ func (sc *sessionCache) sweep() {
 			return
 		case <-t.C:
 			sc.c.DeleteExpired()
+			sc.pins.DeleteExpired()
 			if sc.store == nil {
 				continue
 			}

@@ -144,6 +144,12 @@ func newEnv(t *testing.T, site string) *env {
 	return newEnvGlobal(t, "", site)
 }
 
+// newEnvWithOptions is newEnv with more global options (e.g. a `servers`
+// block) after the ones every test gets.
+func newEnvWithOptions(t *testing.T, options, site string) *env {
+	return newEnvGlobal(t, options, site)
+}
+
 // newEnvGlobal is newEnv with extra global options.
 func newEnvGlobal(t *testing.T, global, site string) *env {
 	t.Helper()

@@ -43,11 +43,6 @@ const (
 	defaultCacheTTL   = time.Minute
 )
 
-// identityHeaders are the request headers plex_auth sets for the next
-// handler. Whatever a client sends under these names is removed first, on
-// every request, so an upstream can trust them.
-var identityHeaders = [...]string{"Remote-User", "Remote-Email", "Remote-Name", "Remote-Groups"}
-
 // PlexAuth admits a request only when it carries the session cookie of a
 // Plex account the rules admit. It is the `plex_auth` Caddyfile directive.
 //
@@ -73,8 +68,11 @@ var identityHeaders = [...]string{"Remote-User", "Remote-Email", "Remote-Name", 
 // `{http.auth.user.email}`, `{http.auth.user.uuid}`,
 // `{http.auth.user.title}` and `{http.auth.user.tier}` (owner, home or
 // friend), and the request headers Remote-User, Remote-Email, Remote-Name
-// and Remote-Groups. The session cookie is removed from the Cookie header
-// and the Plex token is never forwarded. No call to plex.tv is made on this
+// and Remote-Groups. Whatever the client sent under those names is removed
+// first, signed in or not: in any spelling a CGI or FastCGI application
+// reads as the same variable (Remote_User, remote.user), and as trailers.
+// The session cookie is removed from the Cookie header and the Plex token
+// is never forwarded. No call to plex.tv is made on this
 // path.
 type PlexAuth struct {
 	// Product is the name sent as X-Plex-Product: what users see on plex.tv
@@ -451,8 +449,9 @@ func (h *PlexAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 	if err == nil && s != nil {
 		tier, ok = h.admit(s)
 	}
+	stripOtherSpellings(r)
 	if !ok {
-		for _, k := range identityHeaders {
+		for _, k := range [...]string{"Remote-User", "Remote-Email", "Remote-Name", "Remote-Groups"} {
 			delete(r.Header, k)
 		}
 		switch {
@@ -484,7 +483,7 @@ func (h *PlexAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 	// allocation.
 	caddyhttp.SetVar(r.Context(), h.sessionVar, s)
 
-	// These replace whatever the client sent under the identity headers.
+	// These replace whatever the client sent under these names.
 	// One array backs them: one allocation, not four, and still this
 	// request's own, so a later handler that edits a value in place cannot
 	// reach the session or another request.

@@ -29,7 +29,7 @@ var templateFS embed.FS
 // pageNames are the pages the module serves; each is templates/<name>.html
 // rendered inside templates/layout.html, with templates/signin.html (the
 // sign-in form, its messages and its script) available to all.
-var pageNames = []string{"login", "waiting", "denied", "expired", "unavailable", "badstate", "limited", "logout"}
+var pageNames = []string{"login", "waiting", "denied", "expired", "unavailable", "badstate", "limited", "logout", "used"}
 
 // maxLogoSize bounds a login_logo file: it is kept in memory.
 const maxLogoSize = 512 << 10

@@ -150,7 +150,7 @@ func (h *PlexAuth) serveStart(w http.ResponseWriter, r *http.Request) {
 		Path:     h.externalPrefix(r) + "/",
 		MaxAge:   int(ttl / time.Second),
 		HttpOnly: true,
-		Secure:   r.TLS != nil,
+		Secure:   isHTTPS(r),
 		SameSite: http.SameSiteLaxMode,
 	})
 	if popup {
@@ -200,6 +200,10 @@ func (h *PlexAuth) serveCallback(w http.ResponseWriter, r *http.Request) {
 		})
 	case pinExpired:
 		h.render(w, r, http.StatusGone, "expired", pageData{Title: "Sign-in expired", LoginURL: loginURL})
+	case pinUsed:
+		h.render(w, r, http.StatusBadRequest, "used", pageData{Title: "Sign-in already finished", LoginURL: loginURL})
+	case pinForged:
+		h.render(w, r, http.StatusBadRequest, "badstate", pageData{Title: "Sign-in could not continue", LoginURL: base + "/login"})
 	case pinFailed:
 		h.plexFailed(w, r, o.during, o.err)
 	case pinLimited:
@@ -233,7 +237,7 @@ func (h *PlexAuth) newSession(w http.ResponseWriter, r *http.Request, s *Session
 		Domain:   h.CookieDomain,
 		MaxAge:   int(ttl / time.Second),
 		HttpOnly: true,
-		Secure:   r.TLS != nil,
+		Secure:   isHTTPS(r),
 		SameSite: http.SameSiteLaxMode,
 	})
 	return nil
@@ -273,7 +277,7 @@ func (h *PlexAuth) serveLogout(w http.ResponseWriter, r *http.Request) {
 func (h *PlexAuth) clearCookie(w http.ResponseWriter, r *http.Request, name, path, domain string) {
 	http.SetCookie(w, &http.Cookie{
 		Name: name, Value: "", Path: path, Domain: domain, MaxAge: -1,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
+		HttpOnly: true, Secure: isHTTPS(r), SameSite: http.SameSiteLaxMode,
 	})
 }
 
@@ -309,11 +313,4 @@ func (h *PlexAuth) plexFailure(w http.ResponseWriter, what string, err error) in
 		c.Write(zap.String("during", what), zap.Error(err))
 	}
 	return status
-}
-
-func requestScheme(r *http.Request) string {
-	if r.TLS != nil {
-		return "https"
-	}
-	return "http"
 }

@@ -239,7 +239,13 @@ func (c *plexClient) identify(ctx context.Context, token string) (*Session, erro
 }
 
 // appURL is where the browser signs in at Plex. The parameters travel in
-// the fragment, as Plex expects, so they never reach a server's logs.
+// the fragment, as Plex expects: a browser never sends a fragment, so they
+// stay out of app.plex.tv's logs. They are not out of every log: the
+// same-tab flow sends this URL in a Location header, which Caddy's access
+// log records (it lists response headers). Whoever reads that log while a
+// sign-in is pending could approve the pin with their own Plex account,
+// but cannot collect anyone's session: the pin id stays in the sealed
+// state cookie, and only the browser holding it finishes the sign-in.
 func appURL(base, clientID, code, product, forward string) string {
 	v := url.Values{}
 	v.Set("clientID", clientID)

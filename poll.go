@@ -1,6 +1,7 @@
 package plexauth
 
 import (
+	"crypto/hmac"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -23,6 +24,8 @@ const (
 	pinExpired                   // unknown to plex.tv, expired, or its token refused
 	pinFailed                    // plex.tv could not be asked; err says why
 	pinLimited                   // not asked: the client is over its limits; err is a *limitError
+	pinUsed                      // finished already: this is a copy of its state cookie
+	pinForged                    // the state cookie does not match the pin at plex.tv
 )
 
 // pinOutcome is what settlePin found.
@@ -35,11 +38,21 @@ type pinOutcome struct {
 
 // settlePin asks plex.tv about the pin in this browser's state cookie and
 // applies the answer to the browser's cookies: a sign-in that has ended
-// (approved, denied, expired) clears the state cookie so the pin cannot be
-// used twice, and an approved one sets the session cookie. A pending pin or
-// a failed call leaves the state cookie, so the browser can ask again.
+// (approved, denied, expired, used, forged) clears the state cookie, and an
+// approved one sets the session cookie. A pending pin or a failed call
+// leaves the state cookie, so the browser can ask again.
+//
+// Clearing the state cookie stops only this browser from finishing the pin
+// again; a copy of the cookie is stopped by the claim on the pin (see
+// pinclaim.go): an approved pin yields one session, however many copies
+// ask, on whichever instance.
 func (h *PlexAuth) settlePin(w http.ResponseWriter, r *http.Request, st *loginState) pinOutcome {
 	statePath := h.externalPrefix(r) + "/"
+	claim := pinClaimKey(h.ClientID, st.PinID)
+	if h.sessions.pinSettled(claim) {
+		h.clearCookie(w, r, h.stateCookie, statePath, "")
+		return pinOutcome{status: pinUsed}
+	}
 	pin, err := h.checkPin(r, st.PinID)
 	switch {
 	case errors.Is(err, errPinNotFound):
@@ -49,16 +62,34 @@ func (h *PlexAuth) settlePin(w http.ResponseWriter, r *http.Request, st *loginSt
 		return pinOutcome{status: pinLimited, err: err}
 	case err != nil:
 		return pinOutcome{status: pinFailed, during: "checking pin", err: err}
+	case st.Code == "" || !hmac.Equal([]byte(pin.Code), []byte(st.Code)):
+		// start sealed the pin's code with its id. A state cookie whose
+		// code is not the pin's was not made by start: it was sealed with
+		// a stolen secret around a pin id guessed (they are sequential)
+		// to be someone else's sign-in, whose code is never stored.
+		h.clearCookie(w, r, h.stateCookie, statePath, "")
+		h.logger.Warn("refused a login state whose code is not its pin's: a state cookie forged with a copy of the secret?")
+		return pinOutcome{status: pinForged}
 	case pin.AuthToken == nil || *pin.AuthToken == "":
 		return pinOutcome{status: pinPending}
 	}
 
+	claimed, err := h.sessions.claimPin(r.Context(), claim, maxStateTTL)
+	switch {
+	case err != nil:
+		return pinOutcome{status: pinFailed, during: "claiming pin", err: &storeError{err}}
+	case !claimed:
+		h.clearCookie(w, r, h.stateCookie, statePath, "")
+		h.logger.Info("refused to finish a sign-in twice (a copy of its state cookie, or two tabs at once)")
+		return pinOutcome{status: pinUsed}
+	}
 	s, err := h.plex.identify(r.Context(), *pin.AuthToken)
 	switch {
 	case errors.Is(err, errTokenRejected):
 		h.clearCookie(w, r, h.stateCookie, statePath, "")
 		return pinOutcome{status: pinExpired}
 	case err != nil:
+		h.sessions.releasePin(claim)
 		return pinOutcome{status: pinFailed, during: "identifying account", err: err}
 	}
 	if _, ok := h.admit(s); !ok {
@@ -67,8 +98,10 @@ func (h *PlexAuth) settlePin(w http.ResponseWriter, r *http.Request, st *loginSt
 		return pinOutcome{status: pinDenied, account: s.Username}
 	}
 	// The state cookie goes only once the session is stored: if storing
-	// fails, the browser can ask again with the same, approved, pin.
+	// fails, the claim is dropped and the browser can ask again with the
+	// same, approved, pin.
 	if err := h.newSession(w, r, s); err != nil {
+		h.sessions.releasePin(claim)
 		return pinOutcome{status: pinFailed, during: "storing session", err: err}
 	}
 	h.clearCookie(w, r, h.stateCookie, statePath, "")
@@ -116,6 +149,10 @@ func (h *PlexAuth) servePoll(w http.ResponseWriter, r *http.Request) {
 		writeFlowJSON(w, http.StatusGone, flowAnswer{Status: "expired"})
 	case pinLimited:
 		tooManyJSON(w, asLimit(o.err))
+	case pinUsed:
+		writeFlowJSON(w, http.StatusBadRequest, flowAnswer{Status: "error", Message: "This sign-in was already finished. If this browser is not signed in, start again."})
+	case pinForged:
+		writeFlowJSON(w, http.StatusBadRequest, flowAnswer{Status: "error", Message: "This sign-in could not be verified. Start again."})
 	default:
 		h.plexFailedJSON(w, o.during, o.err)
 	}

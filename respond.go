@@ -5,8 +5,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
 // How the handler answers requests it does not let through.
@@ -85,25 +83,4 @@ func writeStatus(w http.ResponseWriter, r *http.Request, status int, msg, login 
 	hdr.Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(msg + "\n"))
-}
-
-// originalURI is the path and query the client asked for, before any
-// rewrite or handle_path strip, so the user comes back where they meant to.
-func originalURI(r *http.Request) string {
-	if or, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok && or.URL != nil {
-		return or.URL.RequestURI()
-	}
-	return r.URL.RequestURI()
-}
-
-// externalPrefix is the prefix as the browser sees it: when the handler
-// runs inside handle_path, the stripped part is put back in front.
-func (h *PlexAuth) externalPrefix(r *http.Request) string {
-	if or, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok && or.URL != nil {
-		orig, cur := or.URL.Path, r.URL.Path
-		if len(orig) > len(cur) && strings.HasSuffix(orig, cur) {
-			return strings.TrimRight(orig[:len(orig)-len(cur)], "/") + h.Prefix
-		}
-	}
-	return h.Prefix
 }

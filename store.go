@@ -174,7 +174,13 @@ func (c *caddyStore) remove(ctx context.Context, key string) error {
 }
 
 func (c *caddyStore) sweep(ctx context.Context) error {
-	keys, err := c.st.List(ctx, caddyStorePrefix, false)
+	return errors.Join(c.sweepPrefix(ctx, caddyStorePrefix), c.sweepPrefix(ctx, caddyPinPrefix))
+}
+
+// sweepPrefix drops the expired entries under prefix: sessions, or pin
+// claims (see pinclaim.go), both beginning with their expiry.
+func (c *caddyStore) sweepPrefix(ctx context.Context, prefix string) error {
+	keys, err := c.st.List(ctx, prefix, false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -183,8 +189,8 @@ func (c *caddyStore) sweep(ctx context.Context) error {
 	}
 	now := time.Now()
 	for _, k := range keys {
-		if !strings.HasPrefix(k, caddyStorePrefix+"/") {
-			k = caddyStorePrefix + "/" + k
+		if !strings.HasPrefix(k, prefix+"/") {
+			k = prefix + "/" + k
 		}
 		b, err := c.st.Load(ctx, k)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -22,7 +23,7 @@ const redisKeyPrefix = "plex_auth:session:"
 func newRedisStore(rawURL string, timeout time.Duration) (*redisStore, error) {
 	opts, err := redis.ParseURL(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("store redis: %v", redactRedisError(err, rawURL))
+		return nil, fmt.Errorf("store redis: %w", redactRedisError(err, rawURL))
 	}
 	opts.DialTimeout = timeout
 	opts.ReadTimeout = timeout
@@ -31,14 +32,28 @@ func newRedisStore(rawURL string, timeout time.Duration) (*redisStore, error) {
 	return &redisStore{c: redis.NewClient(opts), addr: opts.Addr}, nil
 }
 
-// redactRedisError keeps a password in the URL out of error messages.
+// redactRedisError describes a Redis URL that could not be used without
+// showing it: a Redis URL carries the password. url.Parse quotes the whole
+// URL in its errors, and the bytes around a bad escape, so its errors are
+// never passed on; go-redis's own errors (scheme, database, options) are,
+// unless they contain the password.
 func redactRedisError(err error, rawURL string) error {
-	if u, perr := url.Parse(rawURL); perr == nil {
-		if p, ok := u.User.Password(); ok && p != "" {
-			return errors.New("invalid redis URL (credentials hidden)")
+	const hidden = " (the URL is not shown: it may hold a password)"
+	if uerr := (*url.Error)(nil); errors.As(err, &uerr) {
+		if errors.As(uerr.Err, new(url.EscapeError)) {
+			return errors.New("invalid redis URL: a malformed %-escape, e.g. a % in the password not written as %25" + hidden)
 		}
+		return errors.New("invalid redis URL: it does not parse as a URL" + hidden)
 	}
-	return err
+	u, perr := url.Parse(rawURL)
+	if perr != nil {
+		return errors.New("invalid redis URL" + hidden)
+	}
+	msg := err.Error()
+	if p, ok := u.User.Password(); ok && p != "" && strings.Contains(msg, p) || strings.Contains(msg, rawURL) {
+		return errors.New("invalid redis URL" + hidden)
+	}
+	return fmt.Errorf("invalid redis URL: %w", err)
 }
 
 func (r *redisStore) load(ctx context.Context, key string) ([]byte, error) {
