@@ -22,13 +22,6 @@ func init() {
 	caddy.RegisterModule(PlexAuth{})
 }
 
-// Tiers of access to a Plex Media Server.
-const (
-	tierOwner  = "owner"
-	tierHome   = "home"
-	tierFriend = "friend"
-)
-
 // Defaults.
 const (
 	defaultProduct    = "Caddy"
@@ -54,7 +47,10 @@ var identityHeaders = [...]string{"Remote-User", "Remote-Email", "Remote-Name", 
 // is redirected with 302 to `{prefix}/login?rd=<path and query>`; any other
 // unauthenticated request (XHR, API client, WebSocket, POST) gets 401 with a
 // short body, JSON when the client accepts JSON. A signed-in account the
-// rules refuse gets 403.
+// rules refuse gets 403. With owner_token, a block that cannot decide (the
+// token's account does not own the configured servers, or no list of the
+// owner's has been read or stored yet) answers 503, and its sign-in
+// endpoints answer 503 while plex.tv rejects the token.
 //
 // Under `prefix` (default `/_plexauth`) the handler serves its own
 // endpoints: `login` (the sign-in page), `start` (creates a plex.tv pin and
@@ -97,6 +93,22 @@ type PlexAuth struct {
 	// when neither Servers nor AllowUsers is, so that admitting every Plex
 	// account on earth is a deliberate choice.
 	AllowAnyPlexUser bool `json:"allow_any_plex_user,omitempty"`
+
+	// OwnerToken is the Plex token of the account that owns the configured
+	// servers. With it, access is decided from the owner's side: that
+	// account is owner, the owner's Plex Home members are home, and the
+	// people a configured server is shared with (invitation accepted) are
+	// friend; the signing-in account's own server list is not consulted.
+	// The owner's list is read from plex.tv in the background at start,
+	// every Revalidate, and when someone not on it signs in (at most once
+	// every 30s), and kept in Caddy's storage, sealed under a key derived
+	// from the token, so that a restart during a plex.tv outage decides as
+	// before. A session's own re-check then only asks whether its token is
+	// still valid, at most once a day. Placeholders such as {env.PLEX_TOKEN}
+	// are expanded; the token is never logged, shown or stored in clear.
+	// Requires Servers. Default: none; each account's own server list at
+	// plex.tv decides.
+	OwnerToken string `json:"owner_token,omitempty"`
 
 	// SessionTTL is how long a sign-in lasts. Default: 168h.
 	SessionTTL caddy.Duration `json:"session_ttl,omitempty"`
@@ -186,6 +198,7 @@ type PlexAuth struct {
 	allowTiers    map[string]bool
 	pages         *pages
 	appOrigin     string
+	owner         *ownerList // with owner_token
 }
 
 // CaddyModule returns the Caddy module information.
@@ -311,6 +324,10 @@ func (h *PlexAuth) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("plex_auth: %v", err)
 	}
 	h.sessions = v.(*sessionCache)
+	if err := h.provisionOwner(ctx); err != nil {
+		return fmt.Errorf("plex_auth: %v", err)
+	}
+	h.logMode()
 	return nil
 }
 
@@ -345,8 +362,12 @@ func (h *PlexAuth) Validate() error {
 	return nil
 }
 
-// Cleanup drops this handler's reference to the session cache.
+// Cleanup stops the owner's list's reads and drops this handler's reference
+// to the session cache.
 func (h *PlexAuth) Cleanup() error {
+	if h.owner != nil {
+		h.owner.stop()
+	}
 	if h.plex != nil {
 		h.plex.http.CloseIdleConnections()
 	}

@@ -180,6 +180,9 @@ type pageData struct {
 	LogoutURL   string // the logout endpoint (denied page)
 	CallbackURL string // the callback, to check again (waiting page)
 	StoreDown   bool   // the unavailable page is about the session store, not plex.tv
+	// SetupNeedsAttention: the unavailable page is about the site's Plex
+	// set-up (owner_token), not plex.tv.
+	SetupNeedsAttention bool
 }
 
 // render writes one of the module's pages with a strict

@@ -92,7 +92,7 @@ func (h *PlexAuth) revalidateSession(id string, s *Session) {
 	defer s.checking.Store(false)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Duration(h.Timeout))
 	defer cancel()
-	fresh, err := h.plex.identify(ctx, s.Token)
+	fresh, err := h.recheckIdentity(ctx, s)
 	now := time.Now()
 	switch {
 	case errors.Is(err, errTokenRejected):
@@ -118,7 +118,8 @@ func (h *PlexAuth) revalidateSession(id string, s *Session) {
 	}
 	fresh.Created, fresh.Expires, fresh.Checked = s.Created, s.Expires, now
 	fresh.prepare()
-	if _, ok := h.admit(fresh); !ok {
+	// With owner_token, each request is decided from the owner's list instead.
+	if _, ok := h.admit(fresh); !ok && h.owner == nil {
 		fresh.Ended = true
 		h.logger.Info("plex account lost access; session ended",
 			zap.Int64("plex_user_id", fresh.UserID), zap.String("username", fresh.Username))

@@ -16,17 +16,15 @@ func (h *PlexAuth) admit(s *Session) (string, bool) {
 			return "", false
 		}
 	}
-	if len(h.Servers) == 0 {
-		return "", true
-	}
-	best := ""
-	for _, id := range h.Servers {
-		t := s.Servers[id]
-		if t != "" && h.allowTiers[t] && tierRank(t) > tierRank(best) {
-			best = t
-		}
-	}
-	return best, best != ""
+	d := h.decide(s)
+	return d.tier, d.refusal == ""
+}
+
+// decide applies the block's server rules to the session's account (see
+// decideAccess).
+func (h *PlexAuth) decide(s *Session) decision {
+	r := accessRules{servers: h.Servers, tiers: h.allowTiers, owner: h.owner != nil}
+	return decideAccess(r, h.owner.current(), accountFacts{id: s.UserID, devices: s.Servers})
 }
 
 // admissionError says what is wrong with the combination of admission
@@ -40,6 +38,8 @@ func (h *PlexAuth) admissionError() string {
 		return "allow_any_plex_user cannot be combined with server or allow_users"
 	case len(h.AllowTiers) > 0 && len(h.Servers) == 0:
 		return "allow_tier needs server: tiers are kinds of access to a Plex server"
+	case h.OwnerToken != "" && len(h.Servers) == 0:
+		return "owner_token needs server: it reads who that server is shared with"
 	}
 	return ""
 }
