@@ -35,6 +35,9 @@ var (
 	adminPort int
 	httpsPort int
 	runDir    string // removed when the run ends
+	// goEnv is the environment the run started with, for the go command
+	// the tests run: its build cache and settings are the user's.
+	goEnv []string
 )
 
 func TestMain(m *testing.M) {
@@ -49,7 +52,8 @@ func runTests(m *testing.M) int {
 	}
 	runDir = dir
 	defer os.RemoveAll(dir)
-	for _, k := range []string{"XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME"} {
+	goEnv = os.Environ()
+	for _, k := range []string{"XDG_CONFIG_HOME", "XDG_DATA_HOME"} {
 		os.Setenv(k, filepath.Join(dir, strings.ToLower(strings.TrimPrefix(k, "XDG_"))))
 	}
 	sitePort, adminPort, httpsPort = freePort(nil), freePort(nil), freePort(nil)

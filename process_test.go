@@ -38,7 +38,9 @@ func caddyBinary(t *testing.T) string {
 		// Into the run's own folder, which TestMain removes: one build per
 		// run, nothing left behind in the system's temp folder.
 		caddyBin = filepath.Join(runDir, "caddy")
-		out, err := exec.Command("go", "build", "-race", "-o", caddyBin, "./cmd/caddy").CombinedOutput()
+		cmd := exec.Command("go", "build", "-race", "-o", caddyBin, "./cmd/caddy")
+		cmd.Env = goEnv
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			caddyBinErr = fmt.Errorf("building caddy: %v\n%s", err, out)
 		}
