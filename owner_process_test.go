@@ -372,7 +372,7 @@ func TestProcessOwnerTokenRevokedKeepsSignedInUsers(t *testing.T) {
 
 func TestProcessRestartDuringPlexOutageDecidesFromTheStoredList(t *testing.T) {
 	plex, token := ownerProcPlex(t)
-	plex.UsersJSON = true // the JSON form, through a real process
+	plex.SetUsersJSON(true) // the JSON form, through a real process
 	plex.AddAccount("leaver")
 	plex.Share(machineID, "leaver", plextest.Friend)
 	storage, port := t.TempDir(), freePort(t)

@@ -133,7 +133,7 @@ func TestUsersFromTheFakeInBothForms(t *testing.T) {
 	token := plex.Account("owner").Token
 	c := testPlexClient(plex)
 	for _, asJSON := range []bool{false, true} {
-		plex.UsersJSON = asJSON
+		plex.SetUsersJSON(asJSON)
 		plex.ResetLog()
 		users, err := c.users(context.Background(), token)
 		if err != nil {

@@ -14,7 +14,7 @@
 //
 // Answers are JSON when the request's Accept header includes
 // application/json and XML otherwise, as plex.tv does; /api/users answers
-// XML whatever Accept says unless [Server.UsersJSON] is set.
+// XML whatever Accept says unless [Server.SetUsersJSON] is on.
 //
 // It also serves a stand-in for the Plex sign-in page (app.plex.tv/auth) at
 // /auth, see [Server.AppURL], whose buttons approve the pin named in the URL
@@ -79,14 +79,6 @@ type Server struct {
 	// Set it before the code under test creates pins.
 	PinTTL time.Duration
 
-	// UsersJSON, when true, makes /api/users honour Accept: application/json
-	// with the JSON form the Plex OpenAPI description gives (booleans as 0
-	// and 1). By default it answers XML whatever the request's Accept header
-	// says: plex.tv's v1 endpoints have answered XML to every client known
-	// (Overseerr's server/api/plextv.ts sends Accept: application/json and
-	// parses XML). Set it before the code under test asks.
-	UsersJSON bool
-
 	ts        *httptest.Server
 	mux       *http.ServeMux
 	closed    chan struct{}
@@ -103,6 +95,7 @@ type Server struct {
 	nextPinID   int
 	nextAcctID  int
 	down        bool
+	usersJSON   bool
 	delay       time.Duration
 	status      int
 	retryAfter  int

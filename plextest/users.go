@@ -96,7 +96,7 @@ func (s *Server) getUsers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body := s.usersBody(a)
-	asJSON := s.UsersJSON && wantsJSON(r)
+	asJSON := s.usersJSON && wantsJSON(r)
 	s.mu.Unlock()
 
 	var out []byte

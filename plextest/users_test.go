@@ -183,7 +183,7 @@ func TestUsersAnswersXMLEvenWhenJSONIsAsked(t *testing.T) {
 
 func TestUsersAnswersJSONWhenSwitchedOn(t *testing.T) {
 	s := usersFixture(t)
-	s.UsersJSON = true
+	s.SetUsersJSON(true)
 	st, rh, b := call(t, nil, "GET", s.URL+"/api/users", jsonHdr(hdr{"X-Plex-Token": s.Account("alice").Token}), nil)
 	if st != http.StatusOK || !strings.HasPrefix(rh.Get("Content-Type"), "application/json") {
 		t.Fatalf("%d %q", st, rh.Get("Content-Type"))
