@@ -290,6 +290,15 @@ func TestProcessInvitationAcceptedAfterStartAndStrangersBounded(t *testing.T) {
 		t.Fatalf("the list was read %d times for one invitee and five strangers within %v; want 1", n, onDemandEvery)
 	}
 	noOwnerToken(t, token, p, storage)
+
+	// The list's reads stop with the block.
+	if !strings.Contains(p.goroutines(), "(*ownerList).run") {
+		t.Fatal("no goroutine reads the owner's list while the block runs; the check below could not fail")
+	}
+	p.reload(procConfig(p.admin, port, storage, ""))
+	if g := p.goroutines(); strings.Contains(g, "ownerList") {
+		t.Fatalf("the owner's list still runs after its block was removed:\n%s", g)
+	}
 }
 
 func TestProcessOwnerTokenOfAnotherServersOwner(t *testing.T) {

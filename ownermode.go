@@ -25,6 +25,9 @@ func (h *PlexAuth) provisionOwner(ctx caddy.Context) error {
 	if token == "" {
 		return errors.New("owner_token is empty (an unset {env.…} placeholder expands to nothing)")
 	}
+	if !strings.Contains(h.OwnerToken, "{") {
+		h.logger.Warn("owner_token is written in the configuration itself, so Caddy keeps it in its saved config (autosave.json) and shows it on its admin API; give it as a placeholder such as {env.PLEX_TOKEN}")
+	}
 	// Access comes from the owner's list, read for everyone once per
 	// revalidate; a session's own re-check only asks whether its token
 	// still works.
