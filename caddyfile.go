@@ -32,6 +32,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    allow_tier       owner|home|friend...
 //	    allow_users      <username|email|id>...
 //	    allow_any_plex_user
+//	    owner_token      <token>
 //	    session_ttl      <duration>
 //	    cookie_name      <name>
 //	    cookie_domain    <domain>
@@ -142,6 +143,13 @@ func (p *PlexAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 					p.AllowTiers = append(p.AllowTiers, strings.ToLower(t))
 				}
 			}
+		case "owner_token":
+			// The value is never echoed: it is, or holds, a Plex token.
+			args := d.RemainingArgs()
+			if len(args) != 1 || args[0] == "" {
+				return d.Errf("owner_token takes exactly one value: the owner's Plex token, best as a placeholder such as {env.PLEX_TOKEN}")
+			}
+			p.OwnerToken = args[0]
 		case "allow_any_plex_user":
 			if d.NextArg() {
 				return d.Errf("allow_any_plex_user takes no value")

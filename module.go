@@ -23,13 +23,6 @@ func init() {
 	caddy.RegisterModule(PlexAuth{})
 }
 
-// Tiers of access to a Plex Media Server.
-const (
-	tierOwner  = "owner"
-	tierHome   = "home"
-	tierFriend = "friend"
-)
-
 // Defaults.
 const (
 	defaultProduct    = "Caddy"
@@ -50,7 +43,10 @@ const (
 // is redirected with 302 to `{prefix}/login?rd=<path and query>`; any other
 // unauthenticated request (XHR, API client, WebSocket, POST) gets 401 with a
 // short body, JSON when the client accepts JSON. A signed-in account the
-// rules refuse gets 403.
+// rules refuse gets 403. With owner_token, a block that cannot decide (the
+// token's account does not own the configured servers, or no list of the
+// owner's has been read or stored yet) answers 503, and its sign-in
+// endpoints answer 503 while plex.tv rejects the token.
 //
 // Under `prefix` (default `/_plexauth`) the handler serves its own
 // endpoints: `login` (the sign-in page), `start` (on a POST from this site,
@@ -102,6 +98,22 @@ type PlexAuth struct {
 	// when neither Servers nor AllowUsers is, so that admitting every Plex
 	// account on earth is a deliberate choice.
 	AllowAnyPlexUser bool `json:"allow_any_plex_user,omitempty"`
+
+	// OwnerToken is the Plex token of the account that owns the configured
+	// servers. With it, access is decided from the owner's side: that
+	// account is owner, the owner's Plex Home members are home, and the
+	// people a configured server is shared with (invitation accepted) are
+	// friend; the signing-in account's own server list is not consulted.
+	// The owner's list is read from plex.tv in the background at start,
+	// every Revalidate, and when someone not on it signs in (at most once
+	// every 30s), and kept in Caddy's storage, sealed under a key derived
+	// from the token, so that a restart during a plex.tv outage decides as
+	// before. A session's own re-check then only asks whether its token is
+	// still valid, at most once a day. Placeholders such as {env.PLEX_TOKEN}
+	// are expanded; the token is never logged, shown or stored in clear.
+	// Requires Servers. Default: none; each account's own server list at
+	// plex.tv decides.
+	OwnerToken string `json:"owner_token,omitempty"`
 
 	// SessionTTL is how long a sign-in lasts. Default: 168h.
 	SessionTTL caddy.Duration `json:"session_ttl,omitempty"`
@@ -195,6 +207,7 @@ type PlexAuth struct {
 	appOrigin     string
 	limits        *signinLimits
 	limitsKey     string
+	owner         *ownerList // with owner_token
 }
 
 // CaddyModule returns the Caddy module information.
@@ -330,6 +343,9 @@ func (h *PlexAuth) Provision(ctx caddy.Context) error {
 		fp.Write(k)
 	}
 	h.sessionVar = fmt.Sprintf("plex_auth.session.%s.%x.%s", h.CookieName, fp.Sum(nil)[:8], h.poolKey)
+	if err := h.provisionOwner(ctx); err != nil {
+		return fmt.Errorf("plex_auth: %v", err)
+	}
 	h.logStart()
 	return nil
 }
@@ -354,12 +370,15 @@ func (h *PlexAuth) logStart() {
 			}
 		}
 	}
+	mode, from := h.accessMode()
 	h.logger.Info("plex_auth ready",
 		zap.String("admits", h.describeRules()),
+		zap.String("access_mode", mode),
+		zap.String("access_from", from),
 		zap.String("store", storeName),
 		zap.String("store_state", storeState),
 		zap.String("prefix", h.Prefix),
-		zap.String("revalidate", h.revalidate.String()),
+		zap.String("revalidate", time.Duration(h.Revalidate).String()),
 		zap.String("session_ttl", time.Duration(h.SessionTTL).String()),
 		zap.String("cache_ttl", h.cacheTTL.String()))
 }
@@ -422,9 +441,12 @@ func (h *PlexAuth) Validate() error {
 	return nil
 }
 
-// Cleanup drops this handler's references to the sign-in limits and the
-// session cache.
+// Cleanup stops the owner's list's reads and drops this handler's
+// references to the sign-in limits and the session cache.
 func (h *PlexAuth) Cleanup() error {
+	if h.owner != nil {
+		h.owner.stop()
+	}
 	if h.plex != nil {
 		h.plex.http.CloseIdleConnections()
 	}

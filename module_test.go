@@ -35,6 +35,7 @@ func TestCaddyfileParsesEveryOption(t *testing.T) {
 		plex_tv_url http://127.0.0.1:1234
 		plex_app_url http://127.0.0.1:1234/auth
 		timeout 3s
+		owner_token {env.PLEX_TOKEN}
 	}`)
 	if err != nil {
 		t.Fatal(err)
@@ -53,6 +54,7 @@ func TestCaddyfileParsesEveryOption(t *testing.T) {
 		"plex_tv_url":      p.PlexTVURL == "http://127.0.0.1:1234",
 		"plex_app_url":     p.PlexAppURL == "http://127.0.0.1:1234/auth",
 		"timeout":          time.Duration(p.Timeout) == 3*time.Second,
+		"owner_token":      p.OwnerToken == "{env.PLEX_TOKEN}",
 	}
 	for opt, ok := range checks {
 		if !ok {
@@ -90,12 +92,17 @@ func TestCaddyfileMistakesNameTheOptionAndLine(t *testing.T) {
 		{"option twice", "plex_auth {\n\tserver " + machineID + "\n\tproduct A\n\tproduct B\n}", "product is given twice in this plex_auth block (first at line 3)", "Testfile:4"},
 		{"store twice", "plex_auth {\n\tserver " + machineID + "\n\tstore memory\n\tstore caddy\n}", "store is given twice", "Testfile:4"},
 		{"allow_tier alone", "plex_auth {\n\tallow_tier owner\n}", "allow_tier needs server", "Testfile:1"},
+		{"owner_token without server", "plex_auth {\n\tallow_users a\n\towner_token s3cr3t-t0ken\n}", "owner_token needs server", "Testfile:1"},
+		{"owner_token twice over", "plex_auth {\n\tserver " + machineID + "\n\towner_token s3cr3t-t0ken more\n}", "owner_token takes exactly one value", "Testfile:3"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := parse(t, c.input)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error = %v, want it to contain %q", err, c.want)
+			}
+			if strings.Contains(err.Error(), "s3cr3t") {
+				t.Fatalf("error shows the owner token: %v", err)
 			}
 			if c.line != "" && !strings.HasSuffix(err.Error(), ", at "+c.line) {
 				t.Fatalf("error = %v, want it to end with the place %s", err, c.line)
@@ -106,10 +113,11 @@ func TestCaddyfileMistakesNameTheOptionAndLine(t *testing.T) {
 
 func TestValidateRejectsJSONConfigsThatAdmitEveryone(t *testing.T) {
 	for name, p := range map[string]PlexAuth{
-		"nothing":         {},
-		"any plus users":  {AllowAnyPlexUser: true, AllowUsers: []string{"a"}},
-		"bad tier":        {Servers: []string{machineID}, AllowTiers: []string{"root"}},
-		"bad plex_tv_url": {Servers: []string{machineID}, PlexTVURL: "plex.tv", PlexAppURL: "https://app.plex.tv/auth", CookieName: "c", Prefix: "/p", SessionTTL: 1, Timeout: 1},
+		"nothing":                    {},
+		"any plus users":             {AllowAnyPlexUser: true, AllowUsers: []string{"a"}},
+		"bad tier":                   {Servers: []string{machineID}, AllowTiers: []string{"root"}},
+		"owner_token without server": {AllowUsers: []string{"a"}, OwnerToken: "t"},
+		"bad plex_tv_url":            {Servers: []string{machineID}, PlexTVURL: "plex.tv", PlexAppURL: "https://app.plex.tv/auth", CookieName: "c", Prefix: "/p", SessionTTL: 1, Timeout: 1},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if err := p.Validate(); err == nil {

@@ -181,6 +181,9 @@ type pageData struct {
 	CallbackURL string // the callback, to check again (waiting and limited pages)
 	StoreDown   bool   // the unavailable page is about the session store, not plex.tv
 	RetryAfter  int    // seconds to wait before trying again (limited page)
+	// SetupNeedsAttention: the unavailable page is about the site's Plex
+	// set-up (owner_token), not plex.tv.
+	SetupNeedsAttention bool
 }
 
 // render writes one of the module's pages with a strict

@@ -51,7 +51,7 @@ func (h *PlexAuth) serveEndpoint(w http.ResponseWriter, r *http.Request) error {
 		writeStatus(w, r, http.StatusNotFound, "not found", "")
 		return nil
 	}
-	if allowMethods(w, r, ep.methods...) {
+	if allowMethods(w, r, ep.methods...) && (h.owner == nil || h.ownerAllowsSignIn(w, r, name)) {
 		ep.serve(h, w, r)
 	}
 	return nil

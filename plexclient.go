@@ -2,7 +2,6 @@ package plexauth
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -118,7 +117,7 @@ func (c *plexClient) do(ctx context.Context, method, path, token string, out any
 	}
 	switch {
 	case resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusCreated:
-		if err := json.Unmarshal(body, out); err != nil {
+		if err := decodePlexBody(resp.Header.Get("Content-Type"), body, out); err != nil {
 			return &plexUnavailable{Status: resp.StatusCode, Err: fmt.Errorf("decoding %s: %w", path, err)}
 		}
 		return nil

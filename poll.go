@@ -92,6 +92,7 @@ func (h *PlexAuth) settlePin(w http.ResponseWriter, r *http.Request, st *loginSt
 		h.sessions.releasePin(claim)
 		return pinOutcome{status: pinFailed, during: "identifying account", err: err}
 	}
+	h.ownerReadFor(s)
 	if _, ok := h.admit(s); !ok {
 		h.clearCookie(w, r, h.stateCookie, statePath, "")
 		h.logger.Info("plex account refused", zap.Int64("plex_user_id", s.UserID), zap.String("username", s.Username))

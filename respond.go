@@ -57,6 +57,9 @@ func (h *PlexAuth) unauthenticated(w http.ResponseWriter, r *http.Request) error
 
 // forbidden answers a signed-in account this handler's rules refuse.
 func (h *PlexAuth) forbidden(w http.ResponseWriter, r *http.Request, s *Session) error {
+	if h.answerUndecided(w, r, s) {
+		return nil
+	}
 	if isNavigation(r) {
 		h.renderDenied(w, r, s.Username, originalURI(r))
 		return nil

@@ -113,7 +113,7 @@ func (h *PlexAuth) revalidateSession(id string, s *Session) {
 	defer s.checking.Store(false)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Duration(h.Timeout))
 	defer cancel()
-	fresh, err := h.plex.identify(ctx, s.Token)
+	fresh, err := h.recheckIdentity(ctx, s)
 	now := time.Now()
 	switch {
 	case errors.Is(err, errTokenRejected):

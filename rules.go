@@ -11,17 +11,15 @@ func (h *PlexAuth) admit(s *Session) (string, bool) {
 	if h.allowUsers != nil && !h.allowUsers.match(s.UserID, s.foldedUsername, s.foldedEmail) {
 		return "", false
 	}
-	if len(h.Servers) == 0 {
-		return "", true
-	}
-	best := ""
-	for _, id := range h.Servers {
-		t := s.Servers[id]
-		if t != "" && h.allowTiers[t] && tierRank(t) > tierRank(best) {
-			best = t
-		}
-	}
-	return best, best != ""
+	d := h.decide(s)
+	return d.tier, d.refusal == ""
+}
+
+// decide applies the block's server rules to the session's account (see
+// decideAccess).
+func (h *PlexAuth) decide(s *Session) decision {
+	r := accessRules{servers: h.Servers, tiers: h.allowTiers, owner: h.owner != nil}
+	return decideAccess(r, h.owner.current(), accountFacts{id: s.UserID, devices: s.Servers})
 }
 
 // describeRules says in words whom this handler admits, for the start-up
@@ -55,6 +53,8 @@ func (h *PlexAuth) admissionError() string {
 		return "plex_auth needs server, allow_users or allow_any_plex_user: refusing to admit every Plex account by default"
 	case h.AllowAnyPlexUser && (len(h.Servers) > 0 || len(h.AllowUsers) > 0):
 		return "allow_any_plex_user cannot be combined with server or allow_users"
+	case h.OwnerToken != "" && len(h.Servers) == 0:
+		return "owner_token needs server: it reads who that server is shared with"
 	}
 	return ""
 }

@@ -18,6 +18,18 @@ func (s *Server) SetDown(down bool) {
 	s.mu.Unlock()
 }
 
+// SetUsersJSON makes /api/users honour Accept: application/json with the
+// JSON form the Plex OpenAPI description gives (booleans as 0 and 1), or,
+// off (the default), answer XML whatever the request's Accept header says:
+// plex.tv's v1 endpoints have answered XML to every client known
+// (Overseerr's server/api/plextv.ts sends Accept: application/json and
+// parses XML).
+func (s *Server) SetUsersJSON(on bool) {
+	s.mu.Lock()
+	s.usersJSON = on
+	s.mu.Unlock()
+}
+
 // SetDelay makes every API answer (paths under /api/) wait d first.
 // The wait ends early when the request's context is cancelled (for example
 // by a client timeout) or the server is closed. Zero removes the delay.

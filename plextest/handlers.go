@@ -21,6 +21,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("GET /api/v2/pins/{id}", s.getPin)
 	mux.HandleFunc("GET /api/v2/user", s.getUser)
 	mux.HandleFunc("GET /api/v2/resources", s.getResources)
+	mux.HandleFunc("GET /api/users", s.getUsers)
 	mux.HandleFunc("GET /auth", s.authPage)
 	mux.HandleFunc("POST /auth/approve", s.authApprove)
 	return mux
@@ -196,12 +197,15 @@ func (s *Server) userBody(a *account) userBody {
 	homeAdmin := false
 	for _, m := range s.serverList {
 		sh := m.shares[a.Username]
-		if sh == nil || sh.tier == Friend {
+		if sh == nil || sh.tier == Friend || sh.claimed {
 			continue
 		}
 		var home []string
 		var owners []string
 		for u, o := range m.shares {
+			if o.pending || o.claimed {
+				continue
+			}
 			switch o.tier {
 			case Home:
 				home = append(home, u)
@@ -275,7 +279,7 @@ func (s *Server) getResources(w http.ResponseWriter, r *http.Request) {
 	// look at provides rather than at positions.
 	devices := []deviceBody{playerDevice(a, now, "Chrome", "Plex Web", "client,player")}
 	for _, m := range s.serverList {
-		if sh := m.shares[a.Username]; sh != nil {
+		if sh := m.shares[a.Username]; sh != nil && !sh.pending {
 			devices = append(devices, s.serverDevice(m, sh, now, includeHTTPS, includeRelay))
 		}
 	}
@@ -331,7 +335,7 @@ func (s *Server) serverDevice(m *mediaServer, sh *share, now time.Time, https, r
 	if sh.tier != Owner {
 		ownerID, title := 1, "plex-owner"
 		for u, o := range m.shares {
-			if o.tier == Owner {
+			if o.tier == Owner && !o.claimed {
 				ownerID, title = s.accounts[u].ID, s.accounts[u].Username
 				break
 			}

@@ -9,9 +9,12 @@
 //   - GET  /api/v2/pins/{id}       poll a pin (200, 404 code 1020)
 //   - GET  /api/v2/user            the account behind X-Plex-Token (200, 401)
 //   - GET  /api/v2/resources       servers and devices the account can reach
+//   - GET  /api/users              who the token's account shares its servers
+//     with (home members, friends, pending invitations)
 //
 // Answers are JSON when the request's Accept header includes
-// application/json and XML otherwise, as plex.tv does.
+// application/json and XML otherwise, as plex.tv does; /api/users answers
+// XML whatever Accept says unless [Server.SetUsersJSON] is on.
 //
 // It also serves a stand-in for the Plex sign-in page (app.plex.tv/auth) at
 // /auth, see [Server.AppURL], whose buttons approve the pin named in the URL
@@ -94,6 +97,7 @@ type Server struct {
 	nextPinID   int
 	nextAcctID  int
 	down        bool
+	usersJSON   bool
 	delay       time.Duration
 	status      int
 	retryAfter  int
@@ -119,6 +123,13 @@ type mediaServer struct {
 type share struct {
 	tier  Tier
 	token string // accessToken of the server for that account
+	// pending: invited, not accepted yet. The owner's /api/users lists the
+	// invitation (pending="1"); the invitee's resources do not list the
+	// server.
+	pending bool
+	// claimed: the account's own resources list the server as owned, but
+	// the account is no owner from the owner's side (see ClaimServer).
+	claimed bool
 }
 
 type pin struct {
@@ -264,6 +275,37 @@ func (s *Server) Share(machineID, username string, tier Tier) {
 		panic(fmt.Sprintf("plextest: Share: unknown tier %q", tier))
 	}
 	m.shares[username] = &share{tier: tier, token: randomAlnum(20)}
+}
+
+// Invite records an invitation of the account to the server, not accepted
+// yet: the owner's /api/users lists it with pending="1", and the account's
+// own resources do not list the server. Share(machineID, username, Friend)
+// is the invitation accepted. It replaces any earlier share, and panics if
+// the server or the account is unknown.
+func (s *Server) Invite(machineID, username string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.mustServer(machineID)
+	if _, ok := s.accounts[username]; !ok {
+		panic(fmt.Sprintf("plextest: Invite: unknown account %q", username))
+	}
+	m.shares[username] = &share{tier: Friend, token: randomAlnum(20), pending: true}
+}
+
+// ClaimServer makes the account's own /api/v2/resources list the server as
+// owned (owned=true), as a second registration of a copied machine
+// identifier might, while nothing changes on the owner's side: the account
+// is on no owner's /api/users list, and the owner's answers stay the same.
+// It replaces any earlier share, and panics if the server or the account is
+// unknown.
+func (s *Server) ClaimServer(machineID, username string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.mustServer(machineID)
+	if _, ok := s.accounts[username]; !ok {
+		panic(fmt.Sprintf("plextest: ClaimServer: unknown account %q", username))
+	}
+	m.shares[username] = &share{tier: Owner, token: randomAlnum(20), claimed: true}
 }
 
 // Unshare removes the account's access to the server. It panics if the

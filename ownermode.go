@@ -1,0 +1,167 @@
+package plexauth
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+)
+
+// How a block with owner_token differs from one without: where it starts its
+// owner's list, how its sign-ins wait for that list, what it answers while
+// it cannot decide, and what a session's own re-check asks.
+
+// provisionOwner starts the owner's list of a block with owner_token.
+func (h *PlexAuth) provisionOwner(ctx caddy.Context) error {
+	if h.OwnerToken == "" || len(h.Servers) == 0 {
+		return nil // Validate refuses owner_token without server
+	}
+	// Never echoed: the value is, or holds, the token.
+	token := strings.TrimSpace(caddy.NewReplacer().ReplaceAll(h.OwnerToken, ""))
+	if token == "" {
+		return errors.New("owner_token is empty (an unset {env.…} placeholder expands to nothing)")
+	}
+	if !strings.Contains(h.OwnerToken, "{") {
+		h.logger.Warn("owner_token is written in the configuration itself, so Caddy keeps it in its saved config (autosave.json) and shows it on its admin API; give it as a placeholder such as {env.PLEX_TOKEN}")
+	}
+	// Access comes from the owner's list, read for everyone once per
+	// revalidate; a session's own re-check only asks whether its token
+	// still works.
+	h.revalidate = max(h.revalidate, tokenRecheckEvery)
+	o, err := newOwnerList(ctx, h.plex, token, h.Servers, time.Duration(h.Revalidate), ctx.Storage(), h.logger)
+	if err != nil {
+		return err
+	}
+	h.owner = o
+	return nil
+}
+
+// accessMode names what the block's access is decided from, for its
+// start-up line.
+func (h *PlexAuth) accessMode() (mode, from string) {
+	switch {
+	case h.owner != nil:
+		return "owner_list", "the owner's list of people the servers are shared with, read with owner_token"
+	case len(h.Servers) > 0:
+		return "account_resources", "each signing-in account's own server list at plex.tv; set owner_token to decide from the owner's side"
+	case len(h.AllowUsers) > 0:
+		return "allow_users", "the allow_users list alone"
+	}
+	return "any_plex_account", "nothing: every Plex account is admitted"
+}
+
+// logMode says, once per block at start, what its access is decided from.
+func (h *PlexAuth) logMode() {
+	mode, from := h.accessMode()
+	h.logger.Info("plex_auth access mode", zap.String("access_mode", mode), zap.String("access_from", from), zap.Strings("servers", h.Servers))
+}
+
+// ownerAllowsSignIn answers, for the sign-in endpoints of a block with
+// owner_token, whether a sign-in can go on. It cannot while the set-up needs
+// attention (the token's account does not own the servers, or plex.tv
+// rejected the token), nor while no list of the owner's is known; the
+// browser then gets 503 and its sign-in in progress, if any, is kept.
+func (h *PlexAuth) ownerAllowsSignIn(w http.ResponseWriter, r *http.Request, endpoint string) bool {
+	switch endpoint {
+	case "login", "start", "callback", "poll":
+	default:
+		return true
+	}
+	v := h.owner.current()
+	if v.problem == ownerOK && v.list == nil {
+		h.owner.readOnDemand(func(v *ownerView) bool { return v.list != nil || v.problem != ownerOK })
+		v = h.owner.current()
+	}
+	var setup bool
+	switch {
+	case v.problem != ownerOK:
+		setup = true
+	case v.list == nil:
+	default:
+		return true
+	}
+	if endpoint == "poll" || acceptsJSON(r) {
+		h.undecidedHeaders(w, setup)
+		writeFlowJSON(w, http.StatusServiceUnavailable, flowAnswer{Status: "error", Message: undecidedMessage(setup)})
+		return false
+	}
+	h.renderUndecided(w, r, setup)
+	return false
+}
+
+// ownerReadFor reads the owner's list again, at most once per onDemandEvery,
+// when the account signing in is not on it: an invitation accepted a moment
+// ago works at once.
+func (h *PlexAuth) ownerReadFor(s *Session) {
+	if h.owner == nil {
+		return
+	}
+	id := s.UserID
+	h.owner.readOnDemand(func(v *ownerView) bool {
+		return v.problem != ownerOK || (v.list != nil && v.list.tierOf(id) != "")
+	})
+}
+
+// answerUndecided answers a signed-in request that a block with owner_token
+// cannot decide (see refusal.unavailable) with 503, and reports whether it
+// did.
+func (h *PlexAuth) answerUndecided(w http.ResponseWriter, r *http.Request, s *Session) bool {
+	if h.owner == nil {
+		return false
+	}
+	d := h.decide(s)
+	if !d.refusal.unavailable() {
+		return false
+	}
+	setup := d.refusal == refusedSetup
+	if isNavigation(r) {
+		h.renderUndecided(w, r, setup)
+		return true
+	}
+	h.undecidedHeaders(w, setup)
+	writeStatus(w, r, http.StatusServiceUnavailable, strings.TrimSuffix(undecidedMessage(setup), "."), "")
+	return true
+}
+
+func undecidedMessage(setup bool) string {
+	if setup {
+		return "This site's Plex set-up needs attention."
+	}
+	return "Plex could not be reached."
+}
+
+func (h *PlexAuth) undecidedHeaders(w http.ResponseWriter, setup bool) {
+	if !setup {
+		w.Header().Set("Retry-After", formatInt(int64(onDemandEvery/time.Second)))
+	}
+}
+
+func (h *PlexAuth) renderUndecided(w http.ResponseWriter, r *http.Request, setup bool) {
+	h.undecidedHeaders(w, setup)
+	d := pageData{Title: "Plex could not be reached", LoginURL: h.externalPrefix(r) + "/login"}
+	if setup {
+		d.Title, d.SetupNeedsAttention = "Sign-in unavailable", true
+	}
+	h.render(w, r, http.StatusServiceUnavailable, "unavailable", d)
+}
+
+// recheckIdentity is what a session's re-check asks plex.tv. In owner mode
+// the owner's list decides access, so only the account behind the token is
+// asked (is the token still valid, and its current name); the servers the
+// session holds are kept as they are.
+func (h *PlexAuth) recheckIdentity(ctx context.Context, s *Session) (*Session, error) {
+	if h.owner == nil {
+		return h.plex.identify(ctx, s.Token)
+	}
+	u, err := h.plex.user(ctx, s.Token)
+	if err != nil {
+		return nil, err
+	}
+	// Cleaned like any account's values (accountSession).
+	fresh := accountSession(u, s.Servers, s.Token)
+	return fresh, nil
+}
