@@ -2,6 +2,7 @@ package plexauth
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -150,7 +151,7 @@ func TestUsersFromTheFakeInBothForms(t *testing.T) {
 			t.Errorf("json=%v: requests %+v", asJSON, reqs)
 		}
 	}
-	if _, err := c.users(context.Background(), "revoked"); err != errTokenRejected {
+	if _, err := c.users(context.Background(), "revoked"); !errors.Is(err, errTokenRejected) {
 		t.Fatalf("a rejected owner token: %v, want errTokenRejected", err)
 	}
 }
