@@ -2,8 +2,11 @@ package plexauth
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -542,5 +545,41 @@ func TestNestedPlexAuthAppliesTheStricterRulesInside(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRefusedOwnerLogLineShowsTheServersReached: an owner refused at their
+// own site because `server` names another id learns the right one from the
+// log line.
+func TestRefusedOwnerLogLineShowsTheServersReached(t *testing.T) {
+	logPath := filepath.Join(t.TempDir(), "caddy.log")
+	wrongID := strings.Repeat("0", 40)
+	e := newEnvGlobal(t, "log {\n\t\toutput file "+logPath+"\n\t\tformat json\n\t}", `http://localhost:9080 {
+	plex_auth {
+		server `+wrongID+`
+		{PLEX}
+	}
+	reverse_proxy {UP}
+}`)
+	resp, body := e.signIn(newBrowser(t), "owner", "/")
+	expectStatus(t, resp, http.StatusForbidden, body)
+	var line map[string]any
+	for deadline := time.Now().Add(10 * time.Second); line == nil; {
+		b, _ := os.ReadFile(logPath)
+		for l := range strings.SplitSeq(string(b), "\n") {
+			if strings.Contains(l, `"msg":"plex account refused"`) {
+				_ = json.Unmarshal([]byte(l), &line)
+			}
+		}
+		if line == nil && time.Now().After(deadline) {
+			t.Fatalf("no refusal line in the log:\n%s", b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := fmt.Sprint(line["servers_reached"]); got != "["+machineID+"]" {
+		t.Errorf("servers_reached = %s, want [%s]", got, machineID)
+	}
+	if got := fmt.Sprint(line["servers_configured"]); got != "["+wrongID+"]" {
+		t.Errorf("servers_configured = %s, want [%s]", got, wrongID)
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"crypto/hmac"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
+	"slices"
 
 	"go.uber.org/zap"
 )
@@ -95,7 +97,7 @@ func (h *PlexAuth) settlePin(w http.ResponseWriter, r *http.Request, st *loginSt
 	h.ownerReadFor(s)
 	if _, ok := h.admit(s); !ok {
 		h.clearCookie(w, r, h.stateCookie, statePath, "")
-		h.logger.Info("plex account refused", zap.Int64("plex_user_id", s.UserID), zap.String("username", s.Username))
+		h.logger.Info("plex account refused", h.refusalFields(s)...)
 		return pinOutcome{status: pinDenied, account: s.Username}
 	}
 	// The state cookie goes only once the session is stored: if storing
@@ -177,4 +179,18 @@ func writeFlowJSON(w http.ResponseWriter, status int, a flowAnswer) {
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(a)
+}
+
+// refusalFields describe a refused account for the log. Without
+// owner_token they also list the servers the account reaches next to the
+// configured ones: for the server's owner refused at their own site, that
+// is how a wrong `server` id shows up.
+func (h *PlexAuth) refusalFields(s *Session) []zap.Field {
+	f := []zap.Field{zap.Int64("plex_user_id", s.UserID), zap.String("username", s.Username)}
+	if h.owner == nil && len(h.Servers) > 0 {
+		f = append(f,
+			zap.Strings("servers_reached", slices.Sorted(maps.Keys(s.Servers))),
+			zap.Strings("servers_configured", h.Servers))
+	}
+	return f
 }
