@@ -209,7 +209,7 @@ func TestBrowserPlexDownShowsMessage(t *testing.T) {
 		c.openPopup(chromedp.Click(chromedp.CSS("#signin")))
 		c.waitFor("the unreachable message", `!document.querySelector('[data-outcome="error"]').hidden`)
 		c.waitNoPopups("after start failed")
-		if got := c.text(`[data-outcome="error"]`); !strings.Contains(got, "Plex could not be reached") {
+		if got := c.text(`[data-outcome="error"]`); !strings.Contains(got, "plex.tv is having trouble") {
 			t.Errorf("message = %q", got)
 		}
 	})
@@ -226,7 +226,7 @@ func TestBrowserPlexDownShowsMessage(t *testing.T) {
 		e.plex.SetDown(true)
 		defer e.plex.SetDown(false)
 		c.startSameTab()
-		if got := c.text("h1"); got != "Plex could not be reached" {
+		if got := c.text("h1"); got != "Plex is having trouble" {
 			t.Errorf("heading = %q", got)
 		}
 	})

@@ -351,19 +351,23 @@ func TestPlexDownGivesGatewayPagesAndNeverHangs(t *testing.T) {
 		name   string
 		set    func()
 		status int
+		says   string
 	}{
-		{"connection dropped", func() { e.plex.SetDown(true) }, http.StatusBadGateway},
-		{"5xx", func() { e.plex.SetStatus(http.StatusInternalServerError, 0) }, http.StatusBadGateway},
-		{"429", func() { e.plex.SetStatus(http.StatusTooManyRequests, 30) }, http.StatusServiceUnavailable},
-		{"slower than timeout", func() { e.plex.SetDelay(10 * 1e9) }, http.StatusBadGateway},
+		{"connection dropped", func() { e.plex.SetDown(true) }, http.StatusBadGateway, "Plex is having trouble"},
+		{"5xx", func() { e.plex.SetStatus(http.StatusInternalServerError, 0) }, http.StatusBadGateway, "Plex is having trouble"},
+		{"429", func() { e.plex.SetStatus(http.StatusTooManyRequests, 30) }, http.StatusServiceUnavailable, "Plex is having trouble"},
+		{"slower than timeout", func() { e.plex.SetDelay(10 * 1e9) }, http.StatusBadGateway, "plex.tv did not answer in time"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			c.set()
 			defer func() { e.plex.SetDown(false); e.plex.SetStatus(0, 0); e.plex.SetDelay(0) }()
-			resp, body := newBrowser(t).do(http.MethodPost, "/_plexauth/start", url.Values{"rd": {"/"}})
+			resp, body := newBrowser(t).do(http.MethodPost, "/_plexauth/start", url.Values{"rd": {"/where?x=1"}})
 			expectStatus(t, resp, c.status, body)
-			if !strings.Contains(body, "Plex could not be reached") {
-				t.Errorf("page should say Plex could not be reached: %.300s", body)
+			if !strings.Contains(body, c.says) {
+				t.Errorf("page should say %q: %.600s", c.says, body[strings.Index(body, "<main>"):])
+			}
+			if !strings.Contains(body, `href="/_plexauth/login?rd=%2Fwhere%3Fx%3D1"`) {
+				t.Errorf("Try again should keep where the user was going: %.600s", body[strings.Index(body, "<main>"):])
 			}
 			if c.status == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "30" {
 				t.Errorf("Retry-After = %q", resp.Header.Get("Retry-After"))
@@ -581,5 +585,38 @@ func TestRefusedOwnerLogLineShowsTheServersReached(t *testing.T) {
 	}
 	if got := fmt.Sprint(line["servers_configured"]); got != "["+wrongID+"]" {
 		t.Errorf("servers_configured = %s, want [%s]", got, wrongID)
+	}
+}
+
+// TestPlexUnreachableIsNotCalledSlow: a plex.tv this server cannot reach
+// (the name does not resolve, or nothing listens) is said to be
+// unreachable, on the page, in the popup's JSON and in the log, not "did
+// not answer in time".
+func TestPlexUnreachableIsNotCalledSlow(t *testing.T) {
+	closed := freePort(t) // nothing listens there
+	for name, plexURL := range map[string]string{
+		"name does not resolve": "http://plex.invalid",
+		"connection refused":    fmt.Sprintf("http://127.0.0.1:%d", closed),
+	} {
+		t.Run(name, func(t *testing.T) {
+			newEnv(t, `http://localhost:9080 {
+	plex_auth {
+		server `+machineID+`
+		plex_tv_url `+plexURL+`
+		timeout 2s
+	}
+	reverse_proxy {UP}
+}`)
+			resp, body := newBrowser(t).do(http.MethodPost, "/_plexauth/start", url.Values{"rd": {"/a"}})
+			expectStatus(t, resp, http.StatusBadGateway, body)
+			if !strings.Contains(body, "could not connect to plex.tv") || strings.Contains(body, "in time") {
+				t.Errorf("page should say plex.tv could not be reached: %.600s", body[strings.Index(body, "<main>"):])
+			}
+			resp, body = newBrowser(t).do(http.MethodPost, "/_plexauth/start", url.Values{"rd": {"/a"}, "popup": {"1"}}, "Accept", "application/json")
+			expectStatus(t, resp, http.StatusBadGateway, body)
+			if !strings.Contains(body, "could not connect to plex.tv") {
+				t.Errorf("popup answer should say plex.tv could not be reached: %s", body)
+			}
+		})
 	}
 }

@@ -1,11 +1,14 @@
 package plexauth
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -136,7 +139,7 @@ func (h *PlexAuth) serveStart(w http.ResponseWriter, r *http.Request) {
 			h.plexFailedJSON(w, "creating pin", err)
 			return
 		}
-		h.plexFailed(w, r, "creating pin", err)
+		h.plexFailed(w, r, "creating pin", err, rd)
 		return
 	}
 	ttl := time.Duration(pin.ExpiresIn) * time.Second
@@ -205,7 +208,7 @@ func (h *PlexAuth) serveCallback(w http.ResponseWriter, r *http.Request) {
 	case pinForged:
 		h.render(w, r, http.StatusBadRequest, "badstate", pageData{Title: "Sign-in could not continue", LoginURL: base + "/login"})
 	case pinFailed:
-		h.plexFailed(w, r, o.during, o.err)
+		h.plexFailed(w, r, o.during, o.err, st.RD)
 	case pinLimited:
 		// The page reloads itself when the wait is over, as the waiting
 		// page does.
@@ -284,13 +287,15 @@ func (h *PlexAuth) clearCookie(w http.ResponseWriter, r *http.Request, name, pat
 // plexFailed answers when plex.tv could not be used: 503 (with
 // Retry-After) when it asked us to slow down or is down for maintenance,
 // 502 otherwise.
-func (h *PlexAuth) plexFailed(w http.ResponseWriter, r *http.Request, what string, err error) {
+func (h *PlexAuth) plexFailed(w http.ResponseWriter, r *http.Request, what string, err error, rd string) {
 	status := h.plexFailure(w, what, err)
+	// "Try again" keeps where the user was going.
+	loginURL := h.externalPrefix(r) + "/login?rd=" + url.QueryEscape(rd)
 	if errors.As(err, new(*storeError)) {
-		h.render(w, r, status, "unavailable", pageData{Title: "Sign-in unavailable", StoreDown: true, LoginURL: h.externalPrefix(r) + "/login"})
+		h.render(w, r, status, "unavailable", pageData{Title: "Sign-in unavailable", StoreDown: true, LoginURL: loginURL})
 		return
 	}
-	h.render(w, r, status, "unavailable", pageData{Title: "Plex could not be reached", LoginURL: h.externalPrefix(r) + "/login"})
+	h.render(w, r, status, "unavailable", pageData{Title: "Plex could not be reached", PlexProblem: plexProblemOf(err), LoginURL: loginURL})
 }
 
 // plexFailure logs a failed plex.tv call and returns the status to answer
@@ -310,7 +315,28 @@ func (h *PlexAuth) plexFailure(w http.ResponseWriter, what string, err error) in
 		}
 	}
 	if c := h.logger.Check(zapcore.WarnLevel, "plex.tv call failed"); c != nil {
-		c.Write(zap.String("during", what), zap.Error(err))
+		c.Write(zap.String("during", what), zap.String("problem", plexProblemOf(err)), zap.Error(err))
 	}
 	return status
+}
+
+// plexProblemOf says what kind of failure err is, for the page and the
+// log: "unreachable" (the name did not resolve, or the connection was
+// refused or could not be made: this server's network or DNS), "timeout"
+// (no answer in time), or "error" (plex.tv answered with an error, or
+// dropped the connection).
+func plexProblemOf(err error) string {
+	var un *plexUnavailable
+	if errors.As(err, &un) && un.Status != 0 {
+		return "error"
+	}
+	var op *net.OpError
+	var ne net.Error
+	switch {
+	case errors.As(err, new(*net.DNSError)), errors.As(err, &op) && op.Op == "dial", errors.Is(err, syscall.ECONNREFUSED):
+		return "unreachable"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	}
+	return "error"
 }

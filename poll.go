@@ -165,7 +165,11 @@ func (h *PlexAuth) servePoll(w http.ResponseWriter, r *http.Request) {
 // Retry-After, a JSON body.
 func (h *PlexAuth) plexFailedJSON(w http.ResponseWriter, what string, err error) {
 	status := h.plexFailure(w, what, err)
-	msg := "Plex could not be reached."
+	msg := map[string]string{
+		"unreachable": "This site could not connect to plex.tv.",
+		"timeout":     "plex.tv did not answer in time.",
+		"error":       "plex.tv is having trouble; it answered with an error.",
+	}[plexProblemOf(err)]
 	if errors.As(err, new(*storeError)) {
 		msg = "This site cannot keep sessions right now."
 	}
