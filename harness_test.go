@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddytest"
 
 	"github.com/caddy-plexauth/caddy-plexauth/plextest"
@@ -60,6 +61,9 @@ func runTests(m *testing.M) int {
 	for _, k := range []string{"XDG_CONFIG_HOME", "XDG_DATA_HOME"} {
 		os.Setenv(k, filepath.Join(dir, strings.ToLower(strings.TrimPrefix(k, "XDG_"))))
 	}
+	// Caddy fixed this path when the package was initialised, before the
+	// line above: point it into the run's folder too.
+	caddy.ConfigAutosavePath = filepath.Join(dir, "config", "caddy", "autosave.json")
 	sitePort, adminPort, httpsPort = freePort(nil), freePort(nil), freePort(nil)
 	siteURL = fmt.Sprintf("http://localhost:%d", sitePort)
 	code := m.Run()
