@@ -208,6 +208,8 @@ type PlexAuth struct {
 	limits        *signinLimits
 	limitsKey     string
 	owner         *ownerList // with owner_token
+
+	cookieDomainWarned uint32 // set once the cookie_domain warning is logged
 }
 
 // CaddyModule returns the Caddy module information.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -230,6 +231,7 @@ func (h *PlexAuth) newSession(w http.ResponseWriter, r *http.Request, s *Session
 	if err := h.sessions.put(r.Context(), id, s); err != nil {
 		return &storeError{err}
 	}
+	h.warnCookieDomain(r.Host)
 	http.SetCookie(w, &http.Cookie{
 		Name:     h.CookieName,
 		Value:    h.sessionSealer.seal(h.CookieName, rawID, s.Expires),
@@ -241,6 +243,19 @@ func (h *PlexAuth) newSession(w http.ResponseWriter, r *http.Request, s *Session
 		SameSite: http.SameSiteLaxMode,
 	})
 	return nil
+}
+
+// warnCookieDomain says once per handler, at the first sign-in on a host
+// the cookie_domain does not cover, that browsers will drop the session
+// cookie: nothing else tells the operator why everyone there keeps being
+// sent back to the login page.
+func (h *PlexAuth) warnCookieDomain(host string) {
+	if h.CookieDomain == "" || hostUnderCookieDomain(host, h.CookieDomain) ||
+		!atomic.CompareAndSwapUint32(&h.cookieDomainWarned, 0, 1) {
+		return
+	}
+	h.logger.Warn("cookie_domain does not cover this host: browsers drop the session cookie here, and sign-in starts over every time",
+		zap.String("host", host), zap.String("cookie_domain", h.CookieDomain))
 }
 
 // storeError is the session store failing to keep a new session.
