@@ -97,6 +97,14 @@ func newChrome(t *testing.T, extra ...chromedp.ExecAllocatorOption) *chrome {
 	return c
 }
 
+// newChromeResolving is newChrome with every name under example.test
+// resolving to 127.0.0.1, so that tests can use real, distinct host names
+// (a.example.test, b.example.test) for sites of the in-process Caddy.
+func newChromeResolving(t *testing.T) *chrome {
+	t.Helper()
+	return newChrome(t, chromedp.Flag("host-resolver-rules", "MAP *.example.test 127.0.0.1"))
+}
+
 // call runs f with a timeout, failing the test on error.
 func (c *chrome) call(f func(ctx context.Context) error) {
 	c.t.Helper()
