@@ -256,3 +256,89 @@ func TestHostUnderCookieDomain(t *testing.T) {
 		}
 	}
 }
+
+// Turning cookie_domain on (or off) leaves browsers holding the session
+// cookie of the old scope beside the new one, under the same name; a
+// browser sends the older first. Neither sign-out nor sign-in may then
+// be stuck on the stale one.
+func TestSwitchingCookieDomainLeavesNoStaleCookieInTheWay(t *testing.T) {
+	hostOnly := strings.Replace(subdomainSites, "\t\tcookie_domain example.test\n", "", 1)
+	for _, c := range []struct {
+		name, before, after string
+		// Without cookie_domain the old Domain is not known, so that
+		// cookie stays in the browser, naming an ended session.
+		expiresBoth bool
+	}{
+		{"turned on", hostOnly, subdomainSites, true},
+		{"turned off", subdomainSites, hostOnly, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, c.before)
+			b := newSubdomainBrowser(t)
+			a, bb := subdomainURL("a"), subdomainURL("b")
+			_, resp, body := e.signInAt(b, a, "friend", "/")
+			expectStatus(t, resp, http.StatusFound, body)
+			old := responseCookie(resp, "plex_auth_session")
+
+			e.load(c.after)
+			_, resp, body = e.signInAt(b, a, "homie", "/")
+			expectStatus(t, resp, http.StatusFound, body)
+			current := responseCookie(resp, "plex_auth_session")
+
+			// Sign-out ends every session the browser presents, whatever
+			// the scope of its cookie, and expires both scopes when it can.
+			resp, body = b.get(a + "/_plexauth/logout")
+			expectStatus(t, resp, http.StatusFound, body)
+			for _, ck := range []*http.Cookie{old, current} {
+				for _, base := range []string{a, bb} {
+					resp, body = newSubdomainBrowser(t).get(base+"/", "Cookie", "plex_auth_session="+ck.Value)
+					if resp.StatusCode != http.StatusFound {
+						t.Errorf("after sign-out, a copy of the cookie set with Domain=%q still opens %s: %d", ck.Domain, base, resp.StatusCode)
+					}
+				}
+			}
+			au, _ := url.Parse(a)
+			for _, ck := range b.jar.Cookies(au) {
+				if ck.Name == "plex_auth_session" && c.expiresBoth {
+					t.Errorf("after sign-out the browser still sends a session cookie to a")
+				}
+			}
+
+			// Signing in again gets the user in, not back to the login page.
+			_, resp, body = e.signInAt(b, a, "friend", "/")
+			expectStatus(t, resp, http.StatusFound, body)
+			resp, body = b.get(a + "/sonarr")
+			expectStatus(t, resp, http.StatusOK, body)
+		})
+	}
+}
+
+// A stale cookie the browser sends first (a session ended elsewhere, a
+// cookie of another scope) does not hide a live one behind it.
+func TestLiveSessionCookieBehindAStaleOneIsUsed(t *testing.T) {
+	e := newEnv(t, subdomainSites)
+	b := newSubdomainBrowser(t)
+	a := subdomainURL("a")
+	_, resp, body := e.signInAt(b, a, "friend", "/")
+	expectStatus(t, resp, http.StatusFound, body)
+	live := responseCookie(resp, "plex_auth_session")
+	_, resp, body = e.signInAt(newSubdomainBrowser(t), a, "homie", "/")
+	expectStatus(t, resp, http.StatusFound, body)
+	ended := responseCookie(resp, "plex_auth_session")
+	resp, body = newSubdomainBrowser(t).get(a+"/_plexauth/logout", "Cookie", "plex_auth_session="+ended.Value)
+	expectStatus(t, resp, http.StatusFound, body)
+
+	for _, header := range []string{
+		"plex_auth_session=" + ended.Value + "; plex_auth_session=" + live.Value,
+		"plex_auth_session=garbage; other=1; plex_auth_session=" + live.Value,
+	} {
+		resp, body = newSubdomainBrowser(t).get(a+"/sonarr", "Cookie", header)
+		expectStatus(t, resp, http.StatusOK, body)
+		if got := e.up.last().Header.Get("Remote-User"); got != "friend" {
+			t.Errorf("Cookie %.40s…: upstream saw Remote-User %q, want friend", header, got)
+		}
+		if got := e.up.last().Header.Get("Cookie"); strings.Contains(got, "plex_auth_session") {
+			t.Errorf("a session cookie reached the upstream: %q", got)
+		}
+	}
+}

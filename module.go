@@ -528,7 +528,24 @@ func (h *PlexAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 // the refusal page can name the account; admit refuses it. err is set only
 // when the session store could not be asked.
 func (h *PlexAuth) sessionFromRequest(r *http.Request) (*Session, string, error) {
-	value := findCookie(r.Header, h.CookieName)
+	s, id, err := h.sessionFromCookie(findCookie(r.Header, h.CookieName))
+	if s == nil && err == nil {
+		// A browser that holds the cookie in two scopes (host-only and
+		// cookie_domain, after that option changed) sends the older
+		// first: a stale one must not hide a live one.
+		if vs := cookieValues(r.Header, h.CookieName); len(vs) > 1 {
+			for _, v := range vs[1:] {
+				if s, id, err = h.sessionFromCookie(v); s != nil || err != nil {
+					break
+				}
+			}
+		}
+	}
+	return s, id, err
+}
+
+// sessionFromCookie is sessionFromRequest for one value of the cookie.
+func (h *PlexAuth) sessionFromCookie(value string) (*Session, string, error) {
 	if value == "" {
 		return nil, "", nil
 	}

@@ -277,10 +277,18 @@ func (h *PlexAuth) serveLogout(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusOK, "logout", pageData{Title: "Sign out", RD: rd, LogoutURL: h.externalPrefix(r) + "/logout"})
 		return
 	}
-	if _, id, _ := h.sessionFromRequest(r); id != "" {
-		h.sessions.remove(id)
+	// Every session the browser presents ends, and the cookie expires in
+	// both scopes: one set before cookie_domain changed would otherwise
+	// outlive the sign-out.
+	for _, v := range cookieValues(r.Header, h.CookieName) {
+		if _, id, _ := h.sessionFromCookie(v); id != "" {
+			h.sessions.remove(id)
+		}
 	}
 	h.clearCookie(w, r, h.CookieName, "/", h.CookieDomain)
+	if h.CookieDomain != "" {
+		h.clearCookie(w, r, h.CookieName, "/", "")
+	}
 	status := http.StatusFound
 	if r.Method == http.MethodPost {
 		status = http.StatusSeeOther
