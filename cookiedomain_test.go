@@ -157,6 +157,33 @@ func TestSignInOnOneSubdomainIsValidOnAllAndSignOutEndsItOnAll(t *testing.T) {
 	}
 }
 
+func TestSiblingSiteAppliesItsOwnRulesToTheSharedSignIn(t *testing.T) {
+	e := newEnv(t, subdomainSites+`
+http://c.example.test:9080 {
+	plex_auth {
+		server `+machineID+`
+		allow_tier owner
+		cookie_domain example.test
+		{PLEX}
+	}
+	reverse_proxy {UP}
+}`)
+	b := newSubdomainBrowser(t)
+	_, resp, body := e.signInAt(b, subdomainURL("a"), "friend", "/")
+	expectStatus(t, resp, http.StatusFound, body)
+	resp, body = b.get(subdomainURL("c") + "/")
+	expectStatus(t, resp, http.StatusForbidden, body)
+	if !strings.Contains(body, "friend") {
+		t.Errorf("the owner-only site's refusal should name the account: %.300s", body)
+	}
+	// The owner's sign-in on a opens c.
+	b = newSubdomainBrowser(t)
+	_, resp, body = e.signInAt(b, subdomainURL("a"), "owner", "/")
+	expectStatus(t, resp, http.StatusFound, body)
+	resp, body = b.get(subdomainURL("c") + "/")
+	expectStatus(t, resp, http.StatusOK, body)
+}
+
 func TestReturnURLToSiblingSubdomainIsKeptThroughSignIn(t *testing.T) {
 	e := newEnv(t, subdomainSites)
 	for _, c := range []struct{ rd, want string }{

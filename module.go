@@ -123,7 +123,14 @@ type PlexAuth struct {
 	CookieName string `json:"cookie_name,omitempty"`
 
 	// CookieDomain, when set, is the session cookie's Domain attribute, so
-	// one sign-in covers sibling sites. Default: host-only.
+	// one sign-in covers sibling sites: every site under it whose plex_auth
+	// has the same cookie_name, secret and store accepts the sign-in, each
+	// by its own rules, and a sign-out on any of them ends it on all. The
+	// login state cookie stays host-only: a sign-in ends on the host it
+	// began on. A sign-in on a host the domain does not cover, where
+	// browsers drop the cookie, is logged as a warning (once). Pair it with
+	// RedirectDomains `.<domain>` so a return URL may name a sibling.
+	// Default: host-only.
 	CookieDomain string `json:"cookie_domain,omitempty"`
 
 	// Prefix is the path under which the module's own endpoints live.
