@@ -34,7 +34,9 @@ type chrome struct {
 	popups  map[target.ID]bool
 }
 
-func newChrome(t *testing.T) *chrome {
+// newChrome starts Chromium with the flags every browser test uses, and
+// extra ones after them (e.g. newChromeResolving's host mapping).
+func newChrome(t *testing.T, extra ...chromedp.ExecAllocatorOption) *chrome {
 	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -44,7 +46,7 @@ func newChrome(t *testing.T) *chrome {
 	}
 	// Not chromedp's defaults: those turn the popup blocker off, and the
 	// popup flow must get past it.
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+	opts := append([]chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath),
 		chromedp.Headless,
 		chromedp.NoSandbox,
@@ -62,7 +64,8 @@ func newChrome(t *testing.T) *chrome {
 		chromedp.Flag("password-store", "basic"),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 800),
-	)
+	}, extra...)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	t.Cleanup(func() {
 		cancel()
@@ -92,6 +95,14 @@ func newChrome(t *testing.T) *chrome {
 	})
 	t.Cleanup(c.expectCleanConsole)
 	return c
+}
+
+// newChromeResolving is newChrome with every name under example.test
+// resolving to 127.0.0.1, so that tests can use real, distinct host names
+// (a.example.test, b.example.test) for sites of the in-process Caddy.
+func newChromeResolving(t *testing.T) *chrome {
+	t.Helper()
+	return newChrome(t, chromedp.Flag("host-resolver-rules", "MAP *.example.test 127.0.0.1"))
 }
 
 // call runs f with a timeout, failing the test on error.

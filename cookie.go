@@ -137,29 +137,57 @@ func randomBytes(n int) []byte {
 // sessionIDLen is the length of a session id: 256 random bits.
 const sessionIDLen = 32
 
-// findCookie returns the value of the cookie name in the request headers,
-// or "". It scans the raw header instead of r.Cookie, which parses and
-// allocates every cookie on every request.
+// findCookie returns the value of the first cookie name in the request
+// headers, or "". It scans the raw header instead of r.Cookie, which
+// parses and allocates every cookie on every request.
 func findCookie(h map[string][]string, name string) string {
 	for _, line := range h["Cookie"] {
-		for len(line) > 0 {
-			var part string
-			if i := strings.IndexByte(line, ';'); i >= 0 {
-				part, line = line[:i], line[i+1:]
-			} else {
-				part, line = line, ""
-			}
-			part = strings.TrimSpace(part)
-			if len(part) > len(name) && part[len(name)] == '=' && part[:len(name)] == name {
-				v := part[len(name)+1:]
-				if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
-					v = v[1 : len(v)-1]
-				}
-				return v
-			}
+		if v, _, ok := nextCookie(line, name); ok {
+			return v
 		}
 	}
 	return ""
+}
+
+// cookieValues returns the value of every cookie name in the request
+// headers, in the order sent. A browser holding cookies of one name with
+// different Domain attributes sends them all, the oldest first
+// (RFC 6265 section 5.4).
+func cookieValues(h map[string][]string, name string) []string {
+	var vs []string
+	for _, line := range h["Cookie"] {
+		for {
+			v, rest, ok := nextCookie(line, name)
+			if !ok {
+				break
+			}
+			vs = append(vs, v)
+			line = rest
+		}
+	}
+	return vs
+}
+
+// nextCookie finds the first cookie name in one Cookie line and returns
+// its value and what follows it in the line.
+func nextCookie(line, name string) (value, rest string, ok bool) {
+	for len(line) > 0 {
+		var part string
+		if i := strings.IndexByte(line, ';'); i >= 0 {
+			part, line = line[:i], line[i+1:]
+		} else {
+			part, line = line, ""
+		}
+		part = strings.TrimSpace(part)
+		if len(part) > len(name) && part[len(name)] == '=' && part[:len(name)] == name {
+			v := part[len(name)+1:]
+			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			return v, line, true
+		}
+	}
+	return "", "", false
 }
 
 // stripCookie removes the cookie name from the Cookie header, keeping the

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 )
@@ -104,14 +105,38 @@ func FuzzFindCookie(f *testing.F) {
 	f.Add("a=1; plex_auth_session=x; b=2")
 	f.Add("plex_auth_session=\"q\"")
 	f.Add(";;;=;")
+	f.Add("plex_auth_session=x; plex_auth_session=y")
 	f.Fuzz(func(t *testing.T, line string) {
 		h := map[string][]string{"Cookie": {line}}
-		_ = findCookie(h, "plex_auth_session")
+		first := findCookie(h, "plex_auth_session")
+		if vs := cookieValues(h, "plex_auth_session"); len(vs) > 0 && vs[0] != first || len(vs) == 0 && first != "" {
+			t.Fatalf("findCookie = %q but cookieValues = %q", first, vs)
+		}
 		stripCookie(h, "plex_auth_session")
 		if findCookie(h, "plex_auth_session") != "" {
 			t.Fatalf("cookie survived stripping: %q", h["Cookie"])
 		}
 	})
+}
+
+// cookieValues sees every cookie of the name, across Cookie lines, in the
+// order sent, and nothing that merely starts with the name.
+func TestCookieValuesFindsEveryCookieOfTheName(t *testing.T) {
+	for _, c := range []struct {
+		lines []string
+		want  []string
+	}{
+		{[]string{"plex_auth_session=old; theme=dark; plex_auth_session=new"}, []string{"old", "new"}},
+		{[]string{"plex_auth_session=a", "x=1; plex_auth_session=\"b\""}, []string{"a", "b"}},
+		{[]string{"plex_auth_session_state=s; plex_auth_sessionx=t; xplex_auth_session=u"}, nil},
+		{[]string{";;plex_auth_session=; ; plex_auth_session=z"}, []string{"", "z"}},
+		{nil, nil},
+	} {
+		got := cookieValues(map[string][]string{"Cookie": c.lines}, "plex_auth_session")
+		if !slices.Equal(got, c.want) {
+			t.Errorf("cookieValues(%q) = %q, want %q", c.lines, got, c.want)
+		}
+	}
 }
 
 // stripCookie takes a shortcut for the Cookie lines browsers send; it must

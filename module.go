@@ -123,7 +123,14 @@ type PlexAuth struct {
 	CookieName string `json:"cookie_name,omitempty"`
 
 	// CookieDomain, when set, is the session cookie's Domain attribute, so
-	// one sign-in covers sibling sites. Default: host-only.
+	// one sign-in covers sibling sites: every site under it whose plex_auth
+	// has the same cookie_name, secret and store accepts the sign-in, each
+	// by its own rules, and a sign-out on any of them ends it on all. The
+	// login state cookie stays host-only: a sign-in ends on the host it
+	// began on. A sign-in on a host the domain does not cover, where
+	// browsers drop the cookie, is logged as a warning (once). Pair it with
+	// RedirectDomains `.<domain>` so a return URL may name a sibling.
+	// Default: host-only.
 	CookieDomain string `json:"cookie_domain,omitempty"`
 
 	// Prefix is the path under which the module's own endpoints live.
@@ -208,6 +215,8 @@ type PlexAuth struct {
 	limits        *signinLimits
 	limitsKey     string
 	owner         *ownerList // with owner_token
+
+	cookieDomainWarned uint32 // set once the cookie_domain warning is logged
 }
 
 // CaddyModule returns the Caddy module information.
@@ -526,7 +535,24 @@ func (h *PlexAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 // the refusal page can name the account; admit refuses it. err is set only
 // when the session store could not be asked.
 func (h *PlexAuth) sessionFromRequest(r *http.Request) (*Session, string, error) {
-	value := findCookie(r.Header, h.CookieName)
+	s, id, err := h.sessionFromCookie(findCookie(r.Header, h.CookieName))
+	if s == nil && err == nil {
+		// A browser that holds the cookie in two scopes (host-only and
+		// cookie_domain, after that option changed) sends the older
+		// first: a stale one must not hide a live one.
+		if vs := cookieValues(r.Header, h.CookieName); len(vs) > 1 {
+			for _, v := range vs[1:] {
+				if s, id, err = h.sessionFromCookie(v); s != nil || err != nil {
+					break
+				}
+			}
+		}
+	}
+	return s, id, err
+}
+
+// sessionFromCookie is sessionFromRequest for one value of the cookie.
+func (h *PlexAuth) sessionFromCookie(value string) (*Session, string, error) {
 	if value == "" {
 		return nil, "", nil
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -233,6 +234,7 @@ func (h *PlexAuth) newSession(w http.ResponseWriter, r *http.Request, s *Session
 	if err := h.sessions.put(r.Context(), id, s); err != nil {
 		return &storeError{err}
 	}
+	h.warnCookieDomain(r.Host)
 	http.SetCookie(w, &http.Cookie{
 		Name:     h.CookieName,
 		Value:    h.sessionSealer.seal(h.CookieName, rawID, s.Expires),
@@ -244,6 +246,19 @@ func (h *PlexAuth) newSession(w http.ResponseWriter, r *http.Request, s *Session
 		SameSite: http.SameSiteLaxMode,
 	})
 	return nil
+}
+
+// warnCookieDomain says once per handler, at the first sign-in on a host
+// the cookie_domain does not cover, that browsers will drop the session
+// cookie: nothing else tells the operator why everyone there keeps being
+// sent back to the login page.
+func (h *PlexAuth) warnCookieDomain(host string) {
+	if h.CookieDomain == "" || hostUnderCookieDomain(host, h.CookieDomain) ||
+		!atomic.CompareAndSwapUint32(&h.cookieDomainWarned, 0, 1) {
+		return
+	}
+	h.logger.Warn("cookie_domain does not cover this host: browsers drop the session cookie here, and sign-in starts over every time",
+		zap.String("host", host), zap.String("cookie_domain", h.CookieDomain))
 }
 
 // storeError is the session store failing to keep a new session.
@@ -265,10 +280,18 @@ func (h *PlexAuth) serveLogout(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusOK, "logout", pageData{Title: "Sign out", RD: rd, LogoutURL: h.externalPrefix(r) + "/logout"})
 		return
 	}
-	if _, id, _ := h.sessionFromRequest(r); id != "" {
-		h.sessions.remove(id)
+	// Every session the browser presents ends, and the cookie expires in
+	// both scopes: one set before cookie_domain changed would otherwise
+	// outlive the sign-out.
+	for _, v := range cookieValues(r.Header, h.CookieName) {
+		if _, id, _ := h.sessionFromCookie(v); id != "" {
+			h.sessions.remove(id)
+		}
 	}
 	h.clearCookie(w, r, h.CookieName, "/", h.CookieDomain)
+	if h.CookieDomain != "" {
+		h.clearCookie(w, r, h.CookieName, "/", "")
+	}
 	status := http.StatusFound
 	if r.Method == http.MethodPost {
 		status = http.StatusSeeOther

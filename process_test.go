@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -63,21 +64,49 @@ var (
 func freePort(t testing.TB) int {
 	portsMu.Lock()
 	defer portsMu.Unlock()
-	for {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			if t == nil {
-				panic(err)
+	lo, hi := belowEphemeralPorts()
+	for tries := 0; ; tries++ {
+		var port int
+		if hi > lo && tries < 1000 {
+			// Below the kernel's range for outgoing connections: a port
+			// from that range, free now, can be taken as the source port
+			// of some connection before the server listens on it.
+			port = lo + rand.IntN(hi-lo)
+			l, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
+			if err != nil {
+				continue
 			}
-			t.Fatal(err)
+			l.Close()
+		} else {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				if t == nil {
+					panic(err)
+				}
+				t.Fatal(err)
+			}
+			port = l.Addr().(*net.TCPAddr).Port
+			l.Close()
 		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
 		if !portsUsed[port] {
 			portsUsed[port] = true
 			return port
 		}
 	}
+}
+
+// belowEphemeralPorts is a range of ports for the tests' servers that
+// outgoing connections never take: from 10000 up to the start of
+// /proc/sys/net/ipv4/ip_local_port_range (32768 by default).
+func belowEphemeralPorts() (lo, hi int) {
+	lo, hi = 10000, 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		var a, z int
+		if n, _ := fmt.Sscan(string(b), &a, &z); n == 2 {
+			hi = a
+		}
+	}
+	return lo, hi
 }
 
 // caddyProc is one running Caddy process.

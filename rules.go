@@ -2,6 +2,8 @@ package plexauth
 
 import (
 	"fmt"
+	"net"
+	"net/url"
 	"strings"
 )
 
@@ -99,6 +101,23 @@ func checkCookieDomain(d string) error {
 		return fmt.Errorf("%q is not a domain", d)
 	}
 	return nil
+}
+
+// hostUnderCookieDomain reports whether a browser at host (a Host header,
+// port or not) keeps a cookie whose Domain attribute is domain: the
+// domain-match of RFC 6265 section 5.1.3, after the leading dot a browser
+// ignores (section 5.2.3). An IP address has no subdomains: it matches
+// only itself.
+func hostUnderCookieDomain(host, domain string) bool {
+	name := strings.ToLower((&url.URL{Host: host}).Hostname())
+	domain = strings.ToLower(strings.TrimPrefix(domain, "."))
+	if name == "" || domain == "" {
+		return false
+	}
+	if net.ParseIP(name) != nil {
+		return name == domain
+	}
+	return name == domain || strings.HasSuffix(name, "."+domain)
 }
 
 func tierRank(t string) int {
