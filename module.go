@@ -191,6 +191,7 @@ type PlexAuth struct {
 	LoginTemplate string `json:"login_template,omitempty"`
 
 	logger        *zap.Logger
+	audit         *zap.Logger // http.handlers.plex_auth.audit (audit.go)
 	revalidate    time.Duration
 	cacheTTL      time.Duration
 	poolKey       string
@@ -222,6 +223,10 @@ func (PlexAuth) CaddyModule() caddy.ModuleInfo {
 // Caddy's storage and takes a reference to the shared session cache.
 func (h *PlexAuth) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
+	h.audit = newAuditLogger(h.logger)
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("plex_auth: metrics: %v", err)
+	}
 	if h.Product == "" {
 		h.Product = defaultProduct
 	}
@@ -550,7 +555,7 @@ func (h *PlexAuth) sessionFromRequest(r *http.Request) (*Session, string, error)
 	if !now.Before(s.Expires) || !now.Before(s.Created.Add(time.Duration(h.SessionTTL))) {
 		return nil, "", nil
 	}
-	h.maybeRevalidate(id, s, now)
+	h.maybeRevalidate(r, id, s, now)
 	return s, id, nil
 }
 

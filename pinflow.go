@@ -132,6 +132,7 @@ func (h *PlexAuth) serveStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
+		countSignIn(signInError)
 		if popup {
 			h.plexFailedJSON(w, "creating pin", err)
 			return
@@ -262,8 +263,9 @@ func (h *PlexAuth) serveLogout(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusOK, "logout", pageData{Title: "Sign out", RD: rd, LogoutURL: h.externalPrefix(r) + "/logout"})
 		return
 	}
-	if _, id, _ := h.sessionFromRequest(r); id != "" {
+	if s, id, _ := h.sessionFromRequest(r); id != "" {
 		h.sessions.remove(id)
+		h.auditSignOut(r, s)
 	}
 	h.clearCookie(w, r, h.CookieName, "/", h.CookieDomain)
 	status := http.StatusFound

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-
-	"go.uber.org/zap"
 )
 
 // A browser learns how its sign-in ended in one of two ways: the same-tab
@@ -46,7 +44,8 @@ type pinOutcome struct {
 // again; a copy of the cookie is stopped by the claim on the pin (see
 // pinclaim.go): an approved pin yields one session, however many copies
 // ask, on whichever instance.
-func (h *PlexAuth) settlePin(w http.ResponseWriter, r *http.Request, st *loginState) pinOutcome {
+func (h *PlexAuth) settlePin(w http.ResponseWriter, r *http.Request, st *loginState) (o pinOutcome) {
+	defer func() { countSettled(o.status) }()
 	statePath := h.externalPrefix(r) + "/"
 	claim := pinClaimKey(h.ClientID, st.PinID)
 	if h.sessions.pinSettled(claim) {
@@ -93,9 +92,10 @@ func (h *PlexAuth) settlePin(w http.ResponseWriter, r *http.Request, st *loginSt
 		return pinOutcome{status: pinFailed, during: "identifying account", err: err}
 	}
 	h.ownerReadFor(s)
-	if _, ok := h.admit(s); !ok {
+	d := h.judge(s)
+	if d.refusal != "" {
 		h.clearCookie(w, r, h.stateCookie, statePath, "")
-		h.logger.Info("plex account refused", zap.Int64("plex_user_id", s.UserID), zap.String("username", s.Username))
+		h.auditSignInRefused(r, s, d.refusal)
 		return pinOutcome{status: pinDenied, account: s.Username}
 	}
 	// The state cookie goes only once the session is stored: if storing
@@ -106,8 +106,24 @@ func (h *PlexAuth) settlePin(w http.ResponseWriter, r *http.Request, st *loginSt
 		return pinOutcome{status: pinFailed, during: "storing session", err: err}
 	}
 	h.clearCookie(w, r, h.stateCookie, statePath, "")
-	h.logger.Info("signed in", zap.Int64("plex_user_id", s.UserID), zap.String("username", s.Username))
+	h.auditSignIn(r, s, d.tier)
 	return pinOutcome{status: pinApproved, account: s.Username}
+}
+
+// countSettled counts a sign-in that ended (see metrics.go): a pending pin
+// has not, a used one was counted when it ended, and a limited check is
+// counted by the limits.
+func countSettled(st pinStatus) {
+	switch st {
+	case pinApproved:
+		countSignIn(signInOK)
+	case pinDenied:
+		countSignIn(signInDenied)
+	case pinExpired:
+		countSignIn(signInExpired)
+	case pinFailed, pinForged:
+		countSignIn(signInError)
+	}
 }
 
 // flowAnswer is the JSON body of {prefix}/poll, and of {prefix}/start when
