@@ -70,6 +70,14 @@ const (
 // The session cookie is removed from the Cookie header and the Plex token
 // is never forwarded. No call to plex.tv is made on this
 // path.
+//
+// Every sign-in, refusal (with its reason), sign-out and session ended by a
+// re-check is logged at info level under the logger
+// `http.handlers.plex_auth.audit`, with the Plex account id and username
+// and the client IP; never a token or a cookie value. Metrics named
+// `caddy_plex_auth_*` (sign-ins by result, sessions in memory, re-checks,
+// calls to plex.tv and their duration, session store errors) are served
+// with Caddy's at the admin endpoint's /metrics.
 type PlexAuth struct {
 	// Product is the name sent as X-Plex-Product: what users see on plex.tv
 	// when they sign in, and in their list of authorized devices. Default: Caddy.
