@@ -4,7 +4,6 @@ import (
 	"net"
 	"net/http"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 )
@@ -35,13 +34,6 @@ const (
 // newAuditLogger is the audit trail's logger, named under the module's.
 func newAuditLogger(moduleLogger *zap.Logger) *zap.Logger {
 	return moduleLogger.Named("audit")
-}
-
-// auditLoggerFor is the audit trail's logger for code that is not a
-// plex_auth handler (an admin API module): the same name, the same
-// destinations.
-func auditLoggerFor(ctx caddy.Context) *zap.Logger {
-	return newAuditLogger(ctx.Logger(PlexAuth{}))
 }
 
 // origin is the request an event came from.
@@ -99,8 +91,10 @@ func (h *PlexAuth) auditEnded(s *Session, reason string, from origin) {
 	auditEnded(h.audit, s, reason, from)
 }
 
-// auditEnded is the same for code holding only the audit logger (see
-// auditLoggerFor), such as the admin API's ending of sessions.
+// auditEnded is the same for code that is not a plex_auth handler, such as
+// an admin API module ending sessions: newAuditLogger(ctx.Logger(PlexAuth{}))
+// from its caddy.Context is the same logger, routed by the same `log`
+// options.
 func auditEnded(log *zap.Logger, s *Session, reason string, from origin) {
 	log.Info("session ended", auditFields(s, from, zap.String("reason", reason))...)
 }

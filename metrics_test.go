@@ -337,6 +337,63 @@ func collected(t *testing.T, c prometheus.Collector, labels map[string]string) f
 	return 0
 }
 
+// signInCounts is the sign-in counter's value for each result.
+func signInCounts(t *testing.T) map[string]float64 {
+	t.Helper()
+	out := map[string]float64{}
+	for _, r := range []string{signInOK, signInDenied, signInExpired, signInError, signInRateLimited} {
+		out[r] = collected(t, metrics.signIns, map[string]string{"result": r})
+	}
+	return out
+}
+
+// TestEachEndedSignInCountsUnderOneResult: a sign-in that ended counts once
+// under its result; one still pending, a copy of one already finished, and
+// a limited check (counted by the limits) count nothing here.
+func TestEachEndedSignInCountsUnderOneResult(t *testing.T) {
+	for _, c := range []struct {
+		status pinStatus
+		result string // "": nothing counted
+	}{
+		{pinApproved, signInOK},
+		{pinDenied, signInDenied},
+		{pinExpired, signInExpired},
+		{pinFailed, signInError},
+		{pinForged, signInError},
+		{pinPending, ""},
+		{pinUsed, ""},
+		{pinLimited, ""},
+	} {
+		before := signInCounts(t)
+		countSettled(c.status)
+		after := signInCounts(t)
+		for r := range after {
+			want := 0.0
+			if r == c.result {
+				want = 1
+			}
+			if got := after[r] - before[r]; got != want {
+				t.Errorf("status %d moved result %q by %v, want %v", c.status, r, got, want)
+			}
+		}
+	}
+}
+
+// TestFailedPinCreationCountsAsSignInError: plex.tv failing at /start is a
+// sign-in that ended in error, in both flows.
+func TestFailedPinCreationCountsAsSignInError(t *testing.T) {
+	e := newEnv(t, basicSite)
+	e.plex.SetStatus(http.StatusServiceUnavailable, 0)
+	for _, popup := range []string{"0", "1"} {
+		before := signInCounts(t)[signInError]
+		resp, body := newBrowser(t).do(http.MethodPost, "/_plexauth/start", url.Values{"rd": {"/"}, "popup": {popup}})
+		expectStatus(t, resp, http.StatusServiceUnavailable, body)
+		if got := signInCounts(t)[signInError] - before; got != 1 {
+			t.Errorf("popup=%s: a failed pin creation moved error by %v, want 1", popup, got)
+		}
+	}
+}
+
 // TestSessionsGaugeCountsLiveSessionsOnly puts a live session, one past
 // its expiry and a placeholder for a session the store lacks in a cache:
 // only the live one is a session in memory.
