@@ -62,8 +62,14 @@ func auditFields(s *Session, from origin, extra ...zap.Field) []zap.Field {
 	}, extra...)
 }
 
+// auditSignIn records a new session; tier is "" when the block names no
+// server (allow_users, allow_any_plex_user).
 func (h *PlexAuth) auditSignIn(r *http.Request, s *Session, tier string) {
-	h.audit.Info("signed in", auditFields(s, originOf(r), zap.String("tier", tier))...)
+	fields := auditFields(s, originOf(r))
+	if tier != "" {
+		fields = append(fields, zap.String("tier", tier))
+	}
+	h.audit.Info("signed in", fields...)
 }
 
 func (h *PlexAuth) auditSignInRefused(r *http.Request, s *Session, why refusal) {

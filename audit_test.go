@@ -1,13 +1,19 @@
 package plexauth
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/caddy-plexauth/caddy-plexauth/plextest"
 )
@@ -186,5 +192,37 @@ func TestProcessAuditTrailNamesAPendingInvitation(t *testing.T) {
 	l := lines[0]
 	if len(lines) != 1 || l.Msg != "sign-in refused" || l.Username != "invitee" || l.Reason != "invitation_pending" || l.ClientIP != ip {
 		t.Fatalf("want one refusal of invitee for invitation_pending from %s, got %d lines, first: %s", ip, len(lines), l.raw)
+	}
+}
+
+// TestAuditLineFieldsComeFromCaddysClientIP: the client IP is Caddy's
+// client_ip (which honours trusted_proxies), the connection's address only
+// without it; a sign-in on a block naming no server has no tier field.
+func TestAuditLineFieldsComeFromCaddysClientIP(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	h := &PlexAuth{audit: zap.New(core)}
+	s := &Session{UserID: 1001, Username: "owner"}
+
+	r := httptest.NewRequest(http.MethodGet, "http://tools.example.com/", nil)
+	r.RemoteAddr = "10.0.0.2:4711" // the proxy in front
+	r = r.WithContext(context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{caddyhttp.ClientIPVarKey: "203.0.113.7"}))
+	h.auditSignIn(r, s, "")
+
+	bare := httptest.NewRequest(http.MethodGet, "http://tools.example.com/", nil)
+	bare.RemoteAddr = "198.51.100.23:5000"
+	h.auditSignIn(bare, s, tierOwner)
+
+	entries := logs.All()
+	if len(entries) != 2 {
+		t.Fatalf("%d lines, want 2", len(entries))
+	}
+	for i, want := range []struct {
+		ip   string
+		tier any // nil: no tier field
+	}{{"203.0.113.7", nil}, {"198.51.100.23", tierOwner}} {
+		f := entries[i].ContextMap()
+		if f["client_ip"] != want.ip || f["host"] != "tools.example.com" || f["plex_user_id"] != int64(1001) || f["username"] != "owner" || f["tier"] != want.tier {
+			t.Errorf("line %d: %v, want client_ip %s and tier %v", i+1, f, want.ip, want.tier)
+		}
 	}
 }

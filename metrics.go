@@ -89,7 +89,12 @@ var metrics = struct {
 	}),
 }
 
-func init() {
+// registerMetrics adds the collectors to a config's registry (nil, as in
+// tests that build a caddy.Context by hand: nothing to do).
+func registerMetrics(reg *prometheus.Registry) error {
+	if reg == nil {
+		return nil
+	}
 	// Every result is exported from the start, at 0, so that rate() and
 	// alerts on a result work before its first occurrence.
 	for _, r := range []string{signInOK, signInDenied, signInExpired, signInError, signInRateLimited} {
@@ -97,14 +102,6 @@ func init() {
 	}
 	for _, r := range []string{recheckOK, recheckEnded, recheckError} {
 		metrics.rechecks.WithLabelValues(r)
-	}
-}
-
-// registerMetrics adds the collectors to a config's registry (nil, as in
-// tests that build a caddy.Context by hand: nothing to do).
-func registerMetrics(reg *prometheus.Registry) error {
-	if reg == nil {
-		return nil
 	}
 	for _, c := range []prometheus.Collector{
 		metrics.signIns, metrics.sessions, metrics.rechecks,
