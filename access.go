@@ -40,6 +40,9 @@ const (
 	refusedPending refusal = "invitation_pending"
 	// refusedTier: access of a tier allow_tier does not admit.
 	refusedTier refusal = "tier_not_allowed"
+	// refusedNotListed: allow_users is set and does not name the account
+	// (decided in rules.go, before decideAccess).
+	refusedNotListed refusal = "not_in_allow_users"
 	// refusedSetup: the owner_token's account does not own every
 	// configured server, so its list says nothing about who may enter.
 	refusedSetup refusal = "setup_needs_attention"

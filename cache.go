@@ -184,6 +184,7 @@ func (sc *sessionCache) storeResult(err error) {
 		}
 		return
 	}
+	metrics.storeErrors.Inc()
 	if sc.storeDown.CompareAndSwap(false, true) {
 		sc.log.Error("session store unreachable; signed-in sessions in memory keep working, new sign-ins fail until it is back",
 			zap.String("store", sc.store.describe()), zap.Error(err))
@@ -381,6 +382,20 @@ func (sc *sessionCache) retryRemovals() {
 
 func (sc *sessionCache) count() int {
 	return sc.c.ItemCount()
+}
+
+// liveCount is how many sessions memory holds that are not over and are
+// not placeholders for sessions the store does not have. It copies the
+// table, so it is for a scrape now and then, not for requests.
+func (sc *sessionCache) liveCount() int {
+	now := time.Now()
+	n := 0
+	for _, it := range sc.c.Items() {
+		if s := it.Object.(*Session); !s.gone && now.Before(s.Expires) {
+			n++
+		}
+	}
+	return n
 }
 
 var _ caddy.Destructor = (*sessionCache)(nil)

@@ -571,7 +571,7 @@ func TestRefusedOwnerLogLineShowsTheServersReached(t *testing.T) {
 	for deadline := time.Now().Add(10 * time.Second); line == nil; {
 		b, _ := os.ReadFile(logPath)
 		for l := range strings.SplitSeq(string(b), "\n") {
-			if strings.Contains(l, `"msg":"plex account refused"`) {
+			if strings.Contains(l, `"msg":"sign-in refused"`) {
 				_ = json.Unmarshal([]byte(l), &line)
 			}
 		}

@@ -470,6 +470,7 @@ func (h *PlexAuth) createPin(r *http.Request) (*plexPin, error) {
 	client := clientKey(r)
 	if err := h.limits.allow(duringCreate, client, time.Now()); err != nil {
 		h.limits.refusals.note(h.logger, err, client)
+		countSignIn(signInRateLimited)
 		return nil, err
 	}
 	return h.plex.createPin(r.Context())
@@ -489,6 +490,7 @@ func (h *PlexAuth) checkPin(r *http.Request, id int64) (*plexPin, error) {
 		func(ctx context.Context) (*plexPin, error) { return h.plex.checkPin(ctx, id) })
 	if le := asLimit(err); le != nil {
 		h.limits.refusals.note(h.logger, le, client)
+		countSignIn(signInRateLimited)
 	}
 	return pin, err
 }

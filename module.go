@@ -70,6 +70,14 @@ const (
 // The session cookie is removed from the Cookie header and the Plex token
 // is never forwarded. No call to plex.tv is made on this
 // path.
+//
+// Every sign-in, refusal (with its reason), sign-out and session ended by a
+// re-check is logged at info level under the logger
+// `http.handlers.plex_auth.audit`, with the Plex account id and username
+// and the client IP; never a token or a cookie value. Metrics named
+// `caddy_plex_auth_*` (sign-ins by result, sessions in memory, re-checks,
+// calls to plex.tv and their duration, session store errors) are served
+// with Caddy's at the admin endpoint's /metrics.
 type PlexAuth struct {
 	// Product is the name sent as X-Plex-Product: what users see on plex.tv
 	// when they sign in, and in their list of authorized devices. Default: Caddy.
@@ -198,6 +206,7 @@ type PlexAuth struct {
 	LoginTemplate string `json:"login_template,omitempty"`
 
 	logger        *zap.Logger
+	audit         *zap.Logger // http.handlers.plex_auth.audit (audit.go)
 	revalidate    time.Duration
 	cacheTTL      time.Duration
 	poolKey       string
@@ -231,6 +240,10 @@ func (PlexAuth) CaddyModule() caddy.ModuleInfo {
 // Caddy's storage and takes a reference to the shared session cache.
 func (h *PlexAuth) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
+	h.audit = newAuditLogger(h.logger)
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("plex_auth: metrics: %v", err)
+	}
 	if h.Product == "" {
 		h.Product = defaultProduct
 	}
@@ -535,14 +548,14 @@ func (h *PlexAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 // the refusal page can name the account; admit refuses it. err is set only
 // when the session store could not be asked.
 func (h *PlexAuth) sessionFromRequest(r *http.Request) (*Session, string, error) {
-	s, id, err := h.sessionFromCookie(findCookie(r.Header, h.CookieName))
+	s, id, err := h.sessionFromCookie(r, findCookie(r.Header, h.CookieName))
 	if s == nil && err == nil {
 		// A browser that holds the cookie in two scopes (host-only and
 		// cookie_domain, after that option changed) sends the older
 		// first: a stale one must not hide a live one.
 		if vs := cookieValues(r.Header, h.CookieName); len(vs) > 1 {
 			for _, v := range vs[1:] {
-				if s, id, err = h.sessionFromCookie(v); s != nil || err != nil {
+				if s, id, err = h.sessionFromCookie(r, v); s != nil || err != nil {
 					break
 				}
 			}
@@ -552,7 +565,7 @@ func (h *PlexAuth) sessionFromRequest(r *http.Request) (*Session, string, error)
 }
 
 // sessionFromCookie is sessionFromRequest for one value of the cookie.
-func (h *PlexAuth) sessionFromCookie(value string) (*Session, string, error) {
+func (h *PlexAuth) sessionFromCookie(r *http.Request, value string) (*Session, string, error) {
 	if value == "" {
 		return nil, "", nil
 	}
@@ -576,7 +589,7 @@ func (h *PlexAuth) sessionFromCookie(value string) (*Session, string, error) {
 	if !now.Before(s.Expires) || !now.Before(s.Created.Add(time.Duration(h.SessionTTL))) {
 		return nil, "", nil
 	}
-	h.maybeRevalidate(id, s, now)
+	h.maybeRevalidate(r, id, s, now)
 	return s, id, nil
 }
 

@@ -136,6 +136,7 @@ func (h *PlexAuth) serveStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
+		countSignIn(signInError)
 		if popup {
 			h.plexFailedJSON(w, "creating pin", err)
 			return
@@ -284,8 +285,9 @@ func (h *PlexAuth) serveLogout(w http.ResponseWriter, r *http.Request) {
 	// both scopes: one set before cookie_domain changed would otherwise
 	// outlive the sign-out.
 	for _, v := range cookieValues(r.Header, h.CookieName) {
-		if _, id, _ := h.sessionFromCookie(v); id != "" {
+		if s, id, _ := h.sessionFromCookie(r, v); id != "" {
 			h.sessions.remove(id)
+			h.auditSignOut(r, s)
 		}
 	}
 	h.clearCookie(w, r, h.CookieName, "/", h.CookieDomain)

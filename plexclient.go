@@ -106,12 +106,15 @@ func (c *plexClient) do(ctx context.Context, method, path, token string, out any
 		// The token goes in a header, never the URL: URLs end up in logs.
 		h.Set("X-Plex-Token", token)
 	}
+	start := time.Now()
 	resp, err := c.http.Do(req)
 	if err != nil {
+		observePlexCall(path, 0, start)
 		return &plexUnavailable{Err: err}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxPlexBody))
+	observePlexCall(path, resp.StatusCode, start)
 	if err != nil {
 		return &plexUnavailable{Err: err}
 	}

@@ -48,7 +48,8 @@ type pinOutcome struct {
 // again; a copy of the cookie is stopped by the claim on the pin (see
 // pinclaim.go): an approved pin yields one session, however many copies
 // ask, on whichever instance.
-func (h *PlexAuth) settlePin(w http.ResponseWriter, r *http.Request, st *loginState) pinOutcome {
+func (h *PlexAuth) settlePin(w http.ResponseWriter, r *http.Request, st *loginState) (o pinOutcome) {
+	defer func() { countSettled(o.status) }()
 	statePath := h.externalPrefix(r) + "/"
 	claim := pinClaimKey(h.ClientID, st.PinID)
 	if h.sessions.pinSettled(claim) {
@@ -95,9 +96,10 @@ func (h *PlexAuth) settlePin(w http.ResponseWriter, r *http.Request, st *loginSt
 		return pinOutcome{status: pinFailed, during: "identifying account", err: err}
 	}
 	h.ownerReadFor(s)
-	if _, ok := h.admit(s); !ok {
+	d := h.judge(s)
+	if d.refusal != "" {
 		h.clearCookie(w, r, h.stateCookie, statePath, "")
-		h.logger.Info("plex account refused", h.refusalFields(s)...)
+		h.auditSignInRefused(r, s, d.refusal, h.refusalFields(s)...)
 		return pinOutcome{status: pinDenied, account: s.Username}
 	}
 	// The state cookie goes only once the session is stored: if storing
@@ -108,8 +110,24 @@ func (h *PlexAuth) settlePin(w http.ResponseWriter, r *http.Request, st *loginSt
 		return pinOutcome{status: pinFailed, during: "storing session", err: err}
 	}
 	h.clearCookie(w, r, h.stateCookie, statePath, "")
-	h.logger.Info("signed in", zap.Int64("plex_user_id", s.UserID), zap.String("username", s.Username))
+	h.auditSignIn(r, s, d.tier)
 	return pinOutcome{status: pinApproved, account: s.Username}
+}
+
+// countSettled counts a sign-in that ended (see metrics.go): a pending pin
+// has not, a used one was counted when it ended, and a limited check is
+// counted by the limits.
+func countSettled(st pinStatus) {
+	switch st {
+	case pinApproved:
+		countSignIn(signInOK)
+	case pinDenied:
+		countSignIn(signInDenied)
+	case pinExpired:
+		countSignIn(signInExpired)
+	case pinFailed, pinForged:
+		countSignIn(signInError)
+	}
 }
 
 // flowAnswer is the JSON body of {prefix}/poll, and of {prefix}/start when
@@ -185,12 +203,12 @@ func writeFlowJSON(w http.ResponseWriter, status int, a flowAnswer) {
 	_ = json.NewEncoder(w).Encode(a)
 }
 
-// refusalFields describe a refused account for the log. Without
+// refusalFields add to a refused sign-in's audit line. Without
 // owner_token they also list the servers the account reaches next to the
 // configured ones: for the server's owner refused at their own site, that
 // is how a wrong `server` id shows up.
 func (h *PlexAuth) refusalFields(s *Session) []zap.Field {
-	f := []zap.Field{zap.Int64("plex_user_id", s.UserID), zap.String("username", s.Username)}
+	var f []zap.Field
 	if h.owner == nil && len(h.Servers) > 0 {
 		f = append(f,
 			zap.Strings("servers_reached", slices.Sorted(maps.Keys(s.Servers))),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"net/http"
 	"sync"
 	"time"
 
@@ -91,8 +92,9 @@ func (b *plexBackoff) succeeded() int {
 }
 
 // maybeRevalidate starts a background re-check of s when one is due. It
-// never blocks the request.
-func (h *PlexAuth) maybeRevalidate(id string, s *Session, now time.Time) {
+// never blocks the request. r, the request that found it due, is named in
+// the audit line if the re-check ends the session.
+func (h *PlexAuth) maybeRevalidate(r *http.Request, id string, s *Session, now time.Time) {
 	if h.revalidate <= 0 || now.Before(s.Checked.Add(h.revalidate)) {
 		return
 	}
@@ -103,13 +105,14 @@ func (h *PlexAuth) maybeRevalidate(id string, s *Session, now time.Time) {
 		s.checking.Store(false)
 		return
 	}
+	from := originOf(r)
 	go func() {
 		defer h.sessions.plex.finished()
-		h.revalidateSession(id, s)
+		h.revalidateSession(id, s, from)
 	}()
 }
 
-func (h *PlexAuth) revalidateSession(id string, s *Session) {
+func (h *PlexAuth) revalidateSession(id string, s *Session, from origin) {
 	defer s.checking.Store(false)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Duration(h.Timeout))
 	defer cancel()
@@ -120,9 +123,10 @@ func (h *PlexAuth) revalidateSession(id string, s *Session) {
 		// plex.tv answered, about this token only: other sessions'
 		// re-checks go on (and a probe during an outage ends it).
 		h.sessions.plex.succeeded()
-		h.logger.Info("plex token no longer valid; session ended",
-			zap.Int64("plex_user_id", s.UserID), zap.String("username", s.Username), zap.Error(err))
 		h.sessions.remove(id)
+		countRecheck(recheckEnded)
+		h.auditEnded(s, endedTokenRejected, from)
+		h.logger.Debug("what plex.tv answered the re-check that ended a session", zap.Error(err))
 		return
 	case err != nil:
 		var retryAfter time.Duration
@@ -130,12 +134,14 @@ func (h *PlexAuth) revalidateSession(id string, s *Session) {
 		if errors.As(err, &un) {
 			retryAfter = un.RetryAfter
 		}
+		countRecheck(recheckError)
 		if n := h.sessions.plex.failed(now, h.revalidate, retryAfter); n == 1 {
 			h.logger.Warn("plex.tv unavailable; signed-in users keep their sessions, re-checks back off",
 				zap.Error(err))
 		}
 		return
 	}
+	countRecheck(recheckOK)
 	if n := h.sessions.plex.succeeded(); n > 0 {
 		h.logger.Info("plex.tv reachable again", zap.Int("failed_checks", n))
 	}

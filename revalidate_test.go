@@ -101,7 +101,7 @@ func TestRecheckEndsSessionWhenPlexSaysTheTokenIsNoLongerValid(t *testing.T) {
 // client for base and a memory-only session cache.
 func recheckHandler(t *testing.T, base string) *PlexAuth {
 	t.Helper()
-	h := &PlexAuth{Timeout: caddy.Duration(5 * time.Second), revalidate: time.Minute, logger: zap.NewNop()}
+	h := &PlexAuth{Timeout: caddy.Duration(5 * time.Second), revalidate: time.Minute, logger: zap.NewNop(), audit: zap.NewNop()}
 	h.plex = &plexClient{base: base, product: "test", clientID: "test-client", timeout: 5 * time.Second, http: &http.Client{}}
 	h.sessions = newSessionCache(nil, nil)
 	t.Cleanup(func() { h.sessions.Destruct() })
@@ -139,7 +139,7 @@ func TestRecheckAnswersEndTheSessionOrBackOff(t *testing.T) {
 			s := dueSession(acct.Token)
 			h.sessions.putLocal("id", s)
 
-			h.revalidateSession("id", s)
+			h.revalidateSession("id", s, origin{})
 
 			got, _ := h.sessions.lookup("id", time.Now(), time.Hour)
 			if c.ends && got != nil {
@@ -205,7 +205,7 @@ func TestRechecksRunAtMostFourAtATime(t *testing.T) {
 	}
 	// Every session falls due at once, as after a restart.
 	for _, id := range ids {
-		h.maybeRevalidate(id, current(id), time.Now())
+		h.maybeRevalidate(nil, id, current(id), time.Now())
 	}
 	if k := checking(); k != 4 {
 		close(release)
@@ -220,7 +220,7 @@ func TestRechecksRunAtMostFourAtATime(t *testing.T) {
 			if time.Since(s.Checked) < time.Minute {
 				done++
 			} else {
-				h.maybeRevalidate(id, s, time.Now())
+				h.maybeRevalidate(nil, id, s, time.Now())
 			}
 		}
 		return done == n

@@ -10,11 +10,16 @@ import (
 // admit applies this handler's rules to a session. It returns the tier the
 // account holds on the configured servers (empty when no server is set).
 func (h *PlexAuth) admit(s *Session) (string, bool) {
-	if h.allowUsers != nil && !h.allowUsers.match(s.UserID, s.foldedUsername, s.foldedEmail) {
-		return "", false
-	}
-	d := h.decide(s)
+	d := h.judge(s)
 	return d.tier, d.refusal == ""
+}
+
+// judge is admit with the reason of a refusal, for the audit trail.
+func (h *PlexAuth) judge(s *Session) decision {
+	if h.allowUsers != nil && !h.allowUsers.match(s.UserID, s.foldedUsername, s.foldedEmail) {
+		return decision{refusal: refusedNotListed}
+	}
+	return h.decide(s)
 }
 
 // decide applies the block's server rules to the session's account (see
