@@ -126,9 +126,6 @@ func adminCall(fl caddycmd.Flags, method, uri string, out any) error {
 	}
 	resp, err := caddycmd.AdminAPIRequest(addr, method, uri, nil, nil)
 	if err != nil {
-		if strings.Contains(err.Error(), "HTTP 404") && strings.Contains(err.Error(), "resource not found") {
-			return fmt.Errorf("%v (is this a Caddy built with plex_auth?)", err)
-		}
 		return err
 	}
 	defer resp.Body.Close()
