@@ -199,8 +199,8 @@ func TestAdminEndsEveryAccountSessionOnEveryInstance(t *testing.T) {
 	f := newAdminFixture(t, 3)
 	here1, _ := f.signIn(0, 9001, "friend", map[string]string{"m1": tierFriend})
 	here2, _ := f.signIn(0, 9001, "friend", map[string]string{"m1": tierFriend})
-	there, _ := f.signIn(1, 9001, "friend", map[string]string{"m1": tierFriend})   // instance 0 never saw it
-	unseen, _ := f.signIn(1, 9001, "friend", map[string]string{"m1": tierFriend})  // nor did 2, until below
+	there, _ := f.signIn(1, 9001, "friend", map[string]string{"m1": tierFriend})    // instance 0 never saw it
+	unseen, _ := f.signIn(1, 9001, "friend", map[string]string{"m1": tierFriend})   // nor did 2, until below
 	other, _ := f.signIn(1, 9002, "neighbour", map[string]string{"m1": tierFriend}) // another account
 	if !f.live(1, here1) {
 		t.Fatal("instance 1 does not see a session made on 0")
