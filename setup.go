@@ -93,7 +93,7 @@ func runSetup(ctx context.Context, o setupOptions) error {
 		ttl = 15 * time.Minute
 	}
 	fmt.Fprintf(o.out, "Sign in as the owner of your Plex Media Server:\n  open %s and enter %s\n", link, pin.Code)
-	fmt.Fprintf(o.out, "Waiting for the code to be entered (it expires in %s; Ctrl-C gives up)…\n", ttl.Round(time.Minute))
+	fmt.Fprintf(o.out, "Waiting for the code to be entered (it expires in %d minutes; Ctrl-C gives up)…\n", int(ttl.Round(time.Minute)/time.Minute))
 
 	wctx, cancel := context.WithTimeout(ctx, ttl)
 	token, err := waitForPin(wctx, c, pin.ID, o.sleep)
