@@ -30,7 +30,13 @@ type adminFixture struct {
 
 func newAdminFixture(t *testing.T, instances int) *adminFixture {
 	t.Helper()
-	f := &adminFixture{t: t, api: &AdminAPI{}, dir: t.TempDir()}
+	return newAdminFixtureIn(t, t.TempDir(), instances)
+}
+
+// newAdminFixtureIn is newAdminFixture with the storage in the folder dir.
+func newAdminFixtureIn(t *testing.T, dir string, instances int) *adminFixture {
+	t.Helper()
+	f := &adminFixture{t: t, api: &AdminAPI{}, dir: dir}
 	if err := f.api.Provision(caddy.Context{}); err != nil {
 		t.Fatal(err)
 	}
@@ -283,6 +289,31 @@ func TestASessionReadWhileItsAccountIsSignedOutIsReadAgain(t *testing.T) {
 	}
 	if s, _ := b.lookup(id, time.Now(), time.Hour); s != nil {
 		t.Fatal("a copy read before the sign-out is trusted after it")
+	}
+}
+
+func TestAdminSaysWhenTheStoreCouldNotBeTold(t *testing.T) {
+	// A storage whose folder is a file: every write and read fails.
+	blocked := filepath.Join(t.TempDir(), "not-a-folder")
+	if err := os.WriteFile(blocked, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := newAdminFixtureIn(t, blocked, 1)
+	now := time.Now()
+	for _, id := range []string{"one", "two"} {
+		f.caches[0].putLocal(id, &Session{UserID: 9001, Username: "friend", Created: now, Checked: now, Expires: now.Add(time.Hour)})
+	}
+
+	code, body := f.call(http.MethodDelete, "/plex_auth/sessions/"+sessionHandle("one"))
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "other instances") {
+		t.Fatalf("DELETE session with the store down: %d %s, want 503 saying other instances may keep it", code, body)
+	}
+	code, body = f.call(http.MethodDelete, "/plex_auth/users/9001")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "1 sessions ended here") {
+		t.Fatalf("DELETE user with the store down: %d %s, want 503 saying what ended here", code, body)
+	}
+	if len(f.list(9001)) != 0 {
+		t.Fatal("with the store down, the sessions held here were not ended")
 	}
 }
 

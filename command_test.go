@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -46,8 +47,14 @@ func TestSignoutTakesAnAccountIDOrTheUsernameOfASession(t *testing.T) {
 // Caddyfile there is found), and returns its standard output.
 func cli(t *testing.T, args ...string) (string, error) {
 	t.Helper()
+	return cliIn(t, t.TempDir(), args...)
+}
+
+// cliIn is cli in the folder dir.
+func cliIn(t *testing.T, dir string, args ...string) (string, error) {
+	t.Helper()
 	cmd := exec.Command(caddyBinary(t), args...)
-	cmd.Dir = t.TempDir()
+	cmd.Dir = dir
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil {
@@ -127,6 +134,18 @@ func TestProcessAdminAPIAndCLIEndSessionsOnEveryInstance(t *testing.T) {
 	}
 	if len(fromAPI) != 2 || !slices.EqualFunc(fromAPI, fromCLI, func(x, y adminSession) bool { return x.Handle == y.Handle }) {
 		t.Fatalf("the admin API lists %+v, the CLI %+v", fromAPI, fromCLI)
+	}
+	// And from a Caddyfile in the current folder, as `caddy reload` finds it.
+	here := t.TempDir()
+	cfgA, err := os.ReadFile(filepath.Join(A.home, "Caddyfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(here, "Caddyfile"), cfgA, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := cliIn(t, here, "plex-auth", "sessions"); err != nil || out != table {
+		t.Fatalf("with A's Caddyfile in the current folder, sessions printed %q (%v), want A's table", out, err)
 	}
 	var ownerHandle string
 	for _, s := range fromAPI {

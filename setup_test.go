@@ -184,11 +184,16 @@ func pastedBlock(t *testing.T, out string) string {
 
 func TestProcessSetupListsOwnedServersAndPrintsABlockThatWorks(t *testing.T) {
 	plex := setupPlex(t)
-	out, err := runSetupCLI(t, plex, "owner")
+	out, err := runSetupCLI(t, plex, "owner", "--product", "Caddy at home")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"Signed in as owner (Owner)", "Living Room", machineID, "Attic", atticID, "owner_token {env.PLEX_TOKEN}", "--show-token"} {
+	for _, r := range plex.Requests() {
+		if r.Path == "/api/v2/pins" && r.Header.Get("X-Plex-Product") != "Caddy at home" {
+			t.Errorf("the pin was created as product %q, want the one --product names", r.Header.Get("X-Plex-Product"))
+		}
+	}
+	for _, want := range []string{`the device "Caddy at home"`, "Signed in as owner (Owner)", "Living Room", machineID, "Attic", atticID, "owner_token {env.PLEX_TOKEN}", "--show-token"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("setup's output lacks %q:\n%s", want, out)
 		}
