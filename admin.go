@@ -39,7 +39,10 @@ func init() {
 //
 // Both DELETEs answer `{"ended": n}`, n being the sessions this instance
 // held, and 503 when the store could not be told (sessions on other
-// instances then last until they end otherwise).
+// instances then last until they end otherwise). Every session ended gets
+// an info line "session ended" with reason "admin_api" under the logger
+// `http.handlers.plex_auth.audit`, and an account signed out one more,
+// "account signed out".
 type AdminAPI struct {
 	audit *zap.Logger
 }
@@ -54,8 +57,29 @@ func (AdminAPI) CaddyModule() caddy.ModuleInfo {
 
 // Provision sets up the audit logger.
 func (a *AdminAPI) Provision(caddy.Context) error {
-	a.audit = caddy.Log().Named("http.handlers.plex_auth.audit")
+	a.audit = adminAuditLog()
 	return nil
+}
+
+// adminAuditLog is the audit trail's logger, which the handlers' audit
+// lines use too: "http.handlers.plex_auth.audit".
+func adminAuditLog() *zap.Logger {
+	return caddy.Log().Named("http.handlers.plex_auth.audit")
+}
+
+// endedByAdmin is the reason on the audit line of a session ended through
+// the admin API.
+const endedByAdmin = "admin_api"
+
+// logEnded writes the audit line of a session ended through the admin
+// API: the account, and the address the admin request came from.
+func (a *AdminAPI) logEnded(r *http.Request, s *Session) {
+	a.audit.Info("session ended",
+		zap.Int64("plex_user_id", s.UserID),
+		zap.String("username", s.Username),
+		zap.String("client_ip", adminClientIP(r)),
+		zap.String("host", r.Host),
+		zap.String("reason", endedByAdmin))
 }
 
 // Routes returns the plex_auth routes of the admin API.
@@ -170,11 +194,7 @@ func (a *AdminAPI) endSession(w http.ResponseWriter, r *http.Request, handle str
 				continue
 			}
 			err := sc.endSession(r.Context(), h.id)
-			a.audit.Info("session ended through the admin API",
-				zap.Int64("plex_user_id", h.s.UserID),
-				zap.String("username", h.s.Username),
-				zap.String("handle", handle),
-				zap.String("admin_client_ip", adminClientIP(r)))
+			a.logEnded(r, h.s)
 			if err != nil {
 				return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable,
 					Err: fmt.Errorf("session ended here, but the session store could not be told, so other instances may keep it for up to cache_ttl: %v", err)}
@@ -195,14 +215,19 @@ func (a *AdminAPI) endAccount(w http.ResponseWriter, r *http.Request, userID int
 		errs = append(errs, err)
 	}
 	username := ""
-	if len(ended) > 0 {
-		username = ended[0].Username
+	for _, s := range ended {
+		username = s.Username
+		a.logEnded(r, s)
 	}
-	a.audit.Info("account signed out through the admin API",
+	// One line for the account too: its sessions elsewhere end there,
+	// each with a line of that instance's.
+	a.audit.Info("account signed out",
 		zap.Int64("plex_user_id", userID),
 		zap.String("username", username),
+		zap.String("client_ip", adminClientIP(r)),
+		zap.String("host", r.Host),
 		zap.Int("sessions_ended_here", len(ended)),
-		zap.String("admin_client_ip", adminClientIP(r)))
+		zap.String("reason", endedByAdmin))
 	if err := errors.Join(errs...); err != nil {
 		return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable,
 			Err: fmt.Errorf("%d sessions ended here, but the session store could not be told, so other instances may keep theirs: %v", len(ended), err)}

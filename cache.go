@@ -278,6 +278,7 @@ func (sc *sessionCache) loadFromStore(id string) (*Session, error) {
 		// Ended through the admin API (signout.go): the entry goes, so no
 		// instance reads it again.
 		sc.storeResult(sc.store.remove(ctx, storeKey(id)))
+		adminAuditLog().Info("session ended", zap.Int64("plex_user_id", s.UserID), zap.String("username", s.Username), zap.String("reason", endedByAdmin))
 		return nil, errSessionNotFound
 	}
 	sc.putLocalAt(id, s, readAt)

@@ -196,10 +196,26 @@ func TestProcessAdminAPIAndCLIEndSessionsOnEveryInstance(t *testing.T) {
 	if _, err := cli(t, "plex-auth", "signout", "nobody-here", "--address", adminA); err == nil || !strings.Contains(err.Error(), "account id") {
 		t.Errorf("signing out an unknown username: %v", err)
 	}
-	logs := A.stderr.String()
-	for _, want := range []string{`"logger":"http.handlers.plex_auth.audit","msg":"session ended through the admin API"`, `"logger":"http.handlers.plex_auth.audit","msg":"account signed out through the admin API"`} {
-		if !strings.Contains(logs, want) {
-			t.Errorf("A's log lacks %s", want)
+	// The audit trail: A ended the owner's session and friend's one it
+	// held, and the account; B ended the session A never held when it
+	// read the account's marker.
+	audit := func(p *caddyProc, msg, user string) int {
+		n := 0
+		for _, line := range strings.Split(p.stderr.String(), "\n") {
+			if strings.Contains(line, `"logger":"http.handlers.plex_auth.audit","msg":"`+msg+`"`) &&
+				strings.Contains(line, `"username":"`+user+`"`) && strings.Contains(line, `"reason":"admin_api"`) {
+				n++
+			}
+		}
+		return n
+	}
+	for _, c := range []struct {
+		p         *caddyProc
+		msg, user string
+		want      int
+	}{{A, "session ended", "owner", 1}, {A, "session ended", "friend", 1}, {A, "account signed out", "friend", 1}, {B, "session ended", "friend", 1}} {
+		if got := audit(c.p, c.msg, c.user); got != c.want {
+			t.Errorf("%d audit lines %q for %s with reason admin_api, want %d", got, c.msg, c.user, c.want)
 		}
 	}
 	for _, e := range dumpDir(t, storage) {
