@@ -104,6 +104,16 @@ type sessionCache struct {
 	pins *cache.Cache // pins claimed here (see pinclaim.go)
 
 	plex plexBackoff
+
+	// staleBefore: memory copies read from the store at or before this
+	// time (UnixNano) are read again, as if cache_ttl had passed (see
+	// signout.go). maxSessionTTL is the longest session_ttl of the
+	// handlers using this cache; watchMu and signoutGen belong to
+	// checkSignouts.
+	staleBefore   atomic.Int64
+	maxSessionTTL atomic.Int64
+	watchMu       sync.Mutex
+	signoutGen    string
 }
 
 // setGone caches a placeholder for a session the store does not have.
@@ -129,6 +139,10 @@ func newSessionCache(store sessionStore, log *zap.Logger) *sessionCache {
 	}
 	sc.done.Add(1)
 	go sc.sweep()
+	if ss, ok := store.(signoutStore); ok {
+		sc.done.Add(1)
+		go sc.watchSignouts(ss)
+	}
 	return sc
 }
 
@@ -200,7 +214,10 @@ func (sc *sessionCache) lookup(id string, at time.Time, cacheTTL time.Duration) 
 	var s *Session
 	if cached {
 		s = v.(*Session)
-		if sc.store == nil || now-s.loadedAt.Load() < int64(cacheTTL) {
+		if sc.store == nil {
+			return s.live(), nil
+		}
+		if loaded := s.loadedAt.Load(); now-loaded < int64(cacheTTL) && loaded > sc.staleBefore.Load() {
 			return s.live(), nil
 		}
 		if sc.storeDown.Load() {
@@ -239,6 +256,8 @@ func (s *Session) live() *Session {
 func (sc *sessionCache) loadFromStore(id string) (*Session, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
+	// The copy counts as read when the read began (see checkSignouts).
+	readAt := time.Now().UnixNano()
 	b, err := sc.store.load(ctx, storeKey(id))
 	sc.storeResult(err)
 	if err != nil {
@@ -251,14 +270,31 @@ func (sc *sessionCache) loadFromStore(id string) (*Session, error) {
 		}
 		return nil, errSessionNotFound
 	}
-	sc.putLocal(id, s)
+	ended, err := sc.endedBySignout(ctx, s)
+	sc.storeResult(err)
+	if err != nil {
+		return nil, err
+	}
+	if ended {
+		// Ended through the admin API (signout.go): the entry goes, so no
+		// instance reads it again.
+		sc.storeResult(sc.store.remove(ctx, storeKey(id)))
+		adminAuditLog().Info("session ended", zap.Int64("plex_user_id", s.UserID), zap.String("username", s.Username), zap.String("reason", endedByAdmin))
+		return nil, errSessionNotFound
+	}
+	sc.putLocalAt(id, s, readAt)
 	return s, nil
 }
 
 // putLocal caches s in memory only.
 func (sc *sessionCache) putLocal(id string, s *Session) {
+	sc.putLocalAt(id, s, time.Now().UnixNano())
+}
+
+// putLocalAt caches s in memory only, as read from the store at loadedAt.
+func (sc *sessionCache) putLocalAt(id string, s *Session, loadedAt int64) {
 	s.prepare()
-	s.loadedAt.Store(time.Now().UnixNano())
+	s.loadedAt.Store(loadedAt)
 	sc.c.Set(id, s, time.Until(s.Expires))
 }
 

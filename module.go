@@ -358,6 +358,7 @@ func (h *PlexAuth) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("plex_auth: %v", err)
 	}
 	h.sessions = v.(*sessionCache)
+	h.sessions.noteSessionTTL(time.Duration(h.SessionTTL))
 	// Only a handler that would have opened the same cookie to the same
 	// session (same cookie name, secret and store) may take it over.
 	fp := sha256.New()

@@ -169,6 +169,20 @@ func (c *plexClient) createPin(ctx context.Context) (*plexPin, error) {
 	return &p, nil
 }
 
+// createCodePin asks plex.tv for a pin whose code is short enough to type
+// at https://plex.tv/link: without strong=true, plex.tv makes a
+// four-character code (python-plexapi's MyPlexPinLogin does the same).
+func (c *plexClient) createCodePin(ctx context.Context) (*plexPin, error) {
+	var p plexPin
+	if err := c.do(ctx, http.MethodPost, "/api/v2/pins", "", &p); err != nil {
+		return nil, err
+	}
+	if p.ID == 0 || p.Code == "" {
+		return nil, &plexUnavailable{Status: http.StatusCreated, Err: errors.New("plex.tv returned a pin without id or code")}
+	}
+	return &p, nil
+}
+
 // checkPin returns the pin; its AuthToken is set once the user approved.
 func (c *plexClient) checkPin(ctx context.Context, id int64) (*plexPin, error) {
 	var p plexPin

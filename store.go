@@ -174,11 +174,12 @@ func (c *caddyStore) remove(ctx context.Context, key string) error {
 }
 
 func (c *caddyStore) sweep(ctx context.Context) error {
-	return errors.Join(c.sweepPrefix(ctx, caddyStorePrefix), c.sweepPrefix(ctx, caddyPinPrefix))
+	return errors.Join(c.sweepPrefix(ctx, caddyStorePrefix), c.sweepPrefix(ctx, caddyPinPrefix), c.sweepPrefix(ctx, caddySignoutPrefix))
 }
 
-// sweepPrefix drops the expired entries under prefix: sessions, or pin
-// claims (see pinclaim.go), both beginning with their expiry.
+// sweepPrefix drops the expired entries under prefix: sessions, pin claims
+// (see pinclaim.go) or sign-out markers (signout.go), all beginning with
+// their expiry.
 func (c *caddyStore) sweepPrefix(ctx context.Context, prefix string) error {
 	keys, err := c.st.List(ctx, prefix, false)
 	if errors.Is(err, fs.ErrNotExist) {

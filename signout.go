@@ -1,0 +1,280 @@
+package plexauth
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"io/fs"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Ending sessions from outside the browser (the admin API, admin.go).
+//
+// One session: it is removed from memory and the store, as a logout does.
+// Every session of an account: this instance drops its copies at once, and
+// the store gets a marker "sessions of this account created at or before T
+// are ended", which every instance reads with a session whenever it reads
+// the session from the store. Other instances hold sessions they read
+// before the marker existed; so that they do not trust those for a whole
+// cache_ttl, either kind of ending also bumps a store-wide sign-out
+// counter, which each instance reads once a second: when it changed, every
+// session in its memory is read from the store again on its next request.
+//
+// The store stays useless without the cookies: a marker is named by a hash
+// of the account id and holds only its time, and the counter is random.
+
+// signoutWatchInterval is how often an instance reads the sign-out counter:
+// the bound on how long a session ended elsewhere through the admin API
+// keeps working here.
+const signoutWatchInterval = time.Second
+
+// signoutStore is a session store that keeps account sign-out markers and
+// the sign-out counter.
+type signoutStore interface {
+	// saveSignout records that the account's sessions created at or before
+	// at are ended, until expires.
+	saveSignout(ctx context.Context, key string, at, expires time.Time) error
+	// loadSignout returns the time of the account's marker, or the zero
+	// time when there is none.
+	loadSignout(ctx context.Context, key string) (time.Time, error)
+	// bumpSignouts changes the sign-out counter.
+	bumpSignouts(ctx context.Context) error
+	// signouts returns the sign-out counter ("" before the first bump).
+	signouts(ctx context.Context) (string, error)
+}
+
+// signoutKey names the marker of an account: a hash of its id.
+func signoutKey(userID int64) string {
+	sum := sha256.Sum256([]byte("plex_auth account sign-out\x00" + strconv.FormatInt(userID, 10)))
+	return hex.EncodeToString(sum[:])
+}
+
+// handleKey keys session handles; it lives as long as the process, so a
+// handle is stable for as long as this process holds the session.
+var handleKey = sync.OnceValue(func() []byte { return randomBytes(32) })
+
+// sessionHandle is the opaque stand-in for a session id on the admin API:
+// it names the session there without being usable as, or revealing, the id.
+func sessionHandle(id string) string {
+	mac := hmac.New(sha256.New, handleKey())
+	mac.Write([]byte(id))
+	return hex.EncodeToString(mac.Sum(nil)[:12])
+}
+
+// noteSessionTTL records a session_ttl of a handler using this cache: an
+// account's marker lasts as long as the longest of them, so that it
+// outlives every session it ends.
+func (sc *sessionCache) noteSessionTTL(d time.Duration) {
+	for {
+		cur := sc.maxSessionTTL.Load()
+		if int64(d) <= cur || sc.maxSessionTTL.CompareAndSwap(cur, int64(d)) {
+			return
+		}
+	}
+}
+
+// heldSession is a session in memory, with its id.
+type heldSession struct {
+	id string
+	s  *Session
+}
+
+// held returns the live sessions in memory.
+func (sc *sessionCache) held() []heldSession {
+	now := time.Now()
+	var out []heldSession
+	for id, it := range sc.c.Items() {
+		s := it.Object.(*Session)
+		if s.gone || !now.Before(s.Expires) {
+			continue
+		}
+		out = append(out, heldSession{id, s})
+	}
+	return out
+}
+
+// endSession ends one session everywhere: here at once, on other
+// instances once they see the sign-out counter change.
+func (sc *sessionCache) endSession(ctx context.Context, id string) error {
+	sc.remove(id)
+	return sc.bumpSignouts(ctx)
+}
+
+// endAccount ends every session of the account created at or before at,
+// and returns those this instance held. err is set when the store could
+// not be told: sessions on other instances may then last until they end
+// otherwise.
+func (sc *sessionCache) endAccount(ctx context.Context, userID int64, at time.Time) ([]*Session, error) {
+	var errs []error
+	if ss, ok := sc.store.(signoutStore); ok {
+		ttl := max(time.Duration(sc.maxSessionTTL.Load()), defaultSessionTTL)
+		sctx, cancel := context.WithTimeout(ctx, storeTimeout)
+		err := ss.saveSignout(sctx, signoutKey(userID), at, at.Add(ttl))
+		cancel()
+		sc.storeResult(err)
+		errs = append(errs, err)
+	}
+	var ended []*Session
+	for _, h := range sc.held() {
+		if h.s.UserID == userID && !h.s.Created.After(at) {
+			sc.remove(h.id)
+			ended = append(ended, h.s)
+		}
+	}
+	errs = append(errs, sc.bumpSignouts(ctx))
+	return ended, errors.Join(errs...)
+}
+
+// bumpSignouts tells other instances sharing the store to read their
+// sessions again.
+func (sc *sessionCache) bumpSignouts(ctx context.Context) error {
+	ss, ok := sc.store.(signoutStore)
+	if !ok {
+		return nil
+	}
+	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	err := ss.bumpSignouts(sctx)
+	sc.storeResult(err)
+	return err
+}
+
+// endedBySignout reports whether an account marker ends s.
+func (sc *sessionCache) endedBySignout(ctx context.Context, s *Session) (bool, error) {
+	ss, ok := sc.store.(signoutStore)
+	if !ok {
+		return false, nil
+	}
+	at, err := ss.loadSignout(ctx, signoutKey(s.UserID))
+	if err != nil {
+		return false, err
+	}
+	return !at.IsZero() && !s.Created.After(at), nil
+}
+
+func (sc *sessionCache) watchSignouts(ss signoutStore) {
+	defer sc.done.Done()
+	t := time.NewTicker(signoutWatchInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-sc.stop:
+			return
+		case <-t.C:
+			sc.checkSignouts(ss)
+		}
+	}
+}
+
+// checkSignouts reads the sign-out counter; when it changed, every session
+// in memory is read from the store again on its next request.
+func (sc *sessionCache) checkSignouts(ss signoutStore) {
+	sc.watchMu.Lock()
+	defer sc.watchMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	gen, err := ss.signouts(ctx)
+	cancel()
+	if err != nil {
+		// Whatever it reads next counts as a change: a sign-out may
+		// have happened meanwhile.
+		sc.signoutGen = "\x00unknown"
+		return
+	}
+	if gen != sc.signoutGen {
+		sc.signoutGen = gen
+		// Taken after the read: a session read from the store after this
+		// moment was read after the sign-out's marker was written (the
+		// marker is written before the counter changes).
+		sc.staleBefore.Store(time.Now().UnixNano())
+	}
+}
+
+// Markers in Caddy's storage: one entry per account under
+// caddySignoutPrefix, holding its expiry (8 bytes, as session entries
+// begin, so the sweep drops it) and its time; the counter is one entry of
+// random bytes.
+
+const (
+	caddySignoutPrefix   = "plex_auth/signouts"
+	caddySignoutsCounter = "plex_auth/signouts_counter"
+)
+
+func (c *caddyStore) saveSignout(ctx context.Context, key string, at, expires time.Time) error {
+	b := binary.BigEndian.AppendUint64(nil, uint64(expires.Unix()))
+	b = binary.BigEndian.AppendUint64(b, uint64(at.UnixNano()))
+	return c.st.Store(ctx, caddySignoutPrefix+"/"+key, b)
+}
+
+func (c *caddyStore) loadSignout(ctx context.Context, key string) (time.Time, error) {
+	b, err := c.st.Load(ctx, caddySignoutPrefix+"/"+key)
+	if errors.Is(err, fs.ErrNotExist) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	if len(b) != 16 {
+		return time.Time{}, errors.New("malformed sign-out marker")
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(b[8:]))), nil
+}
+
+func (c *caddyStore) bumpSignouts(ctx context.Context) error {
+	return c.st.Store(ctx, caddySignoutsCounter, randomBytes(16))
+}
+
+func (c *caddyStore) signouts(ctx context.Context) (string, error) {
+	b, err := c.st.Load(ctx, caddySignoutsCounter)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	return string(b), err
+}
+
+// Markers in Redis: one key per account with the marker's TTL; the counter
+// is INCR'd.
+
+const (
+	redisSignoutPrefix   = "plex_auth:signout:"
+	redisSignoutsCounter = "plex_auth:signouts"
+)
+
+func (r *redisStore) saveSignout(ctx context.Context, key string, at, expires time.Time) error {
+	return r.c.Set(ctx, redisSignoutPrefix+key, strconv.FormatInt(at.UnixNano(), 10), time.Until(expires)).Err()
+}
+
+func (r *redisStore) loadSignout(ctx context.Context, key string) (time.Time, error) {
+	v, err := r.c.Get(ctx, redisSignoutPrefix+key).Int64()
+	if errors.Is(err, redis.Nil) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.Unix(0, v), nil
+}
+
+func (r *redisStore) bumpSignouts(ctx context.Context) error {
+	return r.c.Incr(ctx, redisSignoutsCounter).Err()
+}
+
+func (r *redisStore) signouts(ctx context.Context) (string, error) {
+	v, err := r.c.Get(ctx, redisSignoutsCounter).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	return v, err
+}
+
+// Interface guards
+var (
+	_ signoutStore = (*caddyStore)(nil)
+	_ signoutStore = (*redisStore)(nil)
+)
