@@ -19,7 +19,7 @@ func TestAllowUsersEntriesMatchOnlyTheirKindThroughCaddy(t *testing.T) {
 	} {
 		e.plex.AddAccount(name)
 	}
-	e.load(`http://localhost:9080 {
+	e.load(`http://localhost:SITEPORT {
 	plex_auth {
 		allow_users ` + strconv.Itoa(friend.ID) + ` KEVIN HOMIE@example.COM
 		{PLEX}

@@ -28,11 +28,11 @@ const subdomainSites = `(plex) {
 		{PLEX}
 	}
 }
-http://a.example.test:9080 {
+http://a.example.test:SITEPORT {
 	import plex
 	reverse_proxy {UP}
 }
-http://b.example.test:9080 {
+http://b.example.test:SITEPORT {
 	import plex
 	reverse_proxy {UP}
 }`
@@ -159,7 +159,7 @@ func TestSignInOnOneSubdomainIsValidOnAllAndSignOutEndsItOnAll(t *testing.T) {
 
 func TestSiblingSiteAppliesItsOwnRulesToTheSharedSignIn(t *testing.T) {
 	e := newEnv(t, subdomainSites+`
-http://c.example.test:9080 {
+http://c.example.test:SITEPORT {
 	plex_auth {
 		server `+machineID+`
 		allow_tier owner
@@ -202,7 +202,7 @@ func TestReturnURLToSiblingSubdomainIsKeptThroughSignIn(t *testing.T) {
 
 func TestCookieDomainNotCoveringTheHostIsWarnedOncePerHandler(t *testing.T) {
 	logPath := filepath.Join(t.TempDir(), "caddy.log")
-	e := newEnvGlobal(t, "log {\n\t\toutput file "+logPath+"\n\t\tformat json\n\t}", `http://localhost:9080, http://a.example.test:9080 {
+	e := newEnvGlobal(t, "log {\n\t\toutput file "+logPath+"\n\t\tformat json\n\t}", `http://localhost:SITEPORT, http://a.example.test:SITEPORT {
 	plex_auth {
 		server `+machineID+`
 		cookie_domain example.test
@@ -270,10 +270,10 @@ func TestHostUnderCookieDomain(t *testing.T) {
 		{"badexample.com", "example.com", false}, // a suffix, not a subdomain
 		{"example.com.evil.net", "example.com", false},
 		{"example.com", "a.example.com", false}, // a parent is not under its child
-		{"localhost:9080", "example.com", false},
-		{"127.0.0.1:9080", "0.0.1", false}, // an IP address has no subdomains
-		{"10.0.0.1:9080", "10.0.0.1", true},
-		{"[::1]:9080", "example.com", false},
+		{"localhost:SITEPORT", "example.com", false},
+		{"127.0.0.1:8080", "0.0.1", false}, // an IP address has no subdomains
+		{"10.0.0.1:8080", "10.0.0.1", true},
+		{"[::1]:8080", "example.com", false},
 		{"", "example.com", false},
 		{"example.com", "", false},
 		{"example.com", ".", false},

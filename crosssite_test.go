@@ -14,7 +14,7 @@ import (
 // of this site (siteURL), of a sibling site, of another site, or typed in.
 var (
 	fromSameOrigin = []string{"Sec-Fetch-Site", "same-origin", "Origin", "SITE"}
-	fromSameSite   = []string{"Sec-Fetch-Site", "same-site", "Origin", "http://other.localhost:9080"}
+	fromSameSite   = []string{"Sec-Fetch-Site", "same-site", "Origin", "http://other.localhost"}
 	fromCrossSite  = []string{"Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example"}
 	typedIn        = []string{"Sec-Fetch-Site", "none"}
 	// Browsers from before 2023 send no Sec-Fetch-Site.

@@ -71,12 +71,11 @@ func runTests(m *testing.M) int {
 	return code
 }
 
-// siteAddr rewrites the fixed site addresses the tests write
-// (localhost:9080, or a name under example.test on port 9080: easy to
-// read) to this run's port.
+// siteAddr rewrites the site addresses the tests write (localhost:SITEPORT,
+// or a name under example.test with :SITEPORT) to this run's port.
 func siteAddr(s string) string {
-	s = strings.ReplaceAll(s, "localhost:9080", fmt.Sprintf("localhost:%d", sitePort))
-	return strings.ReplaceAll(s, ".example.test:9080", fmt.Sprintf(".example.test:%d", sitePort))
+	s = strings.ReplaceAll(s, "localhost:SITEPORT", fmt.Sprintf("localhost:%d", sitePort))
+	return strings.ReplaceAll(s, ".example.test:SITEPORT", fmt.Sprintf(".example.test:%d", sitePort))
 }
 
 // stopInProcessCaddy unloads every app of the in-process Caddy, so its

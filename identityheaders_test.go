@@ -94,7 +94,7 @@ func TestEverySpellingOfTheIdentityHeadersIsRemoved(t *testing.T) {
 	if got := e.up.last(); got == nil {
 		t.Fatal("no request upstream")
 	}
-	probe := newEnvWithOptions(t, "\tservers {\n\t\texpected_underscore_headers Remote_*\n\t}", `http://localhost:9080 {
+	probe := newEnvWithOptions(t, "\tservers {\n\t\texpected_underscore_headers Remote_*\n\t}", `http://localhost:SITEPORT {
 	reverse_proxy {UP}
 }`)
 	resp, body = newBrowser(t).get("/", "Remote_User", "owner")
@@ -203,7 +203,7 @@ func recipeBlock(t *testing.T, host string) string {
 func TestRecipeWithExcludedPathsRemovesClientIdentityHeadersThere(t *testing.T) {
 	block := recipeBlock(t, "sonarr.example.com")
 	site := strings.NewReplacer(
-		"sonarr.example.com", "http://localhost:9080",
+		"sonarr.example.com", "http://localhost:SITEPORT",
 		"9f1c2e3d4b5a69788a7b6c5d4e3f2a1b0c9d8e7f", machineID+"\n\t\t{PLEX}",
 		"localhost:8989", "{UP}",
 	).Replace(block)

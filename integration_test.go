@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-const basicSite = `http://localhost:9080 {
+const basicSite = `http://localhost:SITEPORT {
 	plex_auth {
 		server ` + machineID + `
 		product "Media Tools"
@@ -224,7 +224,7 @@ func TestRefusedAccountGets403AndNoSession(t *testing.T) {
 }
 
 func TestFriendIsRefusedOnOwnerOnlyRoute(t *testing.T) {
-	e := newEnv(t, `http://localhost:9080 {
+	e := newEnv(t, `http://localhost:SITEPORT {
 	route /admin/* {
 		plex_auth {
 			server `+machineID+`
@@ -263,7 +263,7 @@ func TestFriendIsRefusedOnOwnerOnlyRoute(t *testing.T) {
 }
 
 func TestAllowUsersAndServerMustBothHold(t *testing.T) {
-	e := newEnv(t, `http://localhost:9080 {
+	e := newEnv(t, `http://localhost:SITEPORT {
 	plex_auth {
 		server `+machineID+`
 		allow_users FRIEND@example.com stranger
@@ -422,7 +422,7 @@ func TestSessionsSurviveConfigReload(t *testing.T) {
 }
 
 func TestHandlePathKeepsExternalLinks(t *testing.T) {
-	e := newEnv(t, `http://localhost:9080 {
+	e := newEnv(t, `http://localhost:SITEPORT {
 	handle_path /tools/* {
 		plex_auth {
 			server `+machineID+`
@@ -512,7 +512,7 @@ func TestPollsOfOnePinShareOnePlexCallASecond(t *testing.T) {
 // The outer one strips the session cookie before the inner one runs; the
 // inner one must still find the session, and apply its own rules.
 func TestNestedPlexAuthAppliesTheStricterRulesInside(t *testing.T) {
-	e := newEnv(t, `http://localhost:9080 {
+	e := newEnv(t, `http://localhost:SITEPORT {
 	plex_auth {
 		server `+machineID+`
 		{PLEX}
@@ -558,7 +558,7 @@ func TestNestedPlexAuthAppliesTheStricterRulesInside(t *testing.T) {
 func TestRefusedOwnerLogLineShowsTheServersReached(t *testing.T) {
 	logPath := filepath.Join(t.TempDir(), "caddy.log")
 	wrongID := strings.Repeat("0", 40)
-	e := newEnvGlobal(t, "log {\n\t\toutput file "+logPath+"\n\t\tformat json\n\t}", `http://localhost:9080 {
+	e := newEnvGlobal(t, "log {\n\t\toutput file "+logPath+"\n\t\tformat json\n\t}", `http://localhost:SITEPORT {
 	plex_auth {
 		server `+wrongID+`
 		{PLEX}
@@ -599,7 +599,7 @@ func TestPlexUnreachableIsNotCalledSlow(t *testing.T) {
 		"connection refused":    fmt.Sprintf("http://127.0.0.1:%d", closed),
 	} {
 		t.Run(name, func(t *testing.T) {
-			newEnv(t, `http://localhost:9080 {
+			newEnv(t, `http://localhost:SITEPORT {
 	plex_auth {
 		server `+machineID+`
 		plex_tv_url `+plexURL+`

@@ -29,7 +29,7 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 }
 
 func TestRecheckOnOwnerOnlyRouteKeepsFriendSignedInElsewhere(t *testing.T) {
-	e := newEnv(t, `http://localhost:9080 {
+	e := newEnv(t, `http://localhost:SITEPORT {
 	route /admin/* {
 		plex_auth {
 			server `+machineID+`

@@ -142,7 +142,7 @@ func TestStricterBlockSessionTTLIsEnforced(t *testing.T) {
 }
 
 func TestHomeMemberIsAdmittedAsHome(t *testing.T) {
-	e := newEnv(t, `http://localhost:9080 {
+	e := newEnv(t, `http://localhost:SITEPORT {
 	plex_auth {
 		server `+machineID+`
 		allow_tier home
@@ -276,7 +276,7 @@ func TestPagesSendNoReferrer(t *testing.T) {
 
 // tlsSite is basicSite served over HTTPS by Caddy's internal issuer.
 func tlsSite() string {
-	return strings.Replace(basicSite, "http://localhost:9080 {", fmt.Sprintf("https://localhost:%d {\n\ttls internal", httpsPort), 1)
+	return strings.Replace(basicSite, "http://localhost:SITEPORT {", fmt.Sprintf("https://localhost:%d {\n\ttls internal", httpsPort), 1)
 }
 
 // trustCaddy makes b trust the internal issuer's root in e's storage,
