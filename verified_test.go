@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"testing"
 	"time"
 
@@ -227,4 +228,35 @@ func TestVerifiedTableIsBounded(t *testing.T) {
 	if n := v.len(); n > verifiedShards*verifiedPerShard {
 		t.Fatalf("table holds %d values, bound is %d", n, verifiedShards*verifiedPerShard)
 	}
+}
+
+// BenchmarkVerifiedTableFull reports the heap a full table holds per
+// value (heap-B/value), for cookie values the size this module seals.
+func BenchmarkVerifiedTableFull(b *testing.B) {
+	s, err := newSealer("session", [][]byte{randomBytes(32)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := verifiedShards * verifiedPerShard
+	values := make([]string, 0, 2*n)
+	for range 2 * n {
+		values = append(values, s.seal(defaultCookieName, randomBytes(sessionIDLen), time.Now().Add(time.Hour)))
+	}
+	exp := time.Now().Add(time.Hour).Unix()
+	var perValue float64
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		v := newVerifiedCookies()
+		for _, val := range values {
+			v.put(defaultCookieName, val, string(randomBytes(sessionIDLen)), exp)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perValue = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(v.len())
+		runtime.KeepAlive(v)
+	}
+	b.ReportMetric(perValue, "heap-B/value")
+	b.ReportMetric(float64(n), "values")
 }
