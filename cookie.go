@@ -34,6 +34,10 @@ var (
 // rotated out.
 type sealer struct {
 	aeads []cipher.AEAD
+	// verified holds the session cookie values this sealer has opened
+	// (see verified.go). It lives and dies with the sealer, so with its
+	// keys.
+	verified *verifiedCookies
 }
 
 // newSealer derives a cookie key for purpose from each secret. Deriving per
@@ -43,7 +47,7 @@ func newSealer(purpose string, secrets [][]byte) (*sealer, error) {
 	if len(secrets) == 0 {
 		return nil, errors.New("no secret")
 	}
-	s := &sealer{}
+	s := &sealer{verified: newVerifiedCookies()}
 	for _, secret := range secrets {
 		mac := hmac.New(sha256.New, secret)
 		mac.Write([]byte("plex_auth cookie key: " + purpose))
@@ -79,8 +83,14 @@ func (s *sealer) seal(name string, payload []byte, expires time.Time) string {
 // scratch space the caller may provide to avoid allocations; the payload
 // returned may live in it.
 func (s *sealer) open(name, value string, now time.Time, dst []byte) ([]byte, error) {
+	payload, _, err := s.openUntil(name, value, now, dst)
+	return payload, err
+}
+
+// openUntil is open that also returns the sealed expiry (unix seconds).
+func (s *sealer) openUntil(name, value string, now time.Time, dst []byte) ([]byte, int64, error) {
 	if len(value) == 0 || len(value) > maxCookieValue {
-		return nil, errCookieMalformed
+		return nil, 0, errCookieMalformed
 	}
 	// aead.Open is an interface call, so everything handed to it escapes to
 	// the heap: the ciphertext, the additional data and the output all go
@@ -98,24 +108,25 @@ func (s *sealer) open(name, value string, now time.Time, dst []byte) ([]byte, er
 	}
 	n, err := base64.RawURLEncoding.Decode(raw, src)
 	if err != nil {
-		return nil, errCookieMalformed
+		return nil, 0, errCookieMalformed
 	}
 	raw = raw[:n]
 	for _, aead := range s.aeads {
 		ns := aead.NonceSize()
 		if len(raw) < ns+aead.Overhead()+8 {
-			return nil, errCookieMalformed
+			return nil, 0, errCookieMalformed
 		}
 		plain, err := aead.Open(dst[:0], raw[:ns], raw[ns:], aad)
 		if err != nil {
 			continue
 		}
-		if exp := int64(binary.BigEndian.Uint64(plain)); now.Unix() >= exp {
-			return nil, errCookieExpired
+		exp := int64(binary.BigEndian.Uint64(plain))
+		if now.Unix() >= exp {
+			return nil, 0, errCookieExpired
 		}
-		return plain[8:], nil
+		return plain[8:], exp, nil
 	}
-	return nil, errCookieForged
+	return nil, 0, errCookieForged
 }
 
 // openBuf is scratch space for opening a session cookie: room for a

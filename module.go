@@ -571,24 +571,40 @@ func (h *PlexAuth) sessionFromCookie(r *http.Request, value string) (*Session, s
 		return nil, "", nil
 	}
 	now := time.Now()
-	buf := openBufs.Get().(*openBuf)
-	raw, err := h.sessionSealer.open(h.CookieName, value, now, buf[:])
-	var id string
-	if err == nil && len(raw) == sessionIDLen {
-		id = string(raw)
-	}
-	openBufs.Put(buf)
-	if id == "" {
-		return nil, "", nil
+	// A value opened before skips the opening (verified.go says why that
+	// is as safe); the session is looked up either way.
+	table := h.sessionSealer.verified
+	id, known := table.get(h.CookieName, value, now)
+	var sealedUntil int64
+	if !known {
+		buf := openBufs.Get().(*openBuf)
+		raw, until, err := h.sessionSealer.openUntil(h.CookieName, value, now, buf[:])
+		if err == nil && len(raw) == sessionIDLen {
+			id, sealedUntil = string(raw), until
+		}
+		openBufs.Put(buf)
+		if id == "" {
+			return nil, "", nil
+		}
 	}
 	s, err := h.sessions.lookup(id, now, h.cacheTTL)
-	if s == nil {
-		return nil, "", err
-	}
 	// A session lives by the TTL of the handler checking it too, so a
 	// stricter site is not held open by a laxer one's cookie.
-	if !now.Before(s.Expires) || !now.Before(s.Created.Add(time.Duration(h.SessionTTL))) {
-		return nil, "", nil
+	ends := time.Time{}
+	if s != nil {
+		ends = s.Created.Add(time.Duration(h.SessionTTL))
+		if s.Expires.Before(ends) {
+			ends = s.Expires
+		}
+	}
+	if s == nil || !now.Before(ends) {
+		if known {
+			table.drop(value)
+		}
+		return nil, "", err
+	}
+	if !known {
+		table.put(h.CookieName, value, id, min(sealedUntil, ends.Unix()))
 	}
 	h.maybeRevalidate(r, id, s, now)
 	return s, id, nil

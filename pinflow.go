@@ -287,6 +287,7 @@ func (h *PlexAuth) serveLogout(w http.ResponseWriter, r *http.Request) {
 	for _, v := range cookieValues(r.Header, h.CookieName) {
 		if s, id, _ := h.sessionFromCookie(r, v); id != "" {
 			h.sessions.remove(id)
+			h.verifiedCookies().dropSession(id)
 			h.auditSignOut(r, s)
 		}
 	}

@@ -124,6 +124,7 @@ func (h *PlexAuth) revalidateSession(id string, s *Session, from origin) {
 		// re-checks go on (and a probe during an outage ends it).
 		h.sessions.plex.succeeded()
 		h.sessions.remove(id)
+		h.verifiedCookies().dropSession(id)
 		countRecheck(recheckEnded)
 		h.auditEnded(s, endedTokenRejected, from)
 		h.logger.Debug("what plex.tv answered the re-check that ended a session", zap.Error(err))

@@ -54,8 +54,8 @@ func hashPassword(bin, plain string) (string, error) {
 }
 
 // caddyfile is the benchmark's config. ports are no auth, plex_auth,
-// basic_auth, forward_auth, the forward_auth endpoint and the admin
-// endpoint (used only with -pprof). Access logs are off everywhere, as
+// basic_auth, forward_auth, the forward_auth endpoint, the admin endpoint
+// (used only with -pprof) and the no-op middleware. Access logs are off everywhere, as
 // they are by default.
 func caddyfile(ports []int, pprof bool, plexURL, appURL, hash, storage string) string {
 	admin := "off"
@@ -74,6 +74,13 @@ func caddyfile(ports []int, pprof bool, plexURL, appURL, hash, storage string) s
 }
 
 http://:%[1]d {
+	respond "ok"
+}
+
+# The floor for any handler: a middleware that does next to nothing, so
+# the request runs through one more handler before respond.
+http://:%[13]d {
+	vars noop 1
 	respond "ok"
 }
 
@@ -103,7 +110,7 @@ http://:%[4]d {
 http://:%[5]d {
 	respond 200
 }
-`, ports[0], ports[1], ports[2], ports[3], ports[4], hash, storage, machineID, plexURL, appURL, benchUser, admin)
+`, ports[0], ports[1], ports[2], ports[3], ports[4], hash, storage, machineID, plexURL, appURL, benchUser, admin, ports[6])
 }
 
 type caddyProc struct {

@@ -1,8 +1,9 @@
 // Command e2e is the end-to-end benchmark of plex_auth (run it with
 // bench/run.sh from the repository root).
 //
-// One Caddy, built from ./cmd/caddy, serves four sites on 127.0.0.1 that
-// all answer "ok": one with no authentication, one behind plex_auth, one
+// One Caddy, built from ./cmd/caddy, serves five sites on 127.0.0.1 that
+// all answer "ok": one with no authentication, one behind a no-op
+// middleware (`vars noop 1`, the floor for any handler), one behind plex_auth, one
 // behind basic_auth (bcrypt, with Caddy's cache of checked credentials) and
 // one behind forward_auth to a fifth site of the same Caddy that answers
 // 200. The fake plex.tv runs in this process; the driver signs in through
@@ -10,7 +11,7 @@
 //
 // wrk then loads each site in turn, the sites interleaved over several
 // rounds so that drift on a shared machine hits them all alike, and the
-// ratios to no auth are taken within each round. Every site
+// ratios to no auth and to the no-op middleware are taken within each round. Every site
 // gets the same request headers, session cookie included, so the
 // difference between sites is the work of the handler alone. For each run
 // the driver reads Caddy's CPU time (utime+stime in /proc/<pid>/stat) before
@@ -94,7 +95,7 @@ func run(o options) error {
 	plex := newFakePlex()
 	defer plex.Close()
 
-	ports, err := freePorts(6)
+	ports, err := freePorts(7)
 	if err != nil {
 		return err
 	}
@@ -103,7 +104,7 @@ func run(o options) error {
 		return err
 	}
 	cfg := caddyfile(ports, o.pprof, plex.URL, plex.AppURL(), hash, filepath.Join(out, "storage"))
-	c, err := startCaddy(bin, out, cfg, ports[:4])
+	c, err := startCaddy(bin, out, cfg, append(slices.Clip(ports[:4]), ports[6]))
 	if err != nil {
 		return err
 	}
@@ -120,6 +121,7 @@ func run(o options) error {
 	common := []string{"Cookie: " + cookie, "Accept: text/html,application/xhtml+xml,*/*;q=0.8"}
 	sites := []site{
 		{name: "no auth", port: ports[0], header: common},
+		{name: "no-op middleware", port: ports[6], header: common},
 		{name: "plex_auth", port: ports[1], header: common},
 		{name: "basic_auth (bcrypt, cached)", port: ports[2], header: append(slices.Clip(common), "Authorization: "+basicAuthHeader())},
 		{name: "forward_auth", port: ports[3], header: common},
@@ -179,37 +181,42 @@ func run(o options) error {
 func printMachine(o options) {
 	fmt.Printf("Machine: %d CPUs (%s), %s, %s %s/%s.\n", runtime.NumCPU(), cpuModel(), wrkVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	fmt.Printf("Load: wrk -t%d -c%d -d%s --latency per site and round, %d rounds interleaving the sites. "+
-		"Medians over rounds; ratios per round against that round's no-auth run, median (min–max).\n",
+		"Medians over rounds; ratios per round against that round's no-auth (or no-op) run, median (min–max).\n",
 		o.threads, o.conns, o.duration, o.rounds)
 }
 
 // printTable prints medians over the rounds. The ratios are taken within
-// each round, against that round's no-auth run, so that drift across
-// rounds (other work on the machine) cancels out; the median and the range
-// of those per-round ratios are shown.
+// each round, against that round's no-auth run (sites[0]) and no-op
+// middleware run (sites[1]), so that drift across rounds (other work on
+// the machine) cancels out; the median and the range of those per-round
+// ratios are shown. Efficiency is the baseline's CPU time per request over
+// the site's.
 func printTable(sites []site, runs [][]result) {
-	fmt.Println("| site | req/s | p50 | p99 | CPU µs/req | throughput vs no auth | efficiency vs no auth | p99 vs no auth |")
-	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-	base := runs[0]
+	fmt.Println("| site | req/s | p50 | p99 | CPU µs/req | throughput vs no auth | efficiency vs no auth | efficiency vs no-op | p99 vs no auth |")
+	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	noAuth, noop := runs[0], runs[1]
 	for i, s := range sites {
 		rs := runs[i]
-		col := func(f func(r, b result) float64) []float64 {
+		col := func(base []result, f func(r, b result) float64) []float64 {
 			v := make([]float64, len(rs))
 			for k, r := range rs {
 				v[k] = f(r, base[k])
 			}
 			return v
 		}
-		rps := col(func(r, _ result) float64 { return r.reqPerSec })
-		p50 := col(func(r, _ result) float64 { return float64(r.p50) })
-		p99 := col(func(r, _ result) float64 { return float64(r.p99) })
-		cpu := col(func(r, _ result) float64 { return float64(r.cpuPerReq) })
-		thr := col(func(r, b result) float64 { return r.reqPerSec / b.reqPerSec })
-		eff := col(func(r, b result) float64 { return float64(b.cpuPerReq) / float64(r.cpuPerReq) })
-		lat := col(func(r, b result) float64 { return float64(r.p99) / float64(b.p99) })
-		fmt.Printf("| %s | %.0f | %s | %s | %.1f | %s | %s | %s |\n",
+		val := func(f func(r result) float64) []float64 {
+			return col(rs, func(r, _ result) float64 { return f(r) })
+		}
+		eff := func(r, b result) float64 { return float64(b.cpuPerReq) / float64(r.cpuPerReq) }
+		rps := val(func(r result) float64 { return r.reqPerSec })
+		p50 := val(func(r result) float64 { return float64(r.p50) })
+		p99 := val(func(r result) float64 { return float64(r.p99) })
+		cpu := val(func(r result) float64 { return float64(r.cpuPerReq) })
+		thr := col(noAuth, func(r, b result) float64 { return r.reqPerSec / b.reqPerSec })
+		lat := col(noAuth, func(r, b result) float64 { return float64(r.p99) / float64(b.p99) })
+		fmt.Printf("| %s | %.0f | %s | %s | %.1f | %s | %s | %s | %s |\n",
 			s.name, median(rps), ms(time.Duration(median(p50))), ms(time.Duration(median(p99))),
-			micros(time.Duration(median(cpu))), spread(thr), spread(eff), spread(lat))
+			micros(time.Duration(median(cpu))), spread(thr), spread(col(noAuth, eff)), spread(col(noop, eff)), spread(lat))
 	}
 }
 
@@ -224,9 +231,9 @@ func median(v []float64) float64 {
 // spread is "median (min–max)" of per-round ratios.
 func spread(v []float64) string {
 	if len(v) == 1 {
-		return fmt.Sprintf("%.2f", v[0])
+		return fmt.Sprintf("%.3f", v[0])
 	}
-	return fmt.Sprintf("%.2f (%.2f–%.2f)", median(v), slices.Min(v), slices.Max(v))
+	return fmt.Sprintf("%.3f (%.2f–%.2f)", median(v), slices.Min(v), slices.Max(v))
 }
 
 func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }

@@ -1,0 +1,262 @@
+package plexauth
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+)
+
+// The table of verified cookie values (verified.go) must never admit what
+// opening the cookie would refuse. Each test here breaks one way it could.
+
+func admitted(t *testing.T, h *PlexAuth, cookie string) bool {
+	t.Helper()
+	_, seen := serveWithCookie(t, h, cookie, nil)
+	return seen != nil
+}
+
+func TestVerifiedCookieIsRememberedOnlyOnceItOpened(t *testing.T) {
+	h := sessionHandler(t, time.Hour)
+	cookie := storeSession(t, h, testSession(time.Now(), time.Now().Add(time.Hour)))
+	if n := h.sessionSealer.verified.len(); n != 0 {
+		t.Fatalf("table holds %d values before any request", n)
+	}
+	if !admitted(t, h, cookie) {
+		t.Fatal("a live session was refused")
+	}
+	if n := h.sessionSealer.verified.len(); n != 1 {
+		t.Fatalf("table holds %d values after one signed-in request, want 1", n)
+	}
+	if !admitted(t, h, cookie) {
+		t.Fatal("the remembered value was refused")
+	}
+}
+
+func TestTamperedCookieIsRefusedAfterTheGenuineOneWasVerified(t *testing.T) {
+	h := sessionHandler(t, time.Hour)
+	cookie := storeSession(t, h, testSession(time.Now(), time.Now().Add(time.Hour)))
+	if !admitted(t, h, cookie) {
+		t.Fatal("a live session was refused")
+	}
+	flip := func(s string, i int) string {
+		b := []byte(s)
+		if b[i] == 'A' {
+			b[i] = 'B'
+		} else {
+			b[i] = 'A'
+		}
+		return string(b)
+	}
+	for name, v := range map[string]string{
+		"first byte changed": flip(cookie, 0),
+		"last byte changed":  flip(cookie, len(cookie)-1),
+		"truncated":          cookie[:len(cookie)-1],
+		"extended":           cookie + "A",
+		"doubled":            cookie + cookie,
+	} {
+		if admitted(t, h, v) {
+			t.Errorf("%s: admitted", name)
+		}
+	}
+	if n := h.sessionSealer.verified.len(); n != 1 {
+		t.Errorf("table holds %d values, want only the genuine one", n)
+	}
+	if !admitted(t, h, cookie) {
+		t.Error("the genuine value stopped working after forgeries were tried")
+	}
+}
+
+func TestVerifiedCookieIsNotAcceptedForAnotherCookieName(t *testing.T) {
+	// Two blocks sharing keys but not the cookie name: the name is the
+	// sealed value's additional data, so the table must compare it too.
+	h := sessionHandler(t, time.Hour)
+	cookie := storeSession(t, h, testSession(time.Now(), time.Now().Add(time.Hour)))
+	if !admitted(t, h, cookie) {
+		t.Fatal("a live session was refused")
+	}
+	if _, ok := h.sessionSealer.verified.get("other_cookie", cookie, time.Now()); ok {
+		t.Fatal("a value verified for one cookie name was accepted for another")
+	}
+}
+
+func TestVerifiedCookieExpiresWithItsSealedExpiryAndTheSession(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		name          string
+		sealed, ends  time.Time
+		handlerTTL    time.Duration
+		wantExpiresAt time.Time
+	}{
+		{"sealed expiry first", now.Add(time.Minute), now.Add(time.Hour), 24 * time.Hour, now.Add(time.Minute)},
+		{"session expiry first", now.Add(time.Hour), now.Add(time.Minute), 24 * time.Hour, now.Add(time.Minute)},
+		{"block's session_ttl first", now.Add(time.Hour), now.Add(time.Hour), 2 * time.Minute, now.Add(2 * time.Minute)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := sessionHandler(t, tc.handlerTTL)
+			raw := randomBytes(sessionIDLen)
+			if err := h.sessions.put(context.Background(), string(raw), testSession(now, tc.ends)); err != nil {
+				t.Fatal(err)
+			}
+			cookie := h.sessionSealer.seal(h.CookieName, raw, tc.sealed)
+			if !admitted(t, h, cookie) {
+				t.Fatal("a live session was refused")
+			}
+			table := h.sessionSealer.verified
+			before := tc.wantExpiresAt.Add(-time.Second)
+			if _, ok := table.get(h.CookieName, cookie, before); !ok {
+				t.Fatal("the value was not remembered")
+			}
+			if _, ok := table.get(h.CookieName, cookie, tc.wantExpiresAt); ok {
+				t.Fatal("the table still vouches for the value at its expiry")
+			}
+			if table.len() != 0 {
+				t.Fatal("an expired value stays in the table")
+			}
+		})
+	}
+}
+
+func TestLogoutDropsVerifiedCookie(t *testing.T) {
+	h := sessionHandler(t, time.Hour)
+	h.audit = zap.NewNop()
+	cookie := storeSession(t, h, testSession(time.Now(), time.Now().Add(time.Hour)))
+	if !admitted(t, h, cookie) {
+		t.Fatal("a live session was refused")
+	}
+	r := httptest.NewRequest(http.MethodPost, "http://media.example.com/_plexauth/logout", nil)
+	r.Header.Set("Sec-Fetch-Site", "same-origin")
+	r.Header.Set("Cookie", h.CookieName+"="+cookie)
+	r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
+	w := httptest.NewRecorder()
+	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { t.Fatal("next ran"); return nil })
+	if err := h.ServeHTTP(w, r, next); err != nil {
+		t.Fatal(err)
+	}
+	if w.Code != http.StatusSeeOther {
+		t.Fatalf("logout answered %d, want 303", w.Code)
+	}
+	if n := h.sessionSealer.verified.len(); n != 0 {
+		t.Fatalf("table holds %d values after logout, want 0", n)
+	}
+	if admitted(t, h, cookie) {
+		t.Fatal("the cookie still works after logout")
+	}
+}
+
+func TestSessionEndedElsewhereIsRefusedAndForgotten(t *testing.T) {
+	// Another block (or a re-check) ended the session: this block's table
+	// still holds the value, and must neither admit it nor keep it.
+	h := sessionHandler(t, time.Hour)
+	raw := randomBytes(sessionIDLen)
+	if err := h.sessions.put(context.Background(), string(raw), testSession(time.Now(), time.Now().Add(time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	cookie := h.sessionSealer.seal(h.CookieName, raw, time.Now().Add(time.Hour))
+	if !admitted(t, h, cookie) {
+		t.Fatal("a live session was refused")
+	}
+	h.sessions.remove(string(raw))
+	if admitted(t, h, cookie) {
+		t.Fatal("a session ended elsewhere was admitted from the table")
+	}
+	if n := h.sessionSealer.verified.len(); n != 0 {
+		t.Fatalf("table holds %d values after the session ended, want 0", n)
+	}
+}
+
+func TestDropSessionForgetsEveryValueOfTheSession(t *testing.T) {
+	v := newVerifiedCookies()
+	exp := time.Now().Add(time.Hour).Unix()
+	v.put("c", "value-1", "session-a", exp)
+	v.put("c", "value-2", "session-a", exp)
+	v.put("c", "value-3", "session-b", exp)
+	v.dropSession("session-a")
+	if v.len() != 1 {
+		t.Fatalf("table holds %d values, want 1", v.len())
+	}
+	if id, ok := v.get("c", "value-3", time.Now()); !ok || id != "session-b" {
+		t.Fatal("another session's value was dropped")
+	}
+}
+
+func TestReloadWithNewSecretsDoesNotAcceptValuesVerifiedUnderADroppedSecret(t *testing.T) {
+	old, rotated := randomBytes(32), randomBytes(32)
+	before := sessionHandler(t, time.Hour)
+	var err error
+	if before.sessionSealer, err = newSealer("session", [][]byte{old}); err != nil {
+		t.Fatal(err)
+	}
+	cookie := storeSession(t, before, testSession(time.Now(), time.Now().Add(time.Hour)))
+	if !admitted(t, before, cookie) {
+		t.Fatal("a live session was refused")
+	}
+
+	// The reload: new handlers, provisioned with the new list, over the
+	// same session cache (it lives in a UsagePool across reloads).
+	for _, tc := range []struct {
+		name    string
+		secrets [][]byte
+		admit   bool
+	}{
+		{"old secret dropped", [][]byte{rotated}, false},
+		{"old secret kept second", [][]byte{rotated, old}, true},
+	} {
+		after := sessionHandler(t, time.Hour)
+		after.sessions = before.sessions
+		if after.sessionSealer, err = newSealer("session", tc.secrets); err != nil {
+			t.Fatal(err)
+		}
+		if got := admitted(t, after, cookie); got != tc.admit {
+			t.Errorf("%s: admitted = %v, want %v", tc.name, got, tc.admit)
+		}
+	}
+}
+
+func TestVerifiedTableIsBounded(t *testing.T) {
+	v := newVerifiedCookies()
+	exp := time.Now().Add(time.Hour).Unix()
+	for i := range 4 * verifiedShards * verifiedPerShard {
+		v.put("c", formatInt(int64(i)), "id", exp)
+	}
+	if n := v.len(); n > verifiedShards*verifiedPerShard {
+		t.Fatalf("table holds %d values, bound is %d", n, verifiedShards*verifiedPerShard)
+	}
+}
+
+// BenchmarkVerifiedTableFull reports the heap a full table holds per
+// value (heap-B/value), for cookie values the size this module seals.
+func BenchmarkVerifiedTableFull(b *testing.B) {
+	s, err := newSealer("session", [][]byte{randomBytes(32)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := verifiedShards * verifiedPerShard
+	values := make([]string, 0, 2*n)
+	for range 2 * n {
+		values = append(values, s.seal(defaultCookieName, randomBytes(sessionIDLen), time.Now().Add(time.Hour)))
+	}
+	exp := time.Now().Add(time.Hour).Unix()
+	var perValue float64
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		v := newVerifiedCookies()
+		for _, val := range values {
+			v.put(defaultCookieName, val, string(randomBytes(sessionIDLen)), exp)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perValue = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(v.len())
+		runtime.KeepAlive(v)
+	}
+	b.ReportMetric(perValue, "heap-B/value")
+	b.ReportMetric(float64(n), "values")
+}
