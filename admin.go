@@ -74,12 +74,7 @@ const endedByAdmin = "admin_api"
 // logEnded writes the audit line of a session ended through the admin
 // API: the account, and the address the admin request came from.
 func (a *AdminAPI) logEnded(r *http.Request, s *Session) {
-	a.audit.Info("session ended",
-		zap.Int64("plex_user_id", s.UserID),
-		zap.String("username", s.Username),
-		zap.String("client_ip", adminClientIP(r)),
-		zap.String("host", r.Host),
-		zap.String("reason", endedByAdmin))
+	auditEnded(a.audit, s, endedByAdmin, origin{clientIP: adminClientIP(r), host: r.Host})
 }
 
 // Routes returns the plex_auth routes of the admin API.
