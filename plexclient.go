@@ -159,22 +159,19 @@ func parseRetryAfter(v string) time.Duration {
 // createPin asks plex.tv for a new strong pin. The calls browsers cause
 // are limited before they come here (limits.go).
 func (c *plexClient) createPin(ctx context.Context) (*plexPin, error) {
-	var p plexPin
-	if err := c.do(ctx, http.MethodPost, "/api/v2/pins?strong=true", "", &p); err != nil {
-		return nil, err
-	}
-	if p.ID == 0 || p.Code == "" {
-		return nil, &plexUnavailable{Status: http.StatusCreated, Err: errors.New("plex.tv returned a pin without id or code")}
-	}
-	return &p, nil
+	return c.newPin(ctx, "/api/v2/pins?strong=true")
 }
 
 // createCodePin asks plex.tv for a pin whose code is short enough to type
 // at https://plex.tv/link: without strong=true, plex.tv makes a
 // four-character code (python-plexapi's MyPlexPinLogin does the same).
 func (c *plexClient) createCodePin(ctx context.Context) (*plexPin, error) {
+	return c.newPin(ctx, "/api/v2/pins")
+}
+
+func (c *plexClient) newPin(ctx context.Context, path string) (*plexPin, error) {
 	var p plexPin
-	if err := c.do(ctx, http.MethodPost, "/api/v2/pins", "", &p); err != nil {
+	if err := c.do(ctx, http.MethodPost, path, "", &p); err != nil {
 		return nil, err
 	}
 	if p.ID == 0 || p.Code == "" {
