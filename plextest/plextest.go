@@ -263,18 +263,12 @@ func (s *Server) AddServer(machineID, name string) {
 // Share gives the account access to the server with that tier, replacing
 // any earlier tier. It panics if the server or the account is unknown.
 func (s *Server) Share(machineID, username string, tier Tier) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m := s.mustServer(machineID)
-	if _, ok := s.accounts[username]; !ok {
-		panic(fmt.Sprintf("plextest: Share: unknown account %q", username))
-	}
 	switch tier {
 	case Owner, Home, Friend:
 	default:
 		panic(fmt.Sprintf("plextest: Share: unknown tier %q", tier))
 	}
-	m.shares[username] = &share{tier: tier, token: randomAlnum(20)}
+	s.setShare("Share", machineID, username, &share{tier: tier, token: randomAlnum(20)})
 }
 
 // Invite records an invitation of the account to the server, not accepted
@@ -283,13 +277,7 @@ func (s *Server) Share(machineID, username string, tier Tier) {
 // is the invitation accepted. It replaces any earlier share, and panics if
 // the server or the account is unknown.
 func (s *Server) Invite(machineID, username string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m := s.mustServer(machineID)
-	if _, ok := s.accounts[username]; !ok {
-		panic(fmt.Sprintf("plextest: Invite: unknown account %q", username))
-	}
-	m.shares[username] = &share{tier: Friend, token: randomAlnum(20), pending: true}
+	s.setShare("Invite", machineID, username, &share{tier: Friend, token: randomAlnum(20), pending: true})
 }
 
 // ClaimServer makes the account's own /api/v2/resources list the server as
@@ -299,13 +287,19 @@ func (s *Server) Invite(machineID, username string) {
 // It replaces any earlier share, and panics if the server or the account is
 // unknown.
 func (s *Server) ClaimServer(machineID, username string) {
+	s.setShare("ClaimServer", machineID, username, &share{tier: Owner, token: randomAlnum(20), claimed: true})
+}
+
+// setShare replaces the account's share of the server; op names the caller
+// in the panic for an unknown server or account.
+func (s *Server) setShare(op, machineID, username string, sh *share) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m := s.mustServer(machineID)
 	if _, ok := s.accounts[username]; !ok {
-		panic(fmt.Sprintf("plextest: ClaimServer: unknown account %q", username))
+		panic(fmt.Sprintf("plextest: %s: unknown account %q", op, username))
 	}
-	m.shares[username] = &share{tier: Owner, token: randomAlnum(20), claimed: true}
+	m.shares[username] = sh
 }
 
 // Unshare removes the account's access to the server. It panics if the
