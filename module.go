@@ -216,6 +216,9 @@ type PlexAuth struct {
 	sessionSealer *sealer
 	stateCookie   string
 	sessionVar    string // request var holding the session once its cookie is stripped
+	// eagerPlaceholders: a map handler in the config writes a user
+	// placeholder, so they are Set, not answered lazily (placeholders.go).
+	eagerPlaceholders bool
 	prefixSlash   string
 	allowUsers    *allowList // nil: allow_users not set
 	allowTiers    map[string]bool
@@ -369,6 +372,11 @@ func (h *PlexAuth) Provision(ctx caddy.Context) error {
 	if err := h.provisionOwner(ctx); err != nil {
 		return fmt.Errorf("plex_auth: %v", err)
 	}
+	if srv, ok := mapWritesUserPlaceholders(ctx); ok {
+		h.eagerPlaceholders = true
+		h.logger.Info("a map handler writes {http.auth.user.*}: plex_auth sets its placeholders on every signed-in request instead of answering them when asked",
+			zap.String("server", srv))
+	}
 	h.logStart()
 	return nil
 }
@@ -508,39 +516,11 @@ func (h *PlexAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 		return h.forbidden(w, r, s)
 	}
 
-	// The values were boxed once, in Session.prepare: a string passed as
-	// an interface here would be an allocation per placeholder.
-	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	repl.Set("http.auth.user.id", s.anyID)
-	repl.Set("http.auth.user.username", s.anyUsername)
-	repl.Set("http.auth.user.email", s.anyEmail)
-	repl.Set("http.auth.user.uuid", s.anyUUID)
-	repl.Set("http.auth.user.title", s.anyTitle)
-	repl.Set("http.auth.user.tier", tierValue(tier))
-
 	// Dropping the session cookie first leaves room in the header map for
 	// the identity headers; a full map would grow, which costs more than
 	// all the rest of this.
 	stripCookie(r.Header, h.CookieName)
-	// The cookie leaves the header; the session stays with the request, so
-	// a plex_auth handler further down its path (a stricter block nested
-	// in a laxer one) finds it and applies its own rules. A pointer: no
-	// allocation.
-	caddyhttp.SetVar(r.Context(), h.sessionVar, s)
-
-	// These replace whatever the client sent under these names.
-	// One array backs them: one allocation, not four, and still this
-	// request's own, so a later handler that edits a value in place cannot
-	// reach the session or another request.
-	v := &[4]string{s.Username, s.Email, s.Title, tier}
-	r.Header["Remote-User"] = v[0:1:1]
-	r.Header["Remote-Email"] = v[1:2:2]
-	r.Header["Remote-Name"] = v[2:3:3]
-	if tier != "" {
-		r.Header["Remote-Groups"] = v[3:4:4]
-	} else {
-		delete(r.Header, "Remote-Groups")
-	}
+	h.setIdentity(r, s, tier)
 	return next.ServeHTTP(w, r)
 }
 
