@@ -219,14 +219,14 @@ type PlexAuth struct {
 	// eagerPlaceholders: a map handler in the config writes a user
 	// placeholder, so they are Set, not answered lazily (placeholders.go).
 	eagerPlaceholders bool
-	prefixSlash   string
-	allowUsers    *allowList // nil: allow_users not set
-	allowTiers    map[string]bool
-	pages         *pages
-	appOrigin     string
-	limits        *signinLimits
-	limitsKey     string
-	owner         *ownerList // with owner_token
+	prefixSlash       string
+	allowUsers        *allowList // nil: allow_users not set
+	allowTiers        map[string]bool
+	pages             *pages
+	appOrigin         string
+	limits            *signinLimits
+	limitsKey         string
+	owner             *ownerList // with owner_token
 
 	cookieDomainWarned uint32 // set once the cookie_domain warning is logged
 }
