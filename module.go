@@ -364,11 +364,14 @@ func (h *PlexAuth) Provision(ctx caddy.Context) error {
 	h.sessions.noteSessionTTL(time.Duration(h.SessionTTL))
 	// Only a handler that would have opened the same cookie to the same
 	// session (same cookie name, secret and store) may take it over.
+	// The name is a digest of the three: short, so the request's vars map
+	// hashes little, and it spells out neither the secret nor a Redis URL.
 	fp := sha256.New()
-	for _, k := range secrets {
-		fp.Write(k)
+	for _, part := range append([][]byte{[]byte(h.CookieName), []byte(h.poolKey)}, secrets...) {
+		fp.Write([]byte(strconv.Itoa(len(part)) + ":"))
+		fp.Write(part)
 	}
-	h.sessionVar = fmt.Sprintf("plex_auth.session.%s.%x.%s", h.CookieName, fp.Sum(nil)[:8], h.poolKey)
+	h.sessionVar = fmt.Sprintf("plex_auth.session.%x", fp.Sum(nil)[:12])
 	if err := h.provisionOwner(ctx); err != nil {
 		return fmt.Errorf("plex_auth: %v", err)
 	}

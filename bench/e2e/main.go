@@ -103,7 +103,14 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	cfg := caddyfile(ports, o.pprof, plex.URL, plex.AppURL(), hash, filepath.Join(out, "storage"))
+	// A fresh storage each run: the fake plex.tv numbers its pins from 1
+	// again, and plex_auth remembers pins already claimed (for 30 minutes),
+	// so a second run within that time would find its pin used.
+	storage := filepath.Join(out, "storage")
+	if err := os.RemoveAll(storage); err != nil {
+		return err
+	}
+	cfg := caddyfile(ports, o.pprof, plex.URL, plex.AppURL(), hash, storage)
 	c, err := startCaddy(bin, out, cfg, append(slices.Clip(ports[:4]), ports[6]))
 	if err != nil {
 		return err
