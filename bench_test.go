@@ -475,8 +475,8 @@ const activeSessions = 1000
 // shuffled, with the heap bytes the cache grew by per session.
 func fillSessions(b *testing.B, h *PlexAuth, n int) ([]string, float64) {
 	b.Helper()
-	h.sessions.c.Flush()
-	b.Cleanup(h.sessions.c.Flush)
+	h.sessions.flushLocal()
+	b.Cleanup(h.sessions.flushLocal)
 	now := time.Now()
 	var before, after runtime.MemStats
 	runtime.GC()

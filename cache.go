@@ -57,6 +57,10 @@ type Session struct {
 	// to the store, and whether a re-check with plex.tv is running.
 	loadedAt atomic.Int64
 	checking atomic.Bool
+	// evicted is set once memory no longer holds this object under its id
+	// (replaced, deleted or expired): a verified cookie that remembered it
+	// must then look the session up again (verified.go).
+	evicted atomic.Bool
 	// gone marks a memory-only placeholder for a session the store does
 	// not have, so a stale cookie does not read the store on every request.
 	gone bool
@@ -97,6 +101,9 @@ type sessionCache struct {
 	// memMu orders a re-check's write to memory after a logout that ran
 	// meanwhile (update, remove); the hot path does not take it.
 	memMu sync.Mutex
+	// setMu makes replacing a session in memory and marking the object it
+	// replaces one step (set).
+	setMu sync.Mutex
 
 	mu             sync.Mutex
 	pendingRemoval map[string]struct{} // deletions the store refused, retried by the sweeper
@@ -120,7 +127,49 @@ type sessionCache struct {
 func (sc *sessionCache) setGone(id string, ttl time.Duration) {
 	g := &Session{gone: true}
 	g.loadedAt.Store(time.Now().UnixNano())
-	sc.c.Set(id, g, ttl)
+	sc.set(id, g, ttl)
+}
+
+// set caches s under id in memory, marking the object it replaces as
+// evicted. Every write to sc.c goes through here (deletions and expiry
+// mark through go-cache's eviction hook), under setMu, so that the mark
+// and the write are one step: no object is replaced unmarked.
+func (sc *sessionCache) set(id string, s *Session, ttl time.Duration) {
+	sc.setMu.Lock()
+	defer sc.setMu.Unlock()
+	if old, ok := sc.c.Get(id); ok && old.(*Session) != s {
+		old.(*Session).evicted.Store(true)
+	}
+	sc.c.Set(id, s, ttl)
+}
+
+// trusts reports whether s, an object memory held for a session, may be
+// used at now without asking memory or the store again: memory still holds
+// it, and the lookup would trust it as it is (cache_ttl not run out, no
+// sign-out elsewhere since it was read).
+func (sc *sessionCache) trusts(s *Session, now time.Time, cacheTTL time.Duration) bool {
+	if s == nil || s.gone || s.evicted.Load() {
+		return false
+	}
+	return sc.store == nil || sc.freshInMemory(s, now.UnixNano(), cacheTTL)
+}
+
+// freshInMemory: s was read from (or written to) the store less than
+// cacheTTL before now, and after the last sign-out seen elsewhere.
+func (sc *sessionCache) freshInMemory(s *Session, now int64, cacheTTL time.Duration) bool {
+	loaded := s.loadedAt.Load()
+	return now-loaded < int64(cacheTTL) && loaded > sc.staleBefore.Load()
+}
+
+// flushLocal empties memory, marking every object as evicted (tests and
+// benchmarks; go-cache's Flush does not run the eviction hook).
+func (sc *sessionCache) flushLocal() {
+	sc.setMu.Lock()
+	defer sc.setMu.Unlock()
+	for _, it := range sc.c.Items() {
+		it.Object.(*Session).evicted.Store(true)
+	}
+	sc.c.Flush()
 }
 
 func newSessionCache(store sessionStore, log *zap.Logger) *sessionCache {
@@ -137,6 +186,8 @@ func newSessionCache(store sessionStore, log *zap.Logger) *sessionCache {
 		pendingRemoval: make(map[string]struct{}),
 		pins:           cache.New(cache.NoExpiration, 0),
 	}
+	// Deletions and expiry (DeleteExpired) mark what they drop; see set.
+	sc.c.OnEvicted(func(_ string, v any) { v.(*Session).evicted.Store(true) })
 	sc.done.Add(1)
 	go sc.sweep()
 	if ss, ok := store.(signoutStore); ok {
@@ -217,7 +268,7 @@ func (sc *sessionCache) lookup(id string, at time.Time, cacheTTL time.Duration) 
 		if sc.store == nil {
 			return s.live(), nil
 		}
-		if loaded := s.loadedAt.Load(); now-loaded < int64(cacheTTL) && loaded > sc.staleBefore.Load() {
+		if sc.freshInMemory(s, now, cacheTTL) {
 			return s.live(), nil
 		}
 		if sc.storeDown.Load() {
@@ -295,7 +346,7 @@ func (sc *sessionCache) putLocal(id string, s *Session) {
 func (sc *sessionCache) putLocalAt(id string, s *Session, loadedAt int64) {
 	s.prepare()
 	s.loadedAt.Store(loadedAt)
-	sc.c.Set(id, s, time.Until(s.Expires))
+	sc.set(id, s, time.Until(s.Expires))
 }
 
 // put stores a new session in both levels. It fails when the store does,

@@ -554,23 +554,30 @@ func (h *PlexAuth) sessionFromCookie(r *http.Request, value string) (*Session, s
 		return nil, "", nil
 	}
 	now := time.Now()
-	// A value opened before skips the opening (verified.go says why that
-	// is as safe); the session is looked up either way.
+	// A value opened before skips the opening, and the lookup while memory
+	// still holds, unchanged, the session it found (verified.go says why
+	// that is as safe).
 	table := h.sessionSealer.verified
-	id, known := table.get(h.CookieName, value, now)
-	var sealedUntil int64
-	if !known {
-		buf := openBufs.Get().(*openBuf)
-		raw, until, err := h.sessionSealer.openUntil(h.CookieName, value, now, buf[:])
-		if err == nil && len(raw) == sessionIDLen {
-			id, sealedUntil = string(raw), until
+	e, known := table.get(h.CookieName, value, now)
+	id, sealedUntil := e.id, e.sealed
+	var s *Session
+	var err error
+	if known && h.sessions.trusts(e.s, now, h.cacheTTL) {
+		s = e.s
+	} else {
+		if !known {
+			buf := openBufs.Get().(*openBuf)
+			raw, until, oerr := h.sessionSealer.openUntil(h.CookieName, value, now, buf[:])
+			if oerr == nil && len(raw) == sessionIDLen {
+				id, sealedUntil = string(raw), until
+			}
+			openBufs.Put(buf)
+			if id == "" {
+				return nil, "", nil
+			}
 		}
-		openBufs.Put(buf)
-		if id == "" {
-			return nil, "", nil
-		}
+		s, err = h.sessions.lookup(id, now, h.cacheTTL)
 	}
-	s, err := h.sessions.lookup(id, now, h.cacheTTL)
 	// A session lives by the TTL of the handler checking it too, so a
 	// stricter site is not held open by a laxer one's cookie.
 	ends := time.Time{}
@@ -586,8 +593,8 @@ func (h *PlexAuth) sessionFromCookie(r *http.Request, value string) (*Session, s
 		}
 		return nil, "", err
 	}
-	if !known {
-		table.put(h.CookieName, value, id, min(sealedUntil, ends.Unix()))
+	if !known || e.s != s {
+		table.put(h.CookieName, value, id, s, sealedUntil, ends.Unix())
 	}
 	h.maybeRevalidate(r, id, s, now)
 	return s, id, nil

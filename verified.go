@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 )
@@ -12,9 +13,10 @@ import (
 // request, and opening it (base64, then AES-GCM under each secret) was the
 // largest single cost of a signed-in request. verifiedCookies remembers,
 // per sealer, the values it has already opened: the exact value, the cookie
-// name it was opened for, the session id inside and when the entry stops
-// counting. A request whose value is in the table skips the opening and
-// goes straight to the session lookup.
+// name it was opened for, the session id inside, the session object memory
+// held for it and when the entry stops counting. A request whose value is
+// in the table skips the opening and, while memory still holds that same
+// session object and would trust it, the session lookup too.
 //
 // Why a hit is as safe as opening the value again:
 //   - Opening is a pure function of (keys, cookie name, value, clock): the
@@ -26,21 +28,35 @@ import (
 //     differs in any byte (tampered, truncated, another cookie's) is a
 //     miss and is opened, and refused, as before; only values that opened
 //     and named a live session are ever added.
-//   - The table never decides whether the session lives: every request,
-//     hit or not, still looks the session up (logout, a re-check ending it,
-//     another instance ending it, expiry and each block's session_ttl all
-//     apply as before). An entry expires with the sealed expiry or the
-//     session's, whichever is first; logout and a re-check that ends the
-//     session drop the session's entries at once (in the handler that saw
-//     it; any other sharing the cookie drops its entry at the next request,
-//     when the lookup finds no session), so the table never outlives
-//     either.
+//   - The table never decides whether the session lives. An entry carries
+//     the session object memory held when it was added, and a hit uses it
+//     only while memory still holds that very object and would trust it
+//     without asking the store (sessionCache.trusts: the same test the
+//     lookup makes, cache_ttl and the sign-out counter included). Every
+//     write that replaces or removes a session in memory marks the object
+//     it drops as evicted (sessionCache.set, and go-cache's eviction hook
+//     for deletions and expiry), so a session logged out, ended by a
+//     re-check, by the admin API or by another instance, or reloaded from
+//     the store, sends the next request through the full lookup, which
+//     decides as it always did. The session's own expiry and each block's
+//     session_ttl are checked on every request, hit or not. An entry
+//     expires with the sealed expiry or the session's, whichever is first;
+//     logout and a re-check that ends the session also drop the session's
+//     entries at once (in the handler that saw it; any other sharing the
+//     cookie drops its entry at the next request, when the lookup finds no
+//     session).
 //   - The value is found by a 64-bit hash keyed with a per-process random
 //     seed and then compared in constant time, so response timing says
 //     nothing about how close a guess is to a stored value.
 //   - It is bounded (verifiedShards × verifiedPerShard entries); a full
 //     shard drops an entry at random. Only values this process sealed can
 //     enter, so a client cannot fill it with forgeries.
+//
+// A hit writes nothing shared: each shard's map is replaced whole on a
+// change (copy on write, under the shard's lock) and read through an
+// atomic pointer, so the cores serving one busy session do not pass a
+// lock's cache line back and forth on every request. Changes are rare
+// (a browser's first request, a session replaced or ended).
 type verifiedCookies struct {
 	seed   maphash.Seed
 	shards [verifiedShards]verifiedShard
@@ -52,14 +68,16 @@ const (
 )
 
 type verifiedShard struct {
-	mu sync.RWMutex
-	m  map[uint64]verifiedEntry
-	_  [32]byte // one shard's lock per 64-byte cache line: cores meet less
+	m  atomic.Pointer[map[uint64]verifiedEntry] // read without a lock
+	mu sync.Mutex                               // writers: copy, change, swap
+	_  [48]byte                                 // one shard per 64-byte cache line
 }
 
 type verifiedEntry struct {
 	name, value, id string
-	expires         int64 // unix seconds, as sealed: valid while now < expires
+	s               *Session // the session memory held when the entry was made
+	sealed          int64    // unix seconds: the sealed expiry
+	expires         int64    // unix seconds: valid while now < expires
 }
 
 func newVerifiedCookies() *verifiedCookies {
@@ -71,48 +89,84 @@ func (v *verifiedCookies) shard(value string) (*verifiedShard, uint64) {
 	return &v.shards[k&(verifiedShards-1)], k
 }
 
-// get returns the session id value was opened to for cookie name, if the
-// table holds it and it has not expired at now.
-func (v *verifiedCookies) get(name, value string, now time.Time) (string, bool) {
+// get returns the entry value was opened to for cookie name, if the table
+// holds it and it has not expired at now.
+func (v *verifiedCookies) get(name, value string, now time.Time) (verifiedEntry, bool) {
 	if v == nil || value == "" {
-		return "", false
+		return verifiedEntry{}, false
 	}
 	sh, k := v.shard(value)
-	sh.mu.RLock()
-	e, ok := sh.m[k]
-	sh.mu.RUnlock()
+	m := sh.m.Load()
+	if m == nil {
+		return verifiedEntry{}, false
+	}
+	e, ok := (*m)[k]
 	if !ok || e.name != name || !constantTimeEqual(e.value, value) {
-		return "", false
+		return verifiedEntry{}, false
 	}
 	if now.Unix() >= e.expires {
 		sh.drop(k, value)
-		return "", false
+		return verifiedEntry{}, false
 	}
-	return e.id, true
+	return e, true
 }
 
-// put records that value, for cookie name, opened to the session id and
-// counts until expires (unix seconds).
-func (v *verifiedCookies) put(name, value, id string, expires int64) {
+// put records that value, for cookie name, opened to the session id, held
+// in memory as s, sealed until sealed and counting until expires (unix
+// seconds, at most sealed).
+func (v *verifiedCookies) put(name, value, id string, s *Session, sealed, expires int64) {
 	if v == nil {
 		return
 	}
 	sh, k := v.shard(value)
 	// The value is a slice of the request's Cookie header: a copy keeps
 	// the table from holding on to the whole header.
-	e := verifiedEntry{name: name, value: string([]byte(value)), id: id, expires: expires}
+	e := verifiedEntry{name: name, value: string([]byte(value)), id: id, s: s, sealed: sealed, expires: min(sealed, expires)}
 	sh.mu.Lock()
-	if sh.m == nil {
-		sh.m = make(map[uint64]verifiedEntry)
+	defer sh.mu.Unlock()
+	old := sh.load()
+	m := make(map[uint64]verifiedEntry, len(old)+1)
+	for ok, oe := range old {
+		m[ok] = oe
 	}
-	if _, ok := sh.m[k]; !ok && len(sh.m) >= verifiedPerShard {
-		for old := range sh.m { // map order is random: a random victim
-			delete(sh.m, old)
+	if _, ok := m[k]; !ok && len(m) >= verifiedPerShard {
+		for victim := range m { // map order is random: a random victim
+			delete(m, victim)
 			break
 		}
 	}
-	sh.m[k] = e
-	sh.mu.Unlock()
+	m[k] = e
+	sh.m.Store(&m)
+}
+
+// load is the shard's current map, nil when empty; hold sh.mu to change it.
+func (sh *verifiedShard) load() map[uint64]verifiedEntry {
+	if m := sh.m.Load(); m != nil {
+		return *m
+	}
+	return nil
+}
+
+// without swaps in a copy of the shard's map without the entries drop
+// picks, if it picks any. Hold sh.mu.
+func (sh *verifiedShard) without(drop func(uint64, verifiedEntry) bool) {
+	old := sh.load()
+	n := 0
+	for k, e := range old {
+		if drop(k, e) {
+			n++
+		}
+	}
+	if n == 0 {
+		return
+	}
+	m := make(map[uint64]verifiedEntry, len(old)-n)
+	for k, e := range old {
+		if !drop(k, e) {
+			m[k] = e
+		}
+	}
+	sh.m.Store(&m)
 }
 
 // drop forgets value.
@@ -126,9 +180,7 @@ func (v *verifiedCookies) drop(value string) {
 
 func (sh *verifiedShard) drop(k uint64, value string) {
 	sh.mu.Lock()
-	if e, ok := sh.m[k]; ok && e.value == value {
-		delete(sh.m, k)
-	}
+	sh.without(func(ek uint64, e verifiedEntry) bool { return ek == k && e.value == value })
 	sh.mu.Unlock()
 }
 
@@ -142,11 +194,7 @@ func (v *verifiedCookies) dropSession(id string) {
 	for i := range v.shards {
 		sh := &v.shards[i]
 		sh.mu.Lock()
-		for k, e := range sh.m {
-			if e.id == id {
-				delete(sh.m, k)
-			}
-		}
+		sh.without(func(_ uint64, e verifiedEntry) bool { return e.id == id })
 		sh.mu.Unlock()
 	}
 }
@@ -155,10 +203,9 @@ func (v *verifiedCookies) dropSession(id string) {
 func (v *verifiedCookies) len() int {
 	n := 0
 	for i := range v.shards {
-		sh := &v.shards[i]
-		sh.mu.RLock()
-		n += len(sh.m)
-		sh.mu.RUnlock()
+		if m := v.shards[i].m.Load(); m != nil {
+			n += len(*m)
+		}
 	}
 	return n
 }

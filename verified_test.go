@@ -10,6 +10,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
 )
 
@@ -174,14 +175,14 @@ func TestSessionEndedElsewhereIsRefusedAndForgotten(t *testing.T) {
 func TestDropSessionForgetsEveryValueOfTheSession(t *testing.T) {
 	v := newVerifiedCookies()
 	exp := time.Now().Add(time.Hour).Unix()
-	v.put("c", "value-1", "session-a", exp)
-	v.put("c", "value-2", "session-a", exp)
-	v.put("c", "value-3", "session-b", exp)
+	v.put("c", "value-1", "session-a", nil, exp, exp)
+	v.put("c", "value-2", "session-a", nil, exp, exp)
+	v.put("c", "value-3", "session-b", nil, exp, exp)
 	v.dropSession("session-a")
 	if v.len() != 1 {
 		t.Fatalf("table holds %d values, want 1", v.len())
 	}
-	if id, ok := v.get("c", "value-3", time.Now()); !ok || id != "session-b" {
+	if e, ok := v.get("c", "value-3", time.Now()); !ok || e.id != "session-b" {
 		t.Fatal("another session's value was dropped")
 	}
 }
@@ -223,7 +224,7 @@ func TestVerifiedTableIsBounded(t *testing.T) {
 	v := newVerifiedCookies()
 	exp := time.Now().Add(time.Hour).Unix()
 	for i := range 4 * verifiedShards * verifiedPerShard {
-		v.put("c", formatInt(int64(i)), "id", exp)
+		v.put("c", formatInt(int64(i)), "id", nil, exp, exp)
 	}
 	if n := v.len(); n > verifiedShards*verifiedPerShard {
 		t.Fatalf("table holds %d values, bound is %d", n, verifiedShards*verifiedPerShard)
@@ -250,7 +251,7 @@ func BenchmarkVerifiedTableFull(b *testing.B) {
 		runtime.ReadMemStats(&before)
 		v := newVerifiedCookies()
 		for _, val := range values {
-			v.put(defaultCookieName, val, string(randomBytes(sessionIDLen)), exp)
+			v.put(defaultCookieName, val, string(randomBytes(sessionIDLen)), nil, exp, exp)
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)
@@ -259,4 +260,73 @@ func BenchmarkVerifiedTableFull(b *testing.B) {
 	}
 	b.ReportMetric(perValue, "heap-B/value")
 	b.ReportMetric(float64(n), "values")
+}
+
+// A hit on the table skips the lookup only while memory still holds the
+// very session object the entry remembers. These break that one way each.
+
+func TestSessionReplacedInMemoryIsNotServedFromTheTable(t *testing.T) {
+	h := sessionHandler(t, time.Hour)
+	raw := randomBytes(sessionIDLen)
+	first := testSession(time.Now(), time.Now().Add(time.Hour))
+	h.sessions.putLocal(string(raw), first)
+	cookie := h.sessionSealer.seal(h.CookieName, raw, time.Now().Add(time.Hour))
+	if _, seen := serveWithCookie(t, h, cookie, nil); seen == nil || seen.Header.Get("Remote-User") != "friend" {
+		t.Fatal("a live session was refused")
+	}
+	// A re-check, or a read from the store, puts a new object in its place.
+	second := testSession(first.Created, first.Expires)
+	second.Username = "renamed"
+	h.sessions.putLocal(string(raw), second)
+	if !first.evicted.Load() {
+		t.Fatal("the replaced object is not marked evicted")
+	}
+	for range 2 { // the request that finds the change, and the one after
+		_, seen := serveWithCookie(t, h, cookie, nil)
+		if seen == nil || seen.Header.Get("Remote-User") != "renamed" {
+			t.Fatalf("the request went on as %q, want the session memory holds now (renamed)", seen.Header.Get("Remote-User"))
+		}
+	}
+}
+
+func TestSessionDeletedOrExpiredInMemoryIsMarked(t *testing.T) {
+	sc := newSessionCache(nil, nil)
+	t.Cleanup(func() { _ = sc.Destruct() })
+	deleted := testSession(time.Now(), time.Now().Add(time.Hour))
+	sc.putLocal("deleted", deleted)
+	sc.c.Delete("deleted")
+	expired := testSession(time.Now(), time.Now().Add(time.Millisecond))
+	sc.putLocal("expired", expired)
+	for !time.Now().After(expired.Expires) {
+		time.Sleep(time.Millisecond)
+	}
+	sc.c.DeleteExpired()
+	flushed := testSession(time.Now(), time.Now().Add(time.Hour))
+	sc.putLocal("flushed", flushed)
+	sc.flushLocal()
+	for name, s := range map[string]*Session{"deleted": deleted, "expired": expired, "flushed": flushed} {
+		if !s.evicted.Load() || sc.trusts(s, time.Now(), time.Hour) {
+			t.Errorf("%s: memory dropped the object, yet it is still trusted", name)
+		}
+	}
+}
+
+func TestTableDefersToTheLookupOnceCacheTTLOrASignoutElsewhereSaysReadAgain(t *testing.T) {
+	sc := newSessionCache(&caddyStore{st: &certmagic.FileStorage{Path: t.TempDir()}}, nil)
+	t.Cleanup(func() { _ = sc.Destruct() })
+	s := testSession(time.Now(), time.Now().Add(time.Hour))
+	if err := sc.put(context.Background(), "id", s); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if !sc.trusts(s, now, time.Minute) {
+		t.Fatal("a session just written is not trusted")
+	}
+	if sc.trusts(s, now.Add(time.Minute), time.Minute) {
+		t.Error("trusted past cache_ttl: the store must be read again")
+	}
+	sc.staleBefore.Store(time.Now().UnixNano()) // a sign-out elsewhere was seen
+	if sc.trusts(s, now, time.Minute) {
+		t.Error("trusted after a sign-out elsewhere: the store must be read again")
+	}
 }
