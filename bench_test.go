@@ -29,41 +29,79 @@ import (
 // plex_tv_url points at the fake plex.tv; every benchmark that must not
 // call plex.tv fails if the fake saw a request.
 
-var benchCaddy struct {
-	once    sync.Once
-	err     error
-	storage string
+// benchHandler provisions a plex_auth handler admitting the friends of
+// machineID, with plex.tv played by plex, as a Caddyfile gives it: in the
+// route of a real HTTP server, loaded by caddy.Load, so it learns from its
+// config what a handler does inside Caddy (placeholders.go). The server
+// listens on a free loopback port; the benchmarks call the handler
+// directly. Requests for it come from caddyRequest on benchSrv(h).
+func benchHandler(b *testing.B, plex *plextest.Server) *PlexAuth {
+	return benchHandlerOn(b, plex, nil)
 }
 
-// benchHandler provisions a plex_auth handler admitting the friends of
-// machineID, with plex.tv played by plex. Caddy runs with no apps and no
-// admin endpoint, only to give the handler a context with storage.
-func benchHandler(b *testing.B, plex *plextest.Server) *PlexAuth {
+// benchHandlerOn is benchHandler with more options for the server (e.g.
+// expected_underscore_headers).
+func benchHandlerOn(b *testing.B, plex *plextest.Server, server map[string]any) *PlexAuth {
 	b.Helper()
-	benchCaddy.once.Do(func() {
-		benchCaddy.storage, benchCaddy.err = os.MkdirTemp(runDir, "bench-")
-		if benchCaddy.err != nil {
-			return
-		}
-		cfg := fmt.Sprintf(`{"admin":{"disabled":true},"logging":{"logs":{"default":{"level":"ERROR"}}},`+
-			`"storage":{"module":"file_system","root":%q}}`, benchCaddy.storage)
-		benchCaddy.err = caddy.Load([]byte(cfg), true)
-	})
-	if benchCaddy.err != nil {
-		b.Fatal(benchCaddy.err)
+	storage := benchStorage(b)
+	srv := map[string]any{
+		"listen": []string{fmt.Sprintf("127.0.0.1:%d", freePort(b))},
+		"routes": []any{map[string]any{"handle": []any{
+			map[string]any{
+				"handler":      "plex_auth",
+				"servers":      []string{machineID},
+				"plex_tv_url":  plex.URL,
+				"plex_app_url": plex.AppURL(),
+			},
+			map[string]any{"handler": "static_response", "body": "ok"},
+		}}},
 	}
-	ctx, cancel := caddy.NewContext(caddy.ActiveContext())
-	b.Cleanup(cancel) // runs the handler's Cleanup
-	raw, _ := json.Marshal(map[string]any{
-		"servers":      []string{machineID},
-		"plex_tv_url":  plex.URL,
-		"plex_app_url": plex.AppURL(),
+	for k, v := range server {
+		srv[k] = v
+	}
+	cfg, _ := json.Marshal(map[string]any{
+		"admin":   map[string]any{"disabled": true},
+		"logging": map[string]any{"logs": map[string]any{"default": map[string]any{"level": "ERROR"}}},
+		"storage": map[string]any{"module": "file_system", "root": storage},
+		"apps":    map[string]any{"http": map[string]any{"servers": map[string]any{"bench": srv}}},
 	})
-	m, err := ctx.LoadModuleByID("http.handlers.plex_auth", raw)
+	if err := caddy.Load(cfg, true); err != nil {
+		b.Fatal(err)
+	}
+	app, err := caddy.ActiveContext().App("http")
 	if err != nil {
 		b.Fatal(err)
 	}
-	return m.(*PlexAuth)
+	h, ok := app.(*caddyhttp.App).Servers["bench"].Routes[0].Handlers[0].(*PlexAuth)
+	if !ok {
+		b.Fatal("the route's first handler is not plex_auth")
+	}
+	return h
+}
+
+// benchSrv is the Caddy server h runs in, for caddyRequest.
+func benchSrv(b *testing.B) *caddyhttp.Server {
+	app, err := caddy.ActiveContext().App("http")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return app.(*caddyhttp.App).Servers["bench"]
+}
+
+var benchStore struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// benchStorage is the Caddy storage every benchmark's config shares, in
+// the run folder.
+func benchStorage(b *testing.B) string {
+	benchStore.once.Do(func() { benchStore.dir, benchStore.err = os.MkdirTemp(runDir, "bench-") })
+	if benchStore.err != nil {
+		b.Fatal(benchStore.err)
+	}
+	return benchStore.dir
 }
 
 // benchPlex is a fake plex.tv that answers slowly, so a benchmark that
@@ -276,25 +314,26 @@ func measureCPUExcept(b *testing.B, p *preparedRequests) func() {
 // names with '_' through, where every header is looked at for another
 // spelling of the identity headers.
 func BenchmarkSignedIn(b *testing.B) {
-	allowing := &caddyhttp.Server{ExpectedUnderscoreHeaders: []string{"X_Api_Key"}}
+	allowing := map[string]any{"expected_underscore_headers": []string{"X_Api_Key"}}
 	for _, tc := range []struct {
 		name, other string
-		srv         *caddyhttp.Server
+		server      map[string]any
 	}{
-		{"session-cookie-only", "", benchServer},
-		{"with-other-cookies", "theme=dark; _ga=GA1.1.123456789.1700000000", benchServer},
+		{"session-cookie-only", "", nil},
+		{"with-other-cookies", "theme=dark; _ga=GA1.1.123456789.1700000000", nil},
 		{"underscore-headers-allowed", "", allowing},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			plex := benchPlex(b)
-			h := benchHandler(b, plex)
+			h := benchHandlerOn(b, plex, tc.server)
+			srv := benchSrv(b)
 			cookie := h.CookieName + "=" + addSession(h, benchSession(1, time.Now(), time.Hour))
 			if tc.other != "" {
 				cookie = tc.other + "; " + cookie
 			}
 			hdr := append(slices.Clip(browserHeaders), "Cookie", cookie)
 			reqs := newPreparedRequests(b, func(int) *http.Request {
-				return caddyRequest(tc.srv, http.MethodGet, "http://media.example.com/tautulli/home?section=2", hdr...)
+				return caddyRequest(srv, http.MethodGet, "http://media.example.com/tautulli/home?section=2", hdr...)
 			})
 			w := &nopWriter{h: http.Header{}}
 			up := &upstreamSaw{}
@@ -341,10 +380,11 @@ func expectAdmitted(b *testing.B, r *http.Request, username string) {
 func BenchmarkFreshRequest(b *testing.B) {
 	plex := benchPlex(b)
 	h := benchHandler(b, plex)
+	srv := benchSrv(b)
 	cookie := h.CookieName + "=" + addSession(h, benchSession(1, time.Now(), time.Hour))
 	hdr := append(slices.Clip(browserHeaders), "Cookie", cookie)
 	fresh := func() *http.Request {
-		return caddyRequest(benchServer, http.MethodGet, "http://media.example.com/tautulli/home?section=2", hdr...)
+		return caddyRequest(srv, http.MethodGet, "http://media.example.com/tautulli/home?section=2", hdr...)
 	}
 	w := &nopWriter{h: http.Header{}}
 	up := &upstreamSaw{}
@@ -382,6 +422,7 @@ func BenchmarkFreshRequest(b *testing.B) {
 func BenchmarkSignedInParallel(b *testing.B) {
 	plex := benchPlex(b)
 	h := benchHandler(b, plex)
+	srv := benchSrv(b)
 	now := time.Now()
 	var hdrs [][]string
 	for i := range 64 {
@@ -406,7 +447,7 @@ func BenchmarkSignedInParallel(b *testing.B) {
 				w := &nopWriter{h: http.Header{}}
 				var r *http.Request
 				for pb.Next() {
-					r = caddyRequest(benchServer, http.MethodGet, "http://media.example.com/sonarr/", hdr...)
+					r = caddyRequest(srv, http.MethodGet, "http://media.example.com/sonarr/", hdr...)
 					if err := tc.serve(w, r); err != nil {
 						b.Error(err)
 						return
@@ -435,11 +476,12 @@ func BenchmarkSessionCount(b *testing.B) {
 		b.Run(fmt.Sprintf("sessions=%d", n), func(b *testing.B) {
 			plex := benchPlex(b)
 			h := benchHandler(b, plex)
+			srv := benchSrv(b)
 			cookies, perSession := fillSessions(b, h, n)
 			for _, active := range []int{1, activeSessions} {
 				b.Run(fmt.Sprintf("active=%d", active), func(b *testing.B) {
 					reqs := newPreparedRequests(b, func(i int) *http.Request {
-						return caddyRequest(benchServer, http.MethodGet, "http://media.example.com/radarr/",
+						return caddyRequest(srv, http.MethodGet, "http://media.example.com/radarr/",
 							append(slices.Clip(browserHeaders), "Cookie", cookies[i%active])...)
 					})
 					w := &nopWriter{h: http.Header{}}
@@ -584,19 +626,25 @@ func BenchmarkRevalidationDue(b *testing.B) {
 			s.UserID, s.Username, s.Token = int64(acct.ID), acct.Username, acct.Token
 			s.Checked = now.Add(-365 * 24 * time.Hour)
 			cookie := h.CookieName + "=" + addSession(h, s)
-			br := newBenchRequest(http.MethodGet, "http://media.example.com/tautulli/", browserHeaders...)
+			srv := benchSrv(b)
+			hdr := append(slices.Clip(browserHeaders), "Cookie", cookie)
+			reqs := newPreparedRequests(b, func(int) *http.Request {
+				return caddyRequest(srv, http.MethodGet, "http://media.example.com/tautulli/", hdr...)
+			})
 			w := &nopWriter{h: http.Header{}}
 			next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
+			var r *http.Request
 			b.ReportAllocs()
-			cpu := measureCPU(b)
+			cpu := measureCPUExcept(b, reqs)
 			for b.Loop() {
-				if err := h.ServeHTTP(w, br.cookie(cookie), next); err != nil {
+				r = reqs.get()
+				if err := h.ServeHTTP(w, r, next); err != nil {
 					b.Fatal(err)
 				}
 			}
 			b.StopTimer()
 			cpu()
-			if br.r.Header.Get("Remote-User") != "viewer" {
+			if r.Header.Get("Remote-User") != "viewer" {
 				b.Fatal("request was not admitted while the re-check was due")
 			}
 			b.ReportMetric(float64(len(plex.Requests()))/float64(b.N), "plex-calls/op")

@@ -219,6 +219,9 @@ type PlexAuth struct {
 	// eagerPlaceholders: a map handler in the config writes a user
 	// placeholder, so they are Set, not answered lazily (placeholders.go).
 	eagerPlaceholders bool
+	// placeholderSetters: a handler in the config may Set an
+	// http.auth.user.* value, which plex_auth then deletes when it admits.
+	placeholderSetters bool
 	prefixSlash       string
 	allowUsers        *allowList // nil: allow_users not set
 	allowTiers        map[string]bool
@@ -375,10 +378,12 @@ func (h *PlexAuth) Provision(ctx caddy.Context) error {
 	if err := h.provisionOwner(ctx); err != nil {
 		return fmt.Errorf("plex_auth: %v", err)
 	}
-	if srv, ok := mapWritesUserPlaceholders(ctx); ok {
+	facts := learnPlaceholderFacts(ctx)
+	h.placeholderSetters = facts.mayBeSet
+	if facts.mapWrites {
 		h.eagerPlaceholders = true
 		h.logger.Info("a map handler writes {http.auth.user.*}: plex_auth sets its placeholders on every signed-in request instead of answering them when asked",
-			zap.String("server", srv))
+			zap.String("server", facts.mapServer))
 	}
 	h.logStart()
 	return nil

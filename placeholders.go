@@ -3,11 +3,16 @@ package plexauth
 import (
 	"encoding/json"
 	"net/http"
+	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/intercept"
 	maphandler "github.com/caddyserver/caddy/v2/modules/caddyhttp/map"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 )
 
 // The placeholders of a signed-in request, {http.auth.user.id} and the
@@ -104,7 +109,9 @@ func (h *PlexAuth) setIdentity(r *http.Request, s *Session, tier string) {
 		repl.Set("http.auth.user.title", s.anyTitle)
 		repl.Set("http.auth.user.tier", ri.tier)
 	} else {
-		repl.DeleteByPrefix(userPlaceholderPrefix)
+		if h.placeholderSetters {
+			repl.DeleteByPrefix(userPlaceholderPrefix)
+		}
 		if fresh {
 			repl.Map(ri.placeholder)
 		}
@@ -128,108 +135,172 @@ func (h *PlexAuth) setIdentity(r *http.Request, s *Session, tier string) {
 	}
 }
 
-// mapWritesUserPlaceholders reports whether a map handler anywhere in the
-// HTTP app being provisioned writes one of the user placeholders, and
-// where. Routes provisioned before this handler are walked as modules,
-// the rest as their JSON.
-func mapWritesUserPlaceholders(ctx caddy.Context) (string, bool) {
+// placeholderFacts is what the HTTP app being provisioned says about who
+// else may give the user placeholders a value on a request.
+type placeholderFacts struct {
+	// mapWrites: a map handler writes one of userPlaceholders (it would
+	// answer before plex_auth's provider), in server mapServer.
+	mapWrites bool
+	mapServer string
+	// mayBeSet: a handler may Set an http.auth.user.* value before
+	// plex_auth runs: authentication (basic_auth), vars naming one, or a
+	// handler from outside Caddy's own modules, which might do anything.
+	// Without one, there is nothing to delete when plex_auth admits.
+	mayBeSet bool
+}
+
+// learnPlaceholderFacts walks every route of the HTTP app being provisioned
+// (its servers' routes and error routes, and its named routes): the routes
+// provisioned before this handler as modules, the rest as their JSON.
+// Outside an HTTP app (a handler loaded on its own) nothing is known, so
+// the facts are the safe ones: delete before answering.
+func learnPlaceholderFacts(ctx caddy.Context) placeholderFacts {
 	for _, m := range ctx.Modules() {
 		app, ok := m.(*caddyhttp.App)
 		if !ok {
 			continue
 		}
+		var f placeholderFacts
 		for name, srv := range app.Servers {
-			if routesWrite(srv.Routes) {
-				return name, true
+			w := factWalker{f: &f, server: name}
+			w.routes(srv.Routes)
+			if srv.Errors != nil {
+				w.routes(srv.Errors.Routes)
 			}
-			if srv.Errors != nil && routesWrite(srv.Errors.Routes) {
-				return name, true
+			for _, rt := range srv.NamedRoutes {
+				if rt != nil {
+					w.routes(caddyhttp.RouteList{*rt})
+				}
 			}
 		}
+		return f
 	}
-	return "", false
+	return placeholderFacts{mayBeSet: true}
 }
 
-func routesWrite(routes caddyhttp.RouteList) bool {
+type factWalker struct {
+	f      *placeholderFacts
+	server string
+}
+
+func (w factWalker) routes(routes caddyhttp.RouteList) {
 	for _, rt := range routes {
 		for _, raw := range rt.HandlersRaw {
-			if rawWrites(raw) {
-				return true
+			var v any
+			if json.Unmarshal(raw, &v) == nil {
+				w.json(v)
 			}
 		}
 		for _, mh := range rt.Handlers {
-			switch mh := mh.(type) {
-			case *maphandler.Handler:
-				if destinationsWrite(mh.Destinations) {
-					return true
-				}
-			case *caddyhttp.Subroute:
-				if routesWrite(mh.Routes) || (mh.Errors != nil && routesWrite(mh.Errors.Routes)) {
-					return true
-				}
-			}
+			w.handler(mh)
 		}
 	}
-	return false
 }
 
-// rawWrites walks a handler's JSON for map handlers, at any depth.
-func rawWrites(raw json.RawMessage) bool {
-	var v any
-	if json.Unmarshal(raw, &v) != nil {
-		return false
+// handler looks at a provisioned handler, and into the routes it holds.
+func (w factWalker) handler(mh caddyhttp.MiddlewareHandler) {
+	switch mh := mh.(type) {
+	case *PlexAuth:
+	case *maphandler.Handler:
+		w.destinations(mh.Destinations)
+	case *caddyhttp.VarsMiddleware:
+		for k := range *mh {
+			w.varName(k)
+		}
+	case *caddyauth.Authentication:
+		w.f.mayBeSet = true
+	case *caddyhttp.Subroute:
+		w.routes(mh.Routes)
+		if mh.Errors != nil {
+			w.routes(mh.Errors.Routes)
+		}
+	case *reverseproxy.Handler:
+		for _, rh := range mh.HandleResponse {
+			w.routes(rh.Routes)
+		}
+	case *intercept.Intercept:
+		for _, rh := range mh.HandleResponse {
+			w.routes(rh.Routes)
+		}
+	default:
+		if !caddysModule(reflect.TypeOf(mh)) {
+			w.f.mayBeSet = true
+		}
 	}
-	return jsonWrites(v)
 }
 
-func jsonWrites(v any) bool {
+// json looks at a handler's JSON, and every handler nested in it.
+func (w factWalker) json(v any) {
 	switch v := v.(type) {
 	case map[string]any:
-		if v["handler"] == "map" {
-			var dests []string
-			for _, d := range asSlice(v["destinations"]) {
-				if s, ok := d.(string); ok {
-					dests = append(dests, s)
-				}
-			}
-			if destinationsWrite(dests) {
-				return true
-			}
+		if name, ok := v["handler"].(string); ok {
+			w.jsonHandler(name, v)
 		}
 		for _, e := range v {
-			if jsonWrites(e) {
-				return true
-			}
+			w.json(e)
 		}
 	case []any:
 		for _, e := range v {
-			if jsonWrites(e) {
-				return true
-			}
+			w.json(e)
 		}
 	}
-	return false
 }
 
-func asSlice(v any) []any {
-	s, _ := v.([]any)
-	return s
+func (w factWalker) jsonHandler(name string, v map[string]any) {
+	switch name {
+	case "plex_auth":
+	case "map":
+		dests, _ := v["destinations"].([]any)
+		var names []string
+		for _, d := range dests {
+			if s, ok := d.(string); ok {
+				names = append(names, s)
+			}
+		}
+		w.destinations(names)
+	case "vars":
+		for k := range v {
+			w.varName(k)
+		}
+	case "authentication":
+		w.f.mayBeSet = true
+	default:
+		mod, err := caddy.GetModule("http.handlers." + name)
+		if err != nil || !caddysModule(reflect.TypeOf(mod.New())) {
+			w.f.mayBeSet = true
+		}
+	}
 }
 
-// destinationsWrite reports whether one of dests, with or without its
-// braces, is a user placeholder plex_auth answers.
-func destinationsWrite(dests []string) bool {
+// destinations notes a map writing one of userPlaceholders (with or
+// without braces).
+func (w factWalker) destinations(dests []string) {
 	for _, d := range dests {
 		d = strings.TrimSuffix(strings.TrimPrefix(d, "{"), "}")
-		name, ok := strings.CutPrefix(d, userPlaceholderPrefix)
-		if !ok {
-			continue
-		}
-		for _, p := range userPlaceholders {
-			if name == p {
-				return true
-			}
+		if isUserPlaceholder(d) && !w.f.mapWrites {
+			w.f.mapWrites, w.f.mapServer = true, w.server
 		}
 	}
-	return false
+}
+
+// varName notes vars setting an http.auth.user.* value, which the vars
+// handler also Sets as a placeholder (Caddy does so for
+// http.auth.user.id; any of the prefix is taken as doing so).
+func (w factWalker) varName(k string) {
+	if strings.HasPrefix(k, userPlaceholderPrefix) || strings.Contains(k, "{") {
+		w.f.mayBeSet = true
+	}
+}
+
+func isUserPlaceholder(name string) bool {
+	rest, ok := strings.CutPrefix(name, userPlaceholderPrefix)
+	return ok && slices.Contains(userPlaceholders[:], rest)
+}
+
+// caddysModule reports whether t is one of Caddy's own modules.
+func caddysModule(t reflect.Type) bool {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t != nil && strings.HasPrefix(t.PkgPath(), "github.com/caddyserver/caddy/v2/")
 }

@@ -1,6 +1,7 @@
 package plexauth
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -11,7 +12,10 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
 	maphandler "github.com/caddyserver/caddy/v2/modules/caddyhttp/map"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // The user placeholders are answered when asked (placeholders.go). These
@@ -147,31 +151,83 @@ func TestAccessLogNamesThePlexUser(t *testing.T) {
 	}
 }
 
-// TestMapWritingUserPlaceholdersIsFound covers both shapes the walk meets:
-// routes already provisioned (modules) and routes still in JSON.
-func TestMapWritingUserPlaceholdersIsFound(t *testing.T) {
-	typed := func(dests ...string) caddyhttp.RouteList {
-		inner := caddyhttp.RouteList{{Handlers: []caddyhttp.MiddlewareHandler{&maphandler.Handler{Destinations: dests}}}}
+// TestPlaceholderFactsAreLearnedFromTheConfig covers both shapes the walk
+// meets: routes already provisioned (modules) and routes still in JSON.
+func TestPlaceholderFactsAreLearnedFromTheConfig(t *testing.T) {
+	typed := func(mh caddyhttp.MiddlewareHandler) caddyhttp.RouteList {
+		inner := caddyhttp.RouteList{{Handlers: []caddyhttp.MiddlewareHandler{mh}}}
 		return caddyhttp.RouteList{{Handlers: []caddyhttp.MiddlewareHandler{&caddyhttp.Subroute{Routes: inner}}}}
 	}
-	raw := func(dests string) caddyhttp.RouteList {
+	raw := func(handler string) caddyhttp.RouteList {
 		return caddyhttp.RouteList{{HandlersRaw: []json.RawMessage{json.RawMessage(
-			`{"handler":"subroute","routes":[{"handle":[{"handler":"map","source":"{header.X}","destinations":` + dests + `}]}]}`)}}}
+			`{"handler":"subroute","routes":[{"handle":[` + handler + `]}]}`)}}}
 	}
+	vars := caddyhttp.VarsMiddleware{"http.auth.user.id": "x"}
+	ownVars := caddyhttp.VarsMiddleware{"theme": "dark"}
 	for _, c := range []struct {
 		name   string
 		routes caddyhttp.RouteList
-		want   bool
+		want   placeholderFacts
 	}{
-		{"provisioned map writing email", typed("http.auth.user.email"), true},
-		{"provisioned map writing its own name", typed("my_role"), false},
-		{"provisioned map writing another http.auth.user name", typed("http.auth.user.role"), false},
-		{"JSON map writing tier", raw(`["{my_role}","{http.auth.user.tier}"]`), true},
-		{"JSON map writing its own name", raw(`["{my_role}"]`), false},
-		{"JSON without maps", caddyhttp.RouteList{{HandlersRaw: []json.RawMessage{json.RawMessage(`{"handler":"static_response","body":"{http.auth.user.id}"}`)}}}, false},
+		{"provisioned map writing email", typed(&maphandler.Handler{Destinations: []string{"http.auth.user.email"}}), placeholderFacts{mapWrites: true, mapServer: "srv0"}},
+		{"provisioned map writing its own name", typed(&maphandler.Handler{Destinations: []string{"my_role"}}), placeholderFacts{}},
+		{"provisioned map writing another http.auth.user name", typed(&maphandler.Handler{Destinations: []string{"http.auth.user.role"}}), placeholderFacts{}},
+		{"provisioned vars naming http.auth.user.id", typed(&vars), placeholderFacts{mayBeSet: true}},
+		{"provisioned vars of its own", typed(&ownVars), placeholderFacts{}},
+		{"provisioned basic_auth", typed(&caddyauth.Authentication{}), placeholderFacts{mayBeSet: true}},
+		{"provisioned plex_auth", typed(&PlexAuth{}), placeholderFacts{}},
+		{"provisioned handler from outside Caddy", typed(outsideHandler{}), placeholderFacts{mayBeSet: true}},
+		{"provisioned reverse_proxy", typed(&reverseproxy.Handler{}), placeholderFacts{}},
+		{"JSON map writing tier", raw(`{"handler":"map","source":"{header.X}","destinations":["{my_role}","{http.auth.user.tier}"]}`), placeholderFacts{mapWrites: true, mapServer: "srv0"}},
+		{"JSON map writing its own name", raw(`{"handler":"map","source":"{header.X}","destinations":["{my_role}"]}`), placeholderFacts{}},
+		{"JSON vars naming http.auth.user.id", raw(`{"handler":"vars","http.auth.user.id":"x"}`), placeholderFacts{mayBeSet: true}},
+		{"JSON vars with a placeholder for a name", raw(`{"handler":"vars","{header.X}":"x"}`), placeholderFacts{mayBeSet: true}},
+		{"JSON basic_auth", raw(`{"handler":"authentication","providers":{}}`), placeholderFacts{mayBeSet: true}},
+		{"JSON handler not from Caddy", raw(`{"handler":"someone_elses_auth"}`), placeholderFacts{mayBeSet: true}},
+		{"JSON of Caddy's own and plex_auth", raw(`{"handler":"plex_auth"},{"handler":"reverse_proxy","upstreams":[{"dial":"x:1"}]},{"handler":"static_response","body":"{http.auth.user.id}"}`), placeholderFacts{}},
 	} {
-		if got := routesWrite(c.routes); got != c.want {
-			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		var f placeholderFacts
+		factWalker{f: &f, server: "srv0"}.routes(c.routes)
+		if f != c.want {
+			t.Errorf("%s: %+v, want %+v", c.name, f, c.want)
 		}
+	}
+}
+
+// outsideHandler is a handler from outside Caddy's own modules.
+type outsideHandler struct{}
+
+func (outsideHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	return next.ServeHTTP(w, r)
+}
+
+// TestBasicAuthInFrontDoesNotMixWithPlex: basic_auth ahead of plex_auth on
+// the same route sets {http.auth.user.id} to its own user; once plex_auth
+// admits, every user placeholder is the Plex account's.
+func TestBasicAuthInFrontDoesNotMixWithPlex(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("door"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, `http://localhost:SITEPORT {
+	route {
+		basic_auth /private/* {
+			gatekeeper `+string(hash)+`
+		}
+		plex_auth {
+			server `+machineID+`
+			{PLEX}
+		}
+		respond "id={http.auth.user.id} username={http.auth.user.username}"
+	}
+}`)
+	b := newBrowser(t)
+	resp, body := e.signIn(b, "friend", "/")
+	expectStatus(t, resp, http.StatusFound, body)
+	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("gatekeeper:door"))
+	resp, body = b.get("/private/x", "Authorization", auth)
+	expectStatus(t, resp, http.StatusOK, body)
+	if want := "id=" + strconv.Itoa(e.plex.Account("friend").ID) + " username=friend"; body != want {
+		t.Fatalf("placeholders answered %q, want %q", body, want)
 	}
 }
