@@ -222,14 +222,14 @@ type PlexAuth struct {
 	// placeholderSetters: a handler in the config may Set an
 	// http.auth.user.* value, which plex_auth then deletes when it admits.
 	placeholderSetters bool
-	prefixSlash       string
-	allowUsers        *allowList // nil: allow_users not set
-	allowTiers        map[string]bool
-	pages             *pages
-	appOrigin         string
-	limits            *signinLimits
-	limitsKey         string
-	owner             *ownerList // with owner_token
+	prefixSlash        string
+	allowUsers         *allowList // nil: allow_users not set
+	allowTiers         map[string]bool
+	pages              *pages
+	appOrigin          string
+	limits             *signinLimits
+	limitsKey          string
+	owner              *ownerList // with owner_token
 
 	cookieDomainWarned uint32 // set once the cookie_domain warning is logged
 }
