@@ -63,8 +63,8 @@ type verifiedCookies struct {
 }
 
 const (
-	verifiedShards   = 16 // a power of two: the hash's low bits pick one
-	verifiedPerShard = 512
+	verifiedShards   = 64  // a power of two: the hash's low bits pick one
+	verifiedPerShard = 128 // a change copies one shard: kept small
 )
 
 type verifiedShard struct {
