@@ -63,8 +63,8 @@ func sameVariableName(name, want string) bool {
 // The four canonical headers are the caller's: ServeHTTP overwrites them
 // for a signed-in request (cheaper than deleting and adding them again)
 // and deletes them otherwise.
-func stripOtherSpellings(r *http.Request) {
-	if otherSpellingsPossible(r) {
+func stripOtherSpellings(r *http.Request, srv *caddyhttp.Server) {
+	if otherSpellingsPossible(srv) {
 		for k := range r.Header {
 			if isIdentityHeader(k) && !isCanonicalIdentity(k) {
 				delete(r.Header, k)
@@ -88,8 +88,7 @@ func stripOtherSpellings(r *http.Request) {
 // Going through every header costs a few hundred nanoseconds a request
 // (BenchmarkSignedIn/underscore-headers-allowed), so it is done only where
 // such names get through, or outside a Caddy server.
-func otherSpellingsPossible(r *http.Request) bool {
-	srv, _ := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
+func otherSpellingsPossible(srv *caddyhttp.Server) bool {
 	return srv == nil || len(srv.ExpectedUnderscoreHeaders) > 0 || len(srv.ExpectedDotHeaders) > 0
 }
 

@@ -216,20 +216,17 @@ type PlexAuth struct {
 	sessionSealer *sealer
 	stateCookie   string
 	sessionVar    string // request var holding the session once its cookie is stripped
-	// eagerPlaceholders: a map handler in the config writes a user
-	// placeholder, so they are Set, not answered lazily (placeholders.go).
-	eagerPlaceholders bool
-	// placeholderSetters: a handler in the config may Set an
-	// http.auth.user.* value, which plex_auth then deletes when it admits.
-	placeholderSetters bool
-	prefixSlash        string
-	allowUsers         *allowList // nil: allow_users not set
-	allowTiers         map[string]bool
-	pages              *pages
-	appOrigin          string
-	limits             *signinLimits
-	limitsKey          string
-	owner              *ownerList // with owner_token
+	// placeholderFacts: per server of the config, whether a map writes a
+	// user placeholder and whether a handler may Set one (placeholders.go).
+	placeholderFacts []placeholderFacts
+	prefixSlash      string
+	allowUsers       *allowList // nil: allow_users not set
+	allowTiers       map[string]bool
+	pages            *pages
+	appOrigin        string
+	limits           *signinLimits
+	limitsKey        string
+	owner            *ownerList // with owner_token
 
 	cookieDomainWarned uint32 // set once the cookie_domain warning is logged
 }
@@ -378,12 +375,12 @@ func (h *PlexAuth) Provision(ctx caddy.Context) error {
 	if err := h.provisionOwner(ctx); err != nil {
 		return fmt.Errorf("plex_auth: %v", err)
 	}
-	facts := learnPlaceholderFacts(ctx)
-	h.placeholderSetters = facts.mayBeSet
-	if facts.mapWrites {
-		h.eagerPlaceholders = true
-		h.logger.Info("a map handler writes {http.auth.user.*}: plex_auth sets its placeholders on every signed-in request instead of answering them when asked",
-			zap.String("server", facts.mapServer))
+	h.placeholderFacts = learnPlaceholderFacts(ctx)
+	for _, f := range h.placeholderFacts {
+		if f.mapWrites {
+			h.logger.Info("a map handler writes {http.auth.user.*}: on this server plex_auth sets its placeholders on every signed-in request instead of answering them when asked",
+				zap.String("server", f.name))
+		}
 	}
 	h.logStart()
 	return nil
@@ -510,7 +507,11 @@ func (h *PlexAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 	if err == nil && s != nil {
 		tier, ok = h.admit(s)
 	}
-	stripOtherSpellings(r)
+	// The Caddy server the request came through (nil outside one): its
+	// options say which header spellings get this far, and what the
+	// config has in it may give the placeholders a value.
+	srv, _ := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
+	stripOtherSpellings(r, srv)
 	if !ok {
 		for _, k := range [...]string{"Remote-User", "Remote-Email", "Remote-Name", "Remote-Groups"} {
 			delete(r.Header, k)
@@ -528,7 +529,7 @@ func (h *PlexAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 	// the identity headers; a full map would grow, which costs more than
 	// all the rest of this.
 	stripCookie(r.Header, h.CookieName)
-	h.setIdentity(r, s, tier)
+	h.setIdentity(r, srv, s, tier)
 	return next.ServeHTTP(w, r)
 }
 

@@ -86,7 +86,8 @@ func (ri *requestIdentity) placeholder(key string) (any, bool) {
 // setIdentity hands the admitted session s, at tier, to the rest of the
 // request: placeholders, identity headers and the session var a nested
 // plex_auth reads. The session cookie must already be stripped.
-func (h *PlexAuth) setIdentity(r *http.Request, s *Session, tier string) {
+func (h *PlexAuth) setIdentity(r *http.Request, srv *caddyhttp.Server, s *Session, tier string) {
+	f := h.factsFor(srv)
 	ctx := r.Context()
 	repl := ctx.Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	vars, _ := ctx.Value(caddyhttp.VarsCtxKey).(map[string]any)
@@ -99,7 +100,7 @@ func (h *PlexAuth) setIdentity(r *http.Request, s *Session, tier string) {
 		}
 	}
 	ri.s, ri.tier = s, tierValue(tier)
-	if h.eagerPlaceholders {
+	if f.mapWrites {
 		// The values were boxed once, in Session.prepare: a string passed
 		// as an interface here would be an allocation per placeholder.
 		repl.Set("http.auth.user.id", s.anyID)
@@ -109,7 +110,7 @@ func (h *PlexAuth) setIdentity(r *http.Request, s *Session, tier string) {
 		repl.Set("http.auth.user.title", s.anyTitle)
 		repl.Set("http.auth.user.tier", ri.tier)
 	} else {
-		if h.placeholderSetters {
+		if f.mayBeSet {
 			repl.DeleteByPrefix(userPlaceholderPrefix)
 		}
 		if fresh {
@@ -135,13 +136,16 @@ func (h *PlexAuth) setIdentity(r *http.Request, s *Session, tier string) {
 	}
 }
 
-// placeholderFacts is what the HTTP app being provisioned says about who
-// else may give the user placeholders a value on a request.
+// placeholderFacts is what one server of the HTTP app being provisioned
+// says about who else may give the user placeholders a value on a request
+// through it: its routes, error routes and named routes (invoke). Another
+// server's handlers never run on its requests.
 type placeholderFacts struct {
+	srv  *caddyhttp.Server
+	name string
 	// mapWrites: a map handler writes one of userPlaceholders (it would
-	// answer before plex_auth's provider), in server mapServer.
+	// answer before plex_auth's provider), so plex_auth Sets them instead.
 	mapWrites bool
-	mapServer string
 	// mayBeSet: a handler may Set an http.auth.user.* value before
 	// plex_auth runs: authentication (basic_auth), vars naming one, or a
 	// handler from outside Caddy's own modules, which might do anything.
@@ -149,20 +153,34 @@ type placeholderFacts struct {
 	mayBeSet bool
 }
 
-// learnPlaceholderFacts walks every route of the HTTP app being provisioned
-// (its servers' routes and error routes, and its named routes): the routes
+// unknownServer is what is assumed of a server plex_auth learned nothing
+// about (a handler loaded outside an HTTP app): the old, eager way.
+var unknownServer = placeholderFacts{mapWrites: true, mayBeSet: true}
+
+// factsFor is what plex_auth learned about srv at Provision.
+func (h *PlexAuth) factsFor(srv *caddyhttp.Server) placeholderFacts {
+	for i := range h.placeholderFacts {
+		if h.placeholderFacts[i].srv == srv {
+			return h.placeholderFacts[i]
+		}
+	}
+	return unknownServer
+}
+
+// learnPlaceholderFacts walks the routes of every server of the HTTP app
+// being provisioned (routes, error routes, named routes): the routes
 // provisioned before this handler as modules, the rest as their JSON.
-// Outside an HTTP app (a handler loaded on its own) nothing is known, so
-// the facts are the safe ones: delete before answering.
-func learnPlaceholderFacts(ctx caddy.Context) placeholderFacts {
+// Outside an HTTP app it learns nothing.
+func learnPlaceholderFacts(ctx caddy.Context) []placeholderFacts {
 	for _, m := range ctx.Modules() {
 		app, ok := m.(*caddyhttp.App)
 		if !ok {
 			continue
 		}
-		var f placeholderFacts
+		var all []placeholderFacts
 		for name, srv := range app.Servers {
-			w := factWalker{f: &f, server: name}
+			f := placeholderFacts{srv: srv, name: name}
+			w := factWalker{f: &f}
 			w.routes(srv.Routes)
 			if srv.Errors != nil {
 				w.routes(srv.Errors.Routes)
@@ -172,15 +190,15 @@ func learnPlaceholderFacts(ctx caddy.Context) placeholderFacts {
 					w.routes(caddyhttp.RouteList{*rt})
 				}
 			}
+			all = append(all, f)
 		}
-		return f
+		return all
 	}
-	return placeholderFacts{mayBeSet: true}
+	return nil
 }
 
 type factWalker struct {
-	f      *placeholderFacts
-	server string
+	f *placeholderFacts
 }
 
 func (w factWalker) routes(routes caddyhttp.RouteList) {
@@ -277,8 +295,8 @@ func (w factWalker) jsonHandler(name string, v map[string]any) {
 func (w factWalker) destinations(dests []string) {
 	for _, d := range dests {
 		d = strings.TrimSuffix(strings.TrimPrefix(d, "{"), "}")
-		if isUserPlaceholder(d) && !w.f.mapWrites {
-			w.f.mapWrites, w.f.mapServer = true, w.server
+		if isUserPlaceholder(d) {
+			w.f.mapWrites = true
 		}
 	}
 }

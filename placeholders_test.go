@@ -6,11 +6,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
 	maphandler "github.com/caddyserver/caddy/v2/modules/caddyhttp/map"
@@ -39,15 +41,13 @@ func TestPlaceholdersAreTheInnermostPlexAuths(t *testing.T) {
 	}
 	respond "outer {http.auth.user.username} tier={http.auth.user.tier}"
 }`)
-	b := newBrowser(t)
-	resp, body := e.signIn(b, "homie", "/")
-	expectStatus(t, resp, http.StatusFound, body)
+	b := e.signedInAs("homie")
 	for path, want := range map[string]string{
 		"/":          "outer homie tier=",
 		"/admin/x":   "inner homie tier=home",
 		"/elsewhere": "outer homie tier=",
 	} {
-		resp, body = b.get(path)
+		resp, body := b.get(path)
 		expectStatus(t, resp, http.StatusOK, body)
 		if body != want {
 			t.Errorf("GET %s: %q, want %q", path, body, want)
@@ -67,10 +67,8 @@ func TestPlaceholdersSetBeforePlexAuthDoNotMix(t *testing.T) {
 	}
 	respond "{http.auth.user.id} {http.auth.user.username} {http.auth.user.email}"
 }`)
-	b := newBrowser(t)
-	resp, body := e.signIn(b, "owner", "/")
-	expectStatus(t, resp, http.StatusFound, body)
-	resp, body = b.get("/")
+	b := e.signedInAs("owner")
+	resp, body := b.get("/")
 	expectStatus(t, resp, http.StatusOK, body)
 	a := e.plex.Account("owner")
 	if want := strconv.Itoa(a.ID) + " owner " + a.Email; body != want {
@@ -95,10 +93,8 @@ func TestMapCannotSpeakForTheSignedInUser(t *testing.T) {
 		header_up X-Webauth-User {http.auth.user.username}
 	}
 }`)
-	b := newBrowser(t)
-	resp, body := e.signIn(b, "friend", "/")
-	expectStatus(t, resp, http.StatusFound, body)
-	resp, body = b.get("/grafana/", "X-Who", "admin")
+	b := e.signedInAs("friend")
+	resp, body := b.get("/grafana/", "X-Who", "admin")
 	expectStatus(t, resp, http.StatusOK, body)
 	if got := e.up.last().Header.Get("X-Webauth-User"); got != "friend" {
 		t.Fatalf("upstream got X-Webauth-User %q, want friend", got)
@@ -121,10 +117,8 @@ func TestAccessLogNamesThePlexUser(t *testing.T) {
 	}
 	respond "ok"
 }`)
-	b := newBrowser(t)
-	resp, body := e.signIn(b, "homie", "/")
-	expectStatus(t, resp, http.StatusFound, body)
-	resp, body = b.get("/signed-in-page")
+	b := e.signedInAs("homie")
+	resp, body := b.get("/signed-in-page")
 	expectStatus(t, resp, http.StatusOK, body)
 	want := strconv.Itoa(e.plex.Account("homie").ID)
 	var got []string
@@ -169,7 +163,7 @@ func TestPlaceholderFactsAreLearnedFromTheConfig(t *testing.T) {
 		routes caddyhttp.RouteList
 		want   placeholderFacts
 	}{
-		{"provisioned map writing email", typed(&maphandler.Handler{Destinations: []string{"http.auth.user.email"}}), placeholderFacts{mapWrites: true, mapServer: "srv0"}},
+		{"provisioned map writing email", typed(&maphandler.Handler{Destinations: []string{"http.auth.user.email"}}), placeholderFacts{mapWrites: true}},
 		{"provisioned map writing its own name", typed(&maphandler.Handler{Destinations: []string{"my_role"}}), placeholderFacts{}},
 		{"provisioned map writing another http.auth.user name", typed(&maphandler.Handler{Destinations: []string{"http.auth.user.role"}}), placeholderFacts{}},
 		{"provisioned vars naming http.auth.user.id", typed(&vars), placeholderFacts{mayBeSet: true}},
@@ -178,7 +172,7 @@ func TestPlaceholderFactsAreLearnedFromTheConfig(t *testing.T) {
 		{"provisioned plex_auth", typed(&PlexAuth{}), placeholderFacts{}},
 		{"provisioned handler from outside Caddy", typed(outsideHandler{}), placeholderFacts{mayBeSet: true}},
 		{"provisioned reverse_proxy", typed(&reverseproxy.Handler{}), placeholderFacts{}},
-		{"JSON map writing tier", raw(`{"handler":"map","source":"{header.X}","destinations":["{my_role}","{http.auth.user.tier}"]}`), placeholderFacts{mapWrites: true, mapServer: "srv0"}},
+		{"JSON map writing tier", raw(`{"handler":"map","source":"{header.X}","destinations":["{my_role}","{http.auth.user.tier}"]}`), placeholderFacts{mapWrites: true}},
 		{"JSON map writing its own name", raw(`{"handler":"map","source":"{header.X}","destinations":["{my_role}"]}`), placeholderFacts{}},
 		{"JSON vars naming http.auth.user.id", raw(`{"handler":"vars","http.auth.user.id":"x"}`), placeholderFacts{mayBeSet: true}},
 		{"JSON vars with a placeholder for a name", raw(`{"handler":"vars","{header.X}":"x"}`), placeholderFacts{mayBeSet: true}},
@@ -187,7 +181,7 @@ func TestPlaceholderFactsAreLearnedFromTheConfig(t *testing.T) {
 		{"JSON of Caddy's own and plex_auth", raw(`{"handler":"plex_auth"},{"handler":"reverse_proxy","upstreams":[{"dial":"x:1"}]},{"handler":"static_response","body":"{http.auth.user.id}"}`), placeholderFacts{}},
 	} {
 		var f placeholderFacts
-		factWalker{f: &f, server: "srv0"}.routes(c.routes)
+		factWalker{f: &f}.routes(c.routes)
 		if f != c.want {
 			t.Errorf("%s: %+v, want %+v", c.name, f, c.want)
 		}
@@ -221,13 +215,93 @@ func TestBasicAuthInFrontDoesNotMixWithPlex(t *testing.T) {
 		respond "id={http.auth.user.id} username={http.auth.user.username}"
 	}
 }`)
-	b := newBrowser(t)
-	resp, body := e.signIn(b, "friend", "/")
-	expectStatus(t, resp, http.StatusFound, body)
+	b := e.signedInAs("friend")
 	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("gatekeeper:door"))
-	resp, body = b.get("/private/x", "Authorization", auth)
+	resp, body := b.get("/private/x", "Authorization", auth)
 	expectStatus(t, resp, http.StatusOK, body)
 	if want := "id=" + strconv.Itoa(e.plex.Account("friend").ID) + " username=friend"; body != want {
 		t.Fatalf("placeholders answered %q, want %q", body, want)
 	}
+}
+
+// signedInAs is a new browser signed in as account.
+func (e *env) signedInAs(account string) *browser {
+	e.t.Helper()
+	b := newBrowser(e.t)
+	resp, body := e.signIn(b, account, "/")
+	expectStatus(e.t, resp, http.StatusFound, body)
+	return b
+}
+
+// TestPlaceholderFactsArePerServer: handlers on another server never run
+// on a request plex_auth sees, so they change nothing for it; a handler
+// loaded outside an HTTP app knows nothing and sets the placeholders the
+// eager way.
+func TestPlaceholderFactsArePerServer(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("door"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := freePort(t)
+	newEnv(t, `http://localhost:SITEPORT {
+	plex_auth {
+		server `+machineID+`
+		{PLEX}
+	}
+	respond "ok"
+}
+
+http://localhost:`+strconv.Itoa(other)+` {
+	basic_auth {
+		gatekeeper `+string(hash)+`
+	}
+	map {header.X-Who} {http.auth.user.username} {
+		default intruder
+	}
+	respond "other"
+}`)
+	app, err := caddy.ActiveContext().App("http")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h *PlexAuth
+	var ours, theirs *caddyhttp.Server
+	for _, srv := range app.(*caddyhttp.App).Servers {
+		switch {
+		case slices.ContainsFunc(srv.Listen, func(l string) bool { return strings.HasSuffix(l, ":"+strconv.Itoa(sitePort)) }):
+			ours, h = srv, findPlexAuth(srv.Routes)
+		case slices.ContainsFunc(srv.Listen, func(l string) bool { return strings.HasSuffix(l, ":"+strconv.Itoa(other)) }):
+			theirs = srv
+		}
+	}
+	if h == nil || theirs == nil {
+		t.Fatalf("servers not found: plex_auth %v, other %v", h != nil, theirs != nil)
+	}
+	if f := h.factsFor(ours); f.mapWrites || f.mayBeSet {
+		t.Errorf("plex_auth's own server: %+v, want nothing that sets or maps the placeholders", f)
+	}
+	if f := h.factsFor(theirs); !f.mapWrites || !f.mayBeSet {
+		t.Errorf("the other server: %+v, want its map and basic_auth seen", f)
+	}
+	if f := h.factsFor(nil); f != unknownServer {
+		t.Errorf("outside a server: %+v, want %+v", f, unknownServer)
+	}
+}
+
+// findPlexAuth is the first plex_auth handler in routes, at any depth of
+// subroutes.
+func findPlexAuth(routes caddyhttp.RouteList) *PlexAuth {
+	for _, rt := range routes {
+		for _, mh := range rt.Handlers {
+			switch mh := mh.(type) {
+			case *PlexAuth:
+				return mh
+			case *caddyhttp.Subroute:
+				if h := findPlexAuth(mh.Routes); h != nil {
+					return h
+				}
+			}
+		}
+	}
+	return nil
 }
