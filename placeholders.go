@@ -90,8 +90,15 @@ func (h *PlexAuth) setIdentity(r *http.Request, srv *caddyhttp.Server, s *Sessio
 	f := h.factsFor(srv)
 	ctx := r.Context()
 	repl := ctx.Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	vars, _ := ctx.Value(caddyhttp.VarsCtxKey).(map[string]any)
-	ri, _ := vars[identityVar].(*requestIdentity)
+	// The request vars are for another plex_auth on the same request (a
+	// block nested in this one, or this one in it): where this is the
+	// server's only plex_auth, nobody reads them.
+	var vars map[string]any
+	var ri *requestIdentity
+	if f.plexAuths != 1 {
+		vars, _ = ctx.Value(caddyhttp.VarsCtxKey).(map[string]any)
+		ri, _ = vars[identityVar].(*requestIdentity)
+	}
 	fresh := ri == nil
 	if fresh {
 		ri = new(requestIdentity)
@@ -151,6 +158,10 @@ type placeholderFacts struct {
 	// handler from outside Caddy's own modules, which might do anything.
 	// Without one, there is nothing to delete when plex_auth admits.
 	mayBeSet bool
+	// plexAuths counts the plex_auth handlers of the server. With one, no
+	// other can be on a request's path to read what it leaves in the
+	// request vars.
+	plexAuths int
 }
 
 // unknownServer is what is assumed of a server plex_auth learned nothing
@@ -219,6 +230,7 @@ func (w factWalker) routes(routes caddyhttp.RouteList) {
 func (w factWalker) handler(mh caddyhttp.MiddlewareHandler) {
 	switch mh := mh.(type) {
 	case *PlexAuth:
+		w.f.plexAuths++
 	case *maphandler.Handler:
 		w.destinations(mh.Destinations)
 	case *caddyhttp.VarsMiddleware:
@@ -267,6 +279,7 @@ func (w factWalker) json(v any) {
 func (w factWalker) jsonHandler(name string, v map[string]any) {
 	switch name {
 	case "plex_auth":
+		w.f.plexAuths++
 	case "map":
 		dests, _ := v["destinations"].([]any)
 		var names []string

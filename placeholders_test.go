@@ -169,7 +169,7 @@ func TestPlaceholderFactsAreLearnedFromTheConfig(t *testing.T) {
 		{"provisioned vars naming http.auth.user.id", typed(&vars), placeholderFacts{mayBeSet: true}},
 		{"provisioned vars of its own", typed(&ownVars), placeholderFacts{}},
 		{"provisioned basic_auth", typed(&caddyauth.Authentication{}), placeholderFacts{mayBeSet: true}},
-		{"provisioned plex_auth", typed(&PlexAuth{}), placeholderFacts{}},
+		{"provisioned plex_auth", typed(&PlexAuth{}), placeholderFacts{plexAuths: 1}},
 		{"provisioned handler from outside Caddy", typed(outsideHandler{}), placeholderFacts{mayBeSet: true}},
 		{"provisioned reverse_proxy", typed(&reverseproxy.Handler{}), placeholderFacts{}},
 		{"JSON map writing tier", raw(`{"handler":"map","source":"{header.X}","destinations":["{my_role}","{http.auth.user.tier}"]}`), placeholderFacts{mapWrites: true}},
@@ -178,7 +178,8 @@ func TestPlaceholderFactsAreLearnedFromTheConfig(t *testing.T) {
 		{"JSON vars with a placeholder for a name", raw(`{"handler":"vars","{header.X}":"x"}`), placeholderFacts{mayBeSet: true}},
 		{"JSON basic_auth", raw(`{"handler":"authentication","providers":{}}`), placeholderFacts{mayBeSet: true}},
 		{"JSON handler not from Caddy", raw(`{"handler":"someone_elses_auth"}`), placeholderFacts{mayBeSet: true}},
-		{"JSON of Caddy's own and plex_auth", raw(`{"handler":"plex_auth"},{"handler":"reverse_proxy","upstreams":[{"dial":"x:1"}]},{"handler":"static_response","body":"{http.auth.user.id}"}`), placeholderFacts{}},
+		{"JSON of two plex_auth, one nested", raw(`{"handler":"plex_auth"},{"handler":"subroute","routes":[{"handle":[{"handler":"plex_auth"}]}]}`), placeholderFacts{plexAuths: 2}},
+		{"JSON of Caddy's own and plex_auth", raw(`{"handler":"plex_auth"},{"handler":"reverse_proxy","upstreams":[{"dial":"x:1"}]},{"handler":"static_response","body":"{http.auth.user.id}"}`), placeholderFacts{plexAuths: 1}},
 	} {
 		var f placeholderFacts
 		factWalker{f: &f}.routes(c.routes)
@@ -277,8 +278,8 @@ http://localhost:`+strconv.Itoa(other)+` {
 	if h == nil || theirs == nil {
 		t.Fatalf("servers not found: plex_auth %v, other %v", h != nil, theirs != nil)
 	}
-	if f := h.factsFor(ours); f.mapWrites || f.mayBeSet {
-		t.Errorf("plex_auth's own server: %+v, want nothing that sets or maps the placeholders", f)
+	if f := h.factsFor(ours); f.mapWrites || f.mayBeSet || f.plexAuths != 1 {
+		t.Errorf("plex_auth's own server: %+v, want nothing that sets or maps the placeholders, and one plex_auth", f)
 	}
 	if f := h.factsFor(theirs); !f.mapWrites || !f.mayBeSet {
 		t.Errorf("the other server: %+v, want its map and basic_auth seen", f)
