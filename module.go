@@ -377,7 +377,7 @@ func (h *PlexAuth) Provision(ctx caddy.Context) error {
 	}
 	h.placeholderFacts = learnPlaceholderFacts(ctx)
 	for _, f := range h.placeholderFacts {
-		if f.mapWrites {
+		if f.mapWrites && f.plexAuths > 0 {
 			h.logger.Info("a map handler writes {http.auth.user.*}: on this server plex_auth sets its placeholders on every signed-in request instead of answering them when asked",
 				zap.String("server", f.name))
 		}

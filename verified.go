@@ -126,8 +126,8 @@ func (v *verifiedCookies) put(name, value, id string, s *Session, sealed, expire
 	defer sh.mu.Unlock()
 	old := sh.load()
 	m := make(map[uint64]verifiedEntry, len(old)+1)
-	for ok, oe := range old {
-		m[ok] = oe
+	for ek, oe := range old {
+		m[ek] = oe
 	}
 	if _, ok := m[k]; !ok && len(m) >= verifiedPerShard {
 		for victim := range m { // map order is random: a random victim
