@@ -28,18 +28,19 @@ import (
 //     http.auth.user.id) would be answered before any provider: plex_auth
 //     deletes every static http.auth.user.* value when it admits a request,
 //     so an earlier identity never mixes with the Plex one. A handler that
-//     Sets one after plex_auth still wins, as it did.
+//     Sets one after plex_auth still wins, as it did. (The deletion is
+//     skipped on a server with no handler that could have set one.)
 //   - One provider per request, whichever plex_auth admitted first
 //     registered it; a plex_auth further down the same request (a stricter
 //     block nested in a laxer one) updates it, so the innermost decides,
 //     as its Set did.
 //   - A map handler answers its destinations before any provider
 //     registered after it, and map always runs before plex_auth in a site
-//     block. If any map in the config writes one of these placeholders,
-//     every plex_auth in that config Sets them as before (eagerPlaceholders,
-//     decided at Provision), so a map cannot speak for the signed-in user.
-//     The README says so; a third-party handler that registers its own
-//     provider for these names is the one case this cannot see.
+//     block. If a map on the server writes one of these placeholders,
+//     plex_auth Sets them there as before (placeholderFacts, learned at
+//     Provision from the config), so a map cannot speak for the signed-in
+//     user. The README says so; a third-party handler that registers its
+//     own provider for these names is the one case this cannot see.
 
 // userPlaceholders are the names plex_auth answers, after the prefix.
 var userPlaceholders = [...]string{"id", "username", "email", "uuid", "title", "tier"}
