@@ -26,12 +26,20 @@ import (
 //     separate budgets for creations and checks, so one client cannot use
 //     up what everyone shares;
 //   - for all clients together, per client identifier, as the last bound on
-//     what plex.tv sees from this installation;
+//     what plex.tv sees from this installation; that budget is shared
+//     fairly: a client that took from it lately yields to one that has not
+//     (fairness below), so many addresses hammering cannot starve a
+//     newcomer;
 //   - per pin: checks of one pin are coalesced, at most one plex.tv call a
-//     second whoever asks, and those who ask meanwhile share its answer.
+//     second whoever asks, and those who ask meanwhile share its answer;
+//   - per client again, at most maxOpenPins sign-ins in progress at once,
+//     and a pin known to have ended is answered here, without plex.tv or any
+//     budget (pinledger.go).
 //
-// A request over a limit gets 429 with Retry-After; the log sums refusals
-// up instead of writing a line each.
+// A call refused by any of these still costs the client its own token:
+// otherwise hammering past the shared budget would cost nothing. A request
+// over a limit gets 429 with Retry-After; the log sums refusals up instead
+// of writing a line each.
 
 // limit is a token bucket's shape: burst calls at once, refilled at rate a
 // second.
@@ -50,7 +58,39 @@ var (
 	// What all clients together may ask of plex.tv.
 	sharedCreates = limit{rate: 5, burst: 50}
 	sharedChecks  = limit{rate: 10, burst: 50}
+
+	// How the shared budgets are shared. A client's own budget lets it ask
+	// for a creation about every 10 s and a check every 0.5 s once its
+	// burst is spent, so the horizons are several of those intervals: a
+	// client hammering at its own rate always finds most of the reserve
+	// closed to it, while one that has not taken for the horizon (a person
+	// starting a sign-in, or polling the pin they just approved) may take
+	// the last token.
+	createFairness = fairness{reserve: 40, horizon: time.Minute}
+	checkFairness  = fairness{reserve: 40, horizon: 10 * time.Second}
 )
+
+// fairness shares a bucket among clients: a client that last took from it
+// age ago may take only while more than 1 + reserve×(1 − age/horizon)
+// tokens are left, so under contention the refill goes to whoever has gone
+// longest without, and a client new to the bucket (or back after the
+// horizon) is served next. It only ever refuses: what the bucket lets
+// through stays within its rate × time + burst.
+type fairness struct {
+	reserve float64
+	horizon time.Duration
+}
+
+// floor is what a client that took age ago must leave in the bucket.
+func (f fairness) floor(age time.Duration) float64 {
+	if age >= f.horizon || f.horizon <= 0 {
+		return 0
+	}
+	return f.reserve * (1 - float64(age)/float64(f.horizon))
+}
+
+// never is the age of a client that has not taken from a bucket.
+const never = time.Duration(1<<63 - 1)
 
 const (
 	// maxClients bounds each per-client table (tens of bytes an entry).
@@ -63,12 +103,16 @@ const (
 
 // limitError is a sign-in call refused here, before plex.tv.
 type limitError struct {
-	during string        // "creating pin" or "checking pin"
-	shared bool          // the budget all clients share ran out, not this client's own
-	wait   time.Duration // until the refused call would be allowed
+	during     string        // "creating pin" or "checking pin"
+	shared     bool          // the budget all clients share ran out, not this client's own
+	inProgress bool          // the client has maxOpenPins sign-ins in progress
+	wait       time.Duration // until the refused call would be allowed
 }
 
 func (e *limitError) Error() string {
+	if e.inProgress {
+		return "local sign-in limit: this client has " + strconv.Itoa(maxOpenPins) + " sign-ins in progress"
+	}
 	scope := "this client's"
 	if e.shared {
 		scope = "all clients'"
@@ -117,29 +161,43 @@ func (b *bucket) take(l limit, now time.Time) (bool, time.Duration) {
 	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
 }
 
-func (b *bucket) giveBack(l limit) { b.tokens = min(l.burst, b.tokens+1) }
-
 // full tells whether the bucket has refilled: it then says nothing a new
 // bucket would not.
 func (b *bucket) full(l limit, now time.Time) bool {
 	return b.tokens+now.Sub(b.last).Seconds()*l.rate >= l.burst
 }
 
-// sharedBucket is one bucket for everyone.
+// sharedBucket is one bucket for everyone, shared by f.
 type sharedBucket struct {
 	l  limit
+	f  fairness
 	mu sync.Mutex
 	b  bucket
 }
 
-func newSharedBucket(l limit, now time.Time) *sharedBucket {
-	return &sharedBucket{l: l, b: newBucket(l, now)}
+func newSharedBucket(l limit, f fairness, now time.Time) *sharedBucket {
+	return &sharedBucket{l: l, f: f, b: newBucket(l, now)}
 }
 
-func (s *sharedBucket) take(now time.Time) (bool, time.Duration) {
+// take spends a token for a client that last took one age ago (never if
+// it has not), or says how long until it could.
+func (s *sharedBucket) take(now time.Time, age time.Duration) (bool, time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.b.take(s.l, now)
+	s.b.refill(s.l, now)
+	need := 1 + s.f.floor(age)
+	if s.b.tokens >= need {
+		s.b.tokens--
+		return true, 0
+	}
+	return false, time.Duration((need - s.b.tokens) / s.l.rate * float64(time.Second))
+}
+
+// clientEntry is a client's own bucket and when it last took from the
+// shared one.
+type clientEntry struct {
+	bucket
+	shared time.Time // zero: never
 }
 
 // clientBuckets is a bucket per client, at most max of them.
@@ -147,34 +205,47 @@ type clientBuckets struct {
 	l   limit
 	max int
 	mu  sync.Mutex
-	m   map[netip.Addr]bucket
+	m   map[netip.Addr]clientEntry
 }
 
 func newClientBuckets(l limit, max int) *clientBuckets {
-	return &clientBuckets{l: l, max: max, m: make(map[netip.Addr]bucket)}
+	return &clientBuckets{l: l, max: max, m: make(map[netip.Addr]clientEntry)}
 }
 
+// take spends a token of client's own budget.
 func (c *clientBuckets) take(client netip.Addr, now time.Time) (bool, time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	b, ok := c.m[client]
+	e, ok := c.m[client]
 	if !ok {
 		if len(c.m) >= c.max {
 			c.shrink(now)
 		}
-		b = newBucket(c.l, now)
+		e = clientEntry{bucket: newBucket(c.l, now)}
 	}
-	allowed, wait := b.take(c.l, now)
-	c.m[client] = b
+	allowed, wait := e.take(c.l, now)
+	c.m[client] = e
 	return allowed, wait
 }
 
-func (c *clientBuckets) giveBack(client netip.Addr) {
+// sharedAge is how long ago client last took from the shared budget, or
+// never.
+func (c *clientBuckets) sharedAge(client netip.Addr, now time.Time) time.Duration {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if b, ok := c.m[client]; ok {
-		b.giveBack(c.l)
-		c.m[client] = b
+	if e, ok := c.m[client]; ok && !e.shared.IsZero() {
+		return max(now.Sub(e.shared), 0)
+	}
+	return never
+}
+
+// tookShared notes that client took from the shared budget at now.
+func (c *clientBuckets) tookShared(client netip.Addr, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.m[client]; ok {
+		e.shared = now
+		c.m[client] = e
 	}
 }
 
@@ -185,8 +256,8 @@ func (c *clientBuckets) giveBack(client netip.Addr) {
 // stays rare. A client forgotten that way starts afresh, as it could from a
 // new address anyway; the shared budget still bounds them all.
 func (c *clientBuckets) shrink(now time.Time) {
-	for k, b := range c.m {
-		if b.full(c.l, now) {
+	for k, e := range c.m {
+		if e.full(c.l, now) {
 			delete(c.m, k)
 		}
 	}
@@ -285,13 +356,14 @@ func (p *pinChecks) sweep(now time.Time) {
 // the ones after it in one line per refusalLogEvery while they last: a
 // flood of refusals would otherwise be a flood of log lines.
 type refusalLog struct {
-	mu      sync.Mutex
-	timer   *time.Timer
-	logger  *zap.Logger
-	creates int
-	checks  int
-	shared  int
-	last    netip.Addr
+	mu         sync.Mutex
+	timer      *time.Timer
+	logger     *zap.Logger
+	creates    int
+	checks     int
+	shared     int
+	inProgress int
+	last       netip.Addr
 }
 
 func (l *refusalLog) note(logger *zap.Logger, e *limitError, client netip.Addr) {
@@ -302,6 +374,7 @@ func (l *refusalLog) note(logger *zap.Logger, e *limitError, client netip.Addr) 
 		logger.Warn("sign-in refused by a local rate limit, not by plex.tv; further refusals are summed up every 10s",
 			zap.String("during", e.during),
 			zap.Bool("all_clients", e.shared),
+			zap.Bool("sign_ins_in_progress", e.inProgress),
 			zap.String("client_ip", addrString(client)),
 			zap.Int("retry_after", e.retryAfter()))
 		l.timer = time.AfterFunc(refusalLogEvery, l.flush)
@@ -314,6 +387,9 @@ func (l *refusalLog) note(logger *zap.Logger, e *limitError, client netip.Addr) 
 	}
 	if e.shared {
 		l.shared++
+	}
+	if e.inProgress {
+		l.inProgress++
 	}
 	l.last = client
 }
@@ -340,9 +416,10 @@ func (l *refusalLog) summary() {
 		zap.Int("pin_creations", l.creates),
 		zap.Int("pin_checks", l.checks),
 		zap.Int("over_all_clients_budget", l.shared),
+		zap.Int("sign_ins_in_progress", l.inProgress),
 		zap.String("last_client_ip", addrString(l.last)),
 		zap.Duration("over", refusalLogEvery))
-	l.creates, l.checks, l.shared = 0, 0, 0
+	l.creates, l.checks, l.shared, l.inProgress = 0, 0, 0, 0
 }
 
 // stop writes what is left to sum up and stops the timer.
@@ -383,6 +460,7 @@ type signinLimits struct {
 	createShared  *sharedBucket
 	checkShared   *sharedBucket
 	pins          pinChecks
+	ledger        pinLedger
 	refusals      refusalLog
 }
 
@@ -392,9 +470,10 @@ func newSigninLimits(now time.Time) *signinLimits {
 	return &signinLimits{
 		createClients: newClientBuckets(clientCreates, maxClients),
 		checkClients:  newClientBuckets(clientChecks, maxClients),
-		createShared:  newSharedBucket(sharedCreates, now),
-		checkShared:   newSharedBucket(sharedChecks, now),
+		createShared:  newSharedBucket(sharedCreates, createFairness, now),
+		checkShared:   newSharedBucket(sharedChecks, checkFairness, now),
 		pins:          pinChecks{calls: make(map[int64]*pinCall)},
+		ledger:        newPinLedger(),
 	}
 }
 
@@ -404,7 +483,9 @@ func (l *signinLimits) Destruct() error {
 	return nil
 }
 
-// allow spends one call of client's budget and of the shared one.
+// allow spends one call of client's budget and of the shared one. A
+// refusal by the shared budget costs the client its own token all the
+// same.
 func (l *signinLimits) allow(during string, client netip.Addr, now time.Time) *limitError {
 	own, shared := l.createClients, l.createShared
 	if during == duringCheck {
@@ -413,11 +494,32 @@ func (l *signinLimits) allow(during string, client netip.Addr, now time.Time) *l
 	if ok, wait := own.take(client, now); !ok {
 		return &limitError{during: during, wait: wait}
 	}
-	if ok, wait := shared.take(now); !ok {
-		// Not this client's doing: its own budget stays whole.
-		own.giveBack(client)
+	if ok, wait := shared.take(now, own.sharedAge(client, now)); !ok {
 		return &limitError{during: during, shared: true, wait: wait}
 	}
+	own.tookShared(client, now)
+	return nil
+}
+
+// allowCreate is allow for a new pin, which client may have only while it
+// has fewer than maxOpenPins sign-ins in progress. replaced is the pin of
+// the browser's earlier sign-in (zero if none), which the new one replaces
+// and which so does not count. On nil, the caller must call created once
+// plex.tv has answered. The own budget is spent first, so that refusals
+// for pins in progress are not free either; the shared budget last, so
+// that they cost plex.tv's budget nothing.
+func (l *signinLimits) allowCreate(client netip.Addr, replaced pinRef, now time.Time) *limitError {
+	if ok, wait := l.createClients.take(client, now); !ok {
+		return &limitError{during: duringCreate, wait: wait}
+	}
+	if err := l.ledger.begin(client, replaced, now); err != nil {
+		return err
+	}
+	if ok, wait := l.createShared.take(now, l.createClients.sharedAge(client, now)); !ok {
+		l.ledger.cancel(client)
+		return &limitError{during: duringCreate, shared: true, wait: wait}
+	}
+	l.createClients.tookShared(client, now)
 	return nil
 }
 
@@ -465,15 +567,33 @@ func clientKey(r *http.Request) netip.Addr {
 	return a
 }
 
-// createPin asks plex.tv for a pin on behalf of r's client.
-func (h *PlexAuth) createPin(r *http.Request) (*plexPin, error) {
+// createPin asks plex.tv for a pin on behalf of r's client, which will
+// replace the browser's earlier pin replaced (zero if none). The pin's
+// state should live ttl.
+func (h *PlexAuth) createPin(r *http.Request, replaced pinRef) (pin *plexPin, ttl time.Duration, err error) {
 	client := clientKey(r)
-	if err := h.limits.allow(duringCreate, client, time.Now()); err != nil {
+	if err := h.limits.allowCreate(client, replaced, time.Now()); err != nil {
 		h.limits.refusals.note(h.logger, err, client)
 		countSignIn(signInRateLimited)
-		return nil, err
+		return nil, 0, err
 	}
-	return h.plex.createPin(r.Context())
+	pin, err = h.plex.createPin(r.Context())
+	now := time.Now()
+	if pin != nil {
+		ttl = pinStateTTL(pin)
+	}
+	h.limits.ledger.created(client, pin, now.Add(ttl), replaced, now)
+	return pin, ttl, err
+}
+
+// pinStateTTL is how long the sign-in of pin stays open: as long as
+// plex.tv keeps the pin, at most maxStateTTL.
+func pinStateTTL(pin *plexPin) time.Duration {
+	ttl := time.Duration(pin.ExpiresIn) * time.Second
+	if ttl <= 0 || ttl > maxStateTTL {
+		ttl = maxStateTTL
+	}
+	return ttl
 }
 
 // checkPin asks plex.tv about pin id on behalf of r's client, or shares

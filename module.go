@@ -81,6 +81,9 @@ const (
 type PlexAuth struct {
 	// Product is the name sent as X-Plex-Product: what users see on plex.tv
 	// when they sign in, and in their list of authorized devices. Default: Caddy.
+	// A name that says which site asks ("Media Tools at tools.example.com")
+	// lets a user asked to approve a pin they did not start see that it is
+	// not theirs (device-code phishing; see the README's security notes).
 	Product string `json:"product,omitempty"`
 
 	// ClientID is the X-Plex-Client-Identifier. Default: generated once and

@@ -126,7 +126,13 @@ func (h *PlexAuth) serveStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	popup := r.Form.Get("popup") == "1"
-	pin, err := h.createPin(r)
+	// The browser's earlier sign-in, if any, ends with this one: its state
+	// cookie is about to be replaced.
+	var replaced pinRef
+	if old := h.readState(r); old != nil {
+		replaced = pinRef{old.PinID, old.Code}
+	}
+	pin, ttl, err := h.createPin(r, replaced)
 	if le := asLimit(err); le != nil {
 		if popup {
 			tooManyJSON(w, le)
@@ -143,10 +149,6 @@ func (h *PlexAuth) serveStart(w http.ResponseWriter, r *http.Request) {
 		}
 		h.plexFailed(w, r, "creating pin", err, rd)
 		return
-	}
-	ttl := time.Duration(pin.ExpiresIn) * time.Second
-	if ttl <= 0 || ttl > maxStateTTL {
-		ttl = maxStateTTL
 	}
 	payload, _ := json.Marshal(loginState{PinID: pin.ID, Code: pin.Code, RD: rd})
 	http.SetCookie(w, &http.Cookie{

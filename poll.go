@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -49,13 +50,24 @@ type pinOutcome struct {
 // pinclaim.go): an approved pin yields one session, however many copies
 // ask, on whichever instance.
 func (h *PlexAuth) settlePin(w http.ResponseWriter, r *http.Request, st *loginState) (o pinOutcome) {
-	defer func() { countSettled(o.status) }()
 	statePath := h.externalPrefix(r) + "/"
 	claim := pinClaimKey(h.ClientID, st.PinID)
 	if h.sessions.pinSettled(claim) {
 		h.clearCookie(w, r, h.stateCookie, statePath, "")
 		return pinOutcome{status: pinUsed}
 	}
+	// A pin known to have ended is answered here: a copy of its state
+	// cookie costs plex.tv nothing, and no budget (pinledger.go).
+	if answer, ended := h.limits.ledger.endedAs(st.PinID, time.Now()); ended {
+		h.clearCookie(w, r, h.stateCookie, statePath, "")
+		return pinOutcome{status: answer}
+	}
+	defer func() {
+		countSettled(o.status)
+		if answer, ended := endedAnswer(o.status); ended {
+			h.limits.ledger.end(st.PinID, answer, time.Now())
+		}
+	}()
 	pin, err := h.checkPin(r, st.PinID)
 	switch {
 	case errors.Is(err, errPinNotFound):
@@ -112,6 +124,21 @@ func (h *PlexAuth) settlePin(w http.ResponseWriter, r *http.Request, st *loginSt
 	h.clearCookie(w, r, h.stateCookie, statePath, "")
 	h.auditSignIn(r, s, d.tier)
 	return pinOutcome{status: pinApproved, account: s.Username}
+}
+
+// endedAnswer says whether the pin of a sign-in that came to st has ended,
+// and what a copy of its state cookie is answered from then on: "expired"
+// for a pin plex.tv no longer has (or whose token it refused), "used" for
+// one that finished either way. A forged state cookie says nothing of its
+// pin, which may be someone else's sign-in in progress.
+func endedAnswer(st pinStatus) (pinStatus, bool) {
+	switch st {
+	case pinExpired:
+		return st, true
+	case pinApproved, pinDenied, pinUsed:
+		return pinUsed, true
+	}
+	return 0, false
 }
 
 // countSettled counts a sign-in that ended (see metrics.go): a pending pin
