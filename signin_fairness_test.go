@@ -303,3 +303,52 @@ func TestSixtyFourStartingAddressesDoNotBlockOthersStarting(t *testing.T) {
 		t.Errorf("plex.tv saw %d pin creations in %v, over the shared budget's %d", pins, elapsed, bound)
 	}
 }
+
+// A pin plex.tv said it no longer has, or one that finished, is answered
+// from memory when a copy of its state cookie asks again: plex.tv is not
+// asked, and no budget is spent.
+func TestEndedPinIsAnsweredWithoutAskingPlex(t *testing.T) {
+	e := newEnv(t, basicSite)
+	checks := func() int { return e.plex.Count(http.MethodGet, "/api/v2/pins/*") }
+
+	expired := newBrowserFrom(t, "127.0.0.2")
+	startPopup(t, e, expired, "/")
+	expiredState := stateCookie(expired)
+	e.plex.ExpirePins()
+	if resp, a := pollJSON(t, expired); resp.StatusCode != http.StatusGone || a.Status != "expired" {
+		t.Fatalf("poll of an expired pin: %d %+v", resp.StatusCode, a)
+	}
+
+	finished := newBrowserFrom(t, "127.0.0.3")
+	code := startPopup(t, e, finished, "/")
+	finishedState := stateCookie(finished)
+	if err := e.plex.Approve(code, "friend"); err != nil {
+		t.Fatal(err)
+	}
+	if resp, a := pollUntilSettled(t, finished); a.Status != "ok" {
+		t.Fatalf("poll of an approved pin: %d %+v", resp.StatusCode, a)
+	}
+
+	// 40 polls from one address over 2.5 s, past the second in which
+	// checks of one pin share an answer, and more than the address's burst
+	// of checks: any that cost its budget would be refused.
+	before := checks()
+	copyHolder := newBrowserFrom(t, "127.0.0.4")
+	for i := range 20 {
+		if i%4 == 0 && i > 0 {
+			time.Sleep(pinCheckEvery / 2)
+		}
+		for _, c := range []struct {
+			state  *http.Cookie
+			status int
+		}{{expiredState, http.StatusGone}, {finishedState, http.StatusBadRequest}} {
+			status, a, err := rawPoll(copyHolder, c.state)
+			if err != nil || status != c.status {
+				t.Fatalf("a copy of an ended sign-in's state cookie: %d %+v %v, want %d", status, a, err, c.status)
+			}
+		}
+	}
+	if got := checks(); got != before {
+		t.Errorf("copies of ended sign-ins' state cookies made %d pin checks at plex.tv", got-before)
+	}
+}
