@@ -280,12 +280,16 @@ func (sc *sessionCache) lookup(id string, at time.Time, cacheTTL time.Duration) 
 	} else if sc.store == nil {
 		return nil, nil
 	}
-	fresh, err := sc.loadFromStore(id)
+	fresh, err := sc.loadFromStore(id, s)
 	switch {
 	case err == nil:
 		return fresh, nil
 	case errors.Is(err, errSessionNotFound):
+		// Under memMu, so that it cannot land between loadFromStore's
+		// check and write on another request.
+		sc.memMu.Lock()
 		sc.setGone(id, cacheTTL)
+		sc.memMu.Unlock()
 		return nil, nil
 	case cached:
 		// Store unreachable: keep trusting memory, ask again later.
@@ -304,7 +308,10 @@ func (s *Session) live() *Session {
 	return s
 }
 
-func (sc *sessionCache) loadFromStore(id string) (*Session, error) {
+// loadFromStore reads the session id names from the store and caches it in
+// memory. seen is what memory held for id (nil: nothing) when the lookup
+// began, before the read.
+func (sc *sessionCache) loadFromStore(id string, seen *Session) (*Session, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
 	// The copy counts as read when the read began (see checkSignouts).
@@ -332,6 +339,24 @@ func (sc *sessionCache) loadFromStore(id string) (*Session, error) {
 		sc.storeResult(sc.store.remove(ctx, storeKey(id)))
 		adminAuditLog().Info("session ended", zap.Int64("plex_user_id", s.UserID), zap.String("username", s.Username), zap.String("reason", endedByAdmin))
 		return nil, errSessionNotFound
+	}
+	// What was read enters memory only if memory still holds what it held
+	// before the read: a logout that ran meanwhile left a placeholder
+	// there, which must stay; another request's newer copy is as good.
+	// Under memMu, as update's write is, so no remove lands in between.
+	sc.memMu.Lock()
+	defer sc.memMu.Unlock()
+	var cur *Session
+	if v, ok := sc.c.Get(id); ok {
+		cur = v.(*Session)
+	}
+	if cur != seen {
+		if cur == nil {
+			// Dropped meanwhile (expired or flushed): leave memory empty;
+			// the next request reads the store again.
+			return nil, nil
+		}
+		return cur.live(), nil
 	}
 	sc.putLocalAt(id, s, readAt)
 	return s, nil

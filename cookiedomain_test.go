@@ -369,3 +369,56 @@ func TestLiveSessionCookieBehindAStaleOneIsUsed(t *testing.T) {
 		}
 	}
 }
+
+// A site with a shorter session_ttl stops admitting a shared sign-in
+// sooner than its siblings do; signing out there must still end the
+// session for all of them, while a cookie that is not genuine ends nothing.
+func TestSignOutOnAStricterSiteEndsTheSessionPastItsTTL(t *testing.T) {
+	e := newEnv(t, subdomainSites+`
+http://c.example.test:SITEPORT {
+	plex_auth {
+		server `+machineID+`
+		cookie_domain example.test
+		session_ttl 1s
+		{PLEX}
+	}
+	reverse_proxy {UP}
+}`)
+	a, c := subdomainURL("a"), subdomainURL("c")
+	_, resp, body := e.signInAt(newSubdomainBrowser(t), a, "friend", "/")
+	expectStatus(t, resp, http.StatusFound, body)
+	sess := responseCookie(resp, "plex_auth_session")
+	copyOf := func(value string) []string {
+		return []string{"Cookie", "plex_auth_session=" + value, "Sec-Fetch-Site", "same-origin"}
+	}
+	status := func(base, value string) int {
+		resp, _ := newSubdomainBrowser(t).get(base+"/sonarr", copyOf(value)...)
+		return resp.StatusCode
+	}
+	waitUntil(t, "c's session_ttl to run out", func() bool { return status(c, sess.Value) == http.StatusFound })
+
+	// A tampered copy (one character in the middle changed; the last may
+	// carry only padding bits) names no session.
+	mid := len(sess.Value) / 2
+	flip := byte('A')
+	if sess.Value[mid] == flip {
+		flip = 'B'
+	}
+	tampered := sess.Value[:mid] + string(flip) + sess.Value[mid+1:]
+	resp, body = newSubdomainBrowser(t).do(http.MethodPost, c+"/_plexauth/logout", nil, copyOf(tampered)...)
+	expectStatus(t, resp, http.StatusSeeOther, body)
+	if got := status(a, sess.Value); got != http.StatusOK {
+		t.Fatalf("a forged cookie's sign-out ended the session: a answers %d, want 200", got)
+	}
+
+	resp, body = newSubdomainBrowser(t).do(http.MethodPost, c+"/_plexauth/logout", nil, copyOf(sess.Value)...)
+	expectStatus(t, resp, http.StatusSeeOther, body)
+	if cleared := responseCookie(resp, "plex_auth_session"); cleared == nil || cleared.MaxAge >= 0 {
+		t.Fatalf("logout's session cookie = %v, want it expired", cleared)
+	}
+	for _, base := range []string{a, subdomainURL("b")} {
+		if got := status(base, sess.Value); got != http.StatusFound {
+			t.Errorf("after sign-out on the stricter site, a copy of the cookie still gets %d on %s, want 302 to the login page", got, base)
+		}
+	}
+}

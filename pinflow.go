@@ -285,11 +285,22 @@ func (h *PlexAuth) serveLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	// Every session the browser presents ends, and the cookie expires in
 	// both scopes: one set before cookie_domain changed would otherwise
-	// outlive the sign-out.
+	// outlive the sign-out. This block's session_ttl does not decide what
+	// ends: a sibling site with a longer one still admits the session.
+	now := time.Now()
 	for _, v := range cookieValues(r.Header, h.CookieName) {
-		if s, id, _ := h.sessionFromCookie(r, v); id != "" {
-			h.sessions.remove(id)
-			h.verifiedCookies().dropSession(id)
+		id := h.sealedSessionID(v, now)
+		if id == "" {
+			continue
+		}
+		s, err := h.sessions.lookup(id, now, h.cacheTTL)
+		if s == nil && err == nil {
+			continue // already over
+		}
+		// Also when the store could not be asked: the deletion is retried.
+		h.sessions.remove(id)
+		h.verifiedCookies().dropSession(id)
+		if s != nil {
 			h.auditSignOut(r, s)
 		}
 	}
@@ -303,6 +314,22 @@ func (h *PlexAuth) serveLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, h.externalPrefix(r)+"/login?signed_out=1&rd="+url.QueryEscape(rd), status)
+}
+
+// sealedSessionID is the session id a genuine, unexpired session cookie
+// value carries, or "": a forged or garbled value names nothing.
+func (h *PlexAuth) sealedSessionID(value string, now time.Time) string {
+	if value == "" {
+		return ""
+	}
+	if e, ok := h.verifiedCookies().get(h.CookieName, value, now); ok {
+		return e.id
+	}
+	raw, err := h.sessionSealer.open(h.CookieName, value, now, nil)
+	if err != nil || len(raw) != sessionIDLen {
+		return ""
+	}
+	return string(raw)
 }
 
 func (h *PlexAuth) clearCookie(w http.ResponseWriter, r *http.Request, name, path, domain string) {

@@ -264,3 +264,49 @@ func TestRecheckNeverResurrectsALogoutThatLandsJustBeforeItsWrite(t *testing.T) 
 		})
 	}
 }
+
+// A request that reads the store (its memory copy is past cache_ttl, or
+// memory never had the session) while the session is logged out on this
+// instance must not put the session back in memory: the logout lands
+// after the read, before the result is written to memory.
+func TestStoreReadNeverResurrectsALogoutBetweenItsReadAndMemoryWrite(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		// memory prepares what memory holds before the read.
+		memory func(a *sessionCache)
+	}{
+		{"memory copy past cache_ttl", func(*sessionCache) {}},
+		{"not in memory", func(a *sessionCache) { a.flushLocal() }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			st := &caddyStore{st: &certmagic.FileStorage{Path: t.TempDir()}}
+			hs := &hookStore{sessionStore: st}
+			a := newSessionCache(hs, nil)
+			defer a.Destruct()
+			now := time.Now()
+			if err := a.put(context.Background(), "id", &Session{Username: "friend", Created: now, Checked: now, Expires: now.Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			c.memory(a)
+			fired := false
+			hs.mu.Lock()
+			hs.before = func() { fired = true; a.remove("id") }
+			hs.mu.Unlock()
+			// cache_ttl 0: memory is not trusted, the store is read.
+			_, _ = a.lookup("id", time.Now(), 0)
+			if !fired {
+				t.Fatal("the lookup never read the store; the test injected nothing")
+			}
+			if _, err := st.load(context.Background(), storeKey("id")); !errors.Is(err, errSessionNotFound) {
+				t.Fatalf("the logout did not remove the session from the store: %v", err)
+			}
+			// With a long cache_ttl the next lookups trust memory: it must
+			// say the session is gone.
+			for _, later := range []time.Duration{0, time.Second, 30 * time.Second} {
+				if s, _ := a.lookup("id", time.Now().Add(later), time.Hour); s != nil {
+					t.Fatalf("%v after the logout, memory still admits the session: the store read put it back", later)
+				}
+			}
+		})
+	}
+}
