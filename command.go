@@ -1,6 +1,7 @@
 package plexauth
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -70,6 +72,8 @@ Ends every session of the Plex account, given by its id or, when it has a
 session on this instance, its username: at once on this instance, and within
 a second on every instance sharing its session store. The account can sign in
 again afterwards; to keep it out, change the rules (or its access on Plex).
+A username is matched ignoring ASCII case only, as allow_users matches one; a
+name that matches more than one account signs out nobody and lists them.
 `,
 				Args: cobra.ExactArgs(1),
 				RunE: caddycmd.WrapCommandFuncForCobra(cmdSignout),
@@ -202,6 +206,13 @@ func cmdSignout(fl caddycmd.Flags) (int, error) {
 
 // resolveAccount reads arg as an account id or as the username of a
 // session in list, and returns the id and the username when known.
+//
+// A username is compared as allow_users compares one, ignoring ASCII case
+// only: with Unicode case folding the Kelvin sign (U+212A) is a "k", so
+// an account named with it would answer for "kevin". A name that more
+// than one account's username matches, exactly or not, signs out nobody:
+// "kevin" typed for the account "Kevin" must not end "kevin" instead, so
+// an exact match does not win either; the error lists the candidates.
 func resolveAccount(arg string, list []adminSession) (int64, string, error) {
 	arg = strings.TrimSpace(arg)
 	if arg == "" {
@@ -212,13 +223,29 @@ func resolveAccount(arg string, list []adminSession) (int64, string, error) {
 			return s.AccountID, s.Username, nil
 		}
 	}
+	folded := foldASCII(arg)
+	var matches []adminSession
 	for _, s := range list {
-		if strings.EqualFold(s.Username, arg) {
-			return s.AccountID, s.Username, nil
+		if foldASCII(s.Username) == folded && !slices.ContainsFunc(matches, func(m adminSession) bool { return m.AccountID == s.AccountID }) {
+			matches = append(matches, s)
 		}
+	}
+	switch len(matches) {
+	case 1:
+		return matches[0].AccountID, matches[0].Username, nil
+	case 0:
+	default:
+		slices.SortFunc(matches, func(a, b adminSession) int { return cmp.Compare(a.AccountID, b.AccountID) })
+		candidates := make([]string, len(matches))
+		for i, m := range matches {
+			// Quoted in ASCII, so that look-alike letters show.
+			candidates[i] = strconv.FormatInt(m.AccountID, 10) + " " + strconv.QuoteToASCII(m.Username)
+		}
+		return 0, "", fmt.Errorf("%s is the username of more than one account with a session on this instance: %s; nobody was signed out, give the account id instead",
+			strconv.QuoteToASCII(arg), strings.Join(candidates, ", "))
 	}
 	if id, err := strconv.ParseInt(arg, 10, 64); err == nil && id > 0 {
 		return id, "", nil
 	}
-	return 0, "", fmt.Errorf("no session of a user named %q on this instance; give the Plex account id instead (the {http.auth.user.id} placeholder, or the account column of 'caddy plex-auth sessions')", arg)
+	return 0, "", fmt.Errorf("no session of a user named %s on this instance; give the Plex account id instead (the {http.auth.user.id} placeholder, or the account column of 'caddy plex-auth sessions')", strconv.QuoteToASCII(arg))
 }

@@ -3,9 +3,11 @@ package plexauth
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +15,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/spf13/cobra"
 )
 
 func TestSignoutTakesAnAccountIDOrTheUsernameOfASession(t *testing.T) {
@@ -41,6 +47,92 @@ func TestSignoutTakesAnAccountIDOrTheUsernameOfASession(t *testing.T) {
 	if _, _, err := resolveAccount("stranger", list); !strings.Contains(err.Error(), "account id") {
 		t.Errorf("an unknown username should point to the account id: %v", err)
 	}
+}
+
+// signoutThroughAdminAPI runs `caddy plex-auth signout arg` against the
+// admin API of the fixture, served as Caddy's admin endpoint serves it
+// (an APIError becomes its status with {"error": …}).
+func signoutThroughAdminAPI(t *testing.T, f *adminFixture, arg string) error {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := f.api.serve(w, r); err != nil {
+			var apiErr caddy.APIError
+			if !errors.As(err, &apiErr) {
+				t.Errorf("%s %s: error %v is no caddy.APIError", r.Method, r.URL.Path, err)
+				apiErr = caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: err}
+			}
+			w.WriteHeader(apiErr.HTTPStatus)
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": apiErr.Err.Error()})
+		}
+	}))
+	defer srv.Close()
+	c := &cobra.Command{}
+	c.Flags().String("address", "", "")
+	c.Flags().String("config", "", "")
+	c.Flags().String("adapter", "", "")
+	if err := c.Flags().Parse([]string{arg, "--address", strings.TrimPrefix(srv.URL, "http://")}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := cmdSignout(caddycmd.Flags{FlagSet: c.Flags()})
+	return err
+}
+
+// TestSignoutByUsernameFoldsASCIIOnlyAndRefusesAnAmbiguousName: a
+// username is matched as allow_users matches it, ignoring ASCII case only,
+// so an account named with the Kelvin sign (U+212A) is not "kevin". When
+// the name matches more than one account, nothing is signed out and the
+// error lists the candidates, so the operator picks one by id.
+func TestSignoutByUsernameFoldsASCIIOnlyAndRefusesAnAmbiguousName(t *testing.T) {
+	t.Run("look-alike", func(t *testing.T) {
+		f := newAdminFixture(t, 1)
+		// The look-alike signed in first, so it comes first in the list.
+		impostorID, impostor := f.signIn(0, 9301, "\u212Aevin", nil)
+		impostor.Created = impostor.Created.Add(-time.Minute)
+		kevinID, _ := f.signIn(0, 9302, "kevin", nil)
+		kevinAgain, _ := f.signIn(0, 9302, "kevin", nil) // two sessions of one account are no ambiguity
+		if err := signoutThroughAdminAPI(t, f, "kevin"); err != nil {
+			t.Fatalf("signout kevin: %v", err)
+		}
+		if f.live(0, kevinID) || f.live(0, kevinAgain) {
+			t.Error("kevin is still signed in")
+		}
+		if !f.live(0, impostorID) {
+			t.Error("the account named with the Kelvin sign was signed out")
+		}
+		// Named exactly, the look-alike is the one ended.
+		if err := signoutThroughAdminAPI(t, f, "\u212Aevin"); err != nil {
+			t.Fatalf("signout \\u212Aevin: %v", err)
+		}
+		if f.live(0, impostorID) {
+			t.Error("the account named with the Kelvin sign is still signed in")
+		}
+	})
+	t.Run("two accounts one name", func(t *testing.T) {
+		f := newAdminFixture(t, 1)
+		upperID, _ := f.signIn(0, 9401, "Kevin", nil)
+		lowerID, _ := f.signIn(0, 9402, "kevin", nil)
+		for _, arg := range []string{"kevin", "KEVIN", "Kevin"} {
+			err := signoutThroughAdminAPI(t, f, arg)
+			if err == nil {
+				t.Fatalf("signout %s: signed out, want a refusal", arg)
+			}
+			for _, want := range []string{`9401 "Kevin"`, `9402 "kevin"`, "account id"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("signout %s: error %q does not name %s", arg, err, want)
+				}
+			}
+			if !f.live(0, upperID) || !f.live(0, lowerID) {
+				t.Fatalf("signout %s: a session ended though the name was ambiguous", arg)
+			}
+		}
+		// By id, as before.
+		if err := signoutThroughAdminAPI(t, f, "9402"); err != nil {
+			t.Fatalf("signout 9402: %v", err)
+		}
+		if f.live(0, lowerID) || !f.live(0, upperID) {
+			t.Error("signout 9402 did not end exactly that account's session")
+		}
+	})
 }
 
 // cli runs the Caddy binary with args, in an empty folder (so no

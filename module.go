@@ -69,7 +69,9 @@ const (
 // reads as the same variable (Remote_User, remote.user), and as trailers.
 // The session cookie is removed from the Cookie header and the Plex token
 // is never forwarded. No call to plex.tv is made on this
-// path.
+// path. Any other answer leaves the placeholders empty, whatever a handler
+// before plex_auth set them to (the access log reads {http.auth.user.id}
+// as user_id), unless an outer plex_auth admitted the request.
 //
 // Every sign-in, refusal (with its reason), sign-out and session ended by a
 // re-check is logged at info level under the logger
@@ -500,6 +502,8 @@ func (h *PlexAuth) Cleanup() error {
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (h *PlexAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if p := r.URL.Path; strings.HasPrefix(p, h.prefixSlash) || p == h.Prefix {
+		srv, _ := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
+		h.dropIdentity(r, srv)
 		return h.serveEndpoint(w, r)
 	}
 	s, _, err := h.sessionFromRequest(r)
@@ -519,6 +523,7 @@ func (h *PlexAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 		for _, k := range [...]string{"Remote-User", "Remote-Email", "Remote-Name", "Remote-Groups"} {
 			delete(r.Header, k)
 		}
+		h.dropIdentity(r, srv)
 		switch {
 		case err != nil:
 			return h.storeUnavailable(w, r)

@@ -41,11 +41,22 @@ import (
 //     Provision from the config), so a map cannot speak for the signed-in
 //     user. The README says so; a third-party handler that registers its
 //     own provider for these names is the one case this cannot see.
+//   - On an answer that does not admit, the same holds (dropIdentity):
+//     earlier values are deleted, a map's are outvoted, and only an
+//     identity an earlier plex_auth admitted answers.
 
 // userPlaceholders are the names plex_auth answers, after the prefix.
 var userPlaceholders = [...]string{"id", "username", "email", "uuid", "title", "tier"}
 
 const userPlaceholderPrefix = "http.auth.user."
+
+// userPlaceholderKeys are the full names of userPlaceholders.
+var userPlaceholderKeys = func() (keys [len(userPlaceholders)]string) {
+	for i, name := range userPlaceholders {
+		keys[i] = userPlaceholderPrefix + name
+	}
+	return keys
+}()
 
 // identityVar is the request var holding the request's requestIdentity.
 const identityVar = "plex_auth.identity"
@@ -141,6 +152,47 @@ func (h *PlexAuth) setIdentity(r *http.Request, srv *caddyhttp.Server, s *Sessio
 		r.Header["Remote-Groups"] = ri.headers[3:4:4]
 	} else {
 		delete(r.Header, "Remote-Groups")
+	}
+}
+
+// dropIdentity is setIdentity's counterpart on every answer that does not
+// admit (the redirect to the login page, 401, 403, 503, the endpoints under
+// the prefix): no http.auth.user.* value set before plex_auth ran stays,
+// for Caddy's access log (user_id) or anything else that reads it after
+// the answer, and a map writing one is outvoted by empty values, since a
+// static value answers before any provider. A client would otherwise
+// choose whom the log of its refused request names (vars
+// http.auth.user.id {header.X-Id}). The identity an earlier plex_auth on
+// the same request admitted stays: the request is that account's,
+// refused here by stricter rules.
+func (h *PlexAuth) dropIdentity(r *http.Request, srv *caddyhttp.Server) {
+	f := h.factsFor(srv)
+	if !f.mayBeSet && !f.mapWrites {
+		return
+	}
+	ctx := r.Context()
+	repl, ok := ctx.Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if !ok {
+		return
+	}
+	if f.mayBeSet {
+		repl.DeleteByPrefix(userPlaceholderPrefix)
+	}
+	if !f.mapWrites {
+		// An earlier plex_auth's provider, if any, answers again.
+		return
+	}
+	var ri *requestIdentity
+	if f.plexAuths != 1 {
+		vars, _ := ctx.Value(caddyhttp.VarsCtxKey).(map[string]any)
+		ri, _ = vars[identityVar].(*requestIdentity)
+	}
+	for _, key := range userPlaceholderKeys {
+		var v any = ""
+		if ri != nil {
+			v, _ = ri.placeholder(key)
+		}
+		repl.Set(key, v)
 	}
 }
 

@@ -145,6 +145,117 @@ func TestAccessLogNamesThePlexUser(t *testing.T) {
 	}
 }
 
+// accessLogUserIDs waits until Caddy's JSON access log at logPath has a
+// line for each of uris, and returns the user_id of each.
+func accessLogUserIDs(t *testing.T, logPath string, uris []string) map[string]string {
+	t.Helper()
+	got := map[string]string{}
+	for deadline := time.Now().Add(10 * time.Second); len(got) < len(uris) && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		data, _ := os.ReadFile(logPath)
+		for l := range strings.SplitSeq(string(data), "\n") {
+			var line struct {
+				UserID  string `json:"user_id"`
+				Request struct {
+					URI string `json:"uri"`
+				} `json:"request"`
+			}
+			if json.Unmarshal([]byte(l), &line) == nil && slices.Contains(uris, line.Request.URI) {
+				got[line.Request.URI] = line.UserID
+			}
+		}
+	}
+	if len(got) < len(uris) {
+		t.Fatalf("access log has lines for %v, want %v", got, uris)
+	}
+	return got
+}
+
+// TestRefusedRequestsAccessLogNamesNoOneTheClientChose: a value of
+// {http.auth.user.id} set before plex_auth (vars from a header, or a map
+// writing it) is Caddy's access log's user_id. On every answer that does
+// not admit (302 to the login page, 401, 403, the endpoints under the
+// prefix) it must not stay: the client would choose whom the log names.
+// Where an outer plex_auth admitted the request and a stricter one inside
+// refuses it, the log names the account the outer one admitted.
+func TestRefusedRequestsAccessLogNamesNoOneTheClientChose(t *testing.T) {
+	for _, c := range []struct{ name, setter string }{
+		{"vars", "vars http.auth.user.id {header.X-Id}"},
+		{"map", "map {header.X-Id} {http.auth.user.id} {\n\t\tvictim victim\n\t}"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			logPath := filepath.Join(t.TempDir(), "access.log")
+			e := newEnv(t, `http://localhost:SITEPORT {
+	log {
+		output file `+logPath+`
+		format json
+	}
+	`+c.setter+`
+	handle /open {
+		respond "open"
+	}
+	handle /owner/* {
+		plex_auth {
+			server `+machineID+`
+			allow_tier owner
+			{PLEX}
+		}
+		respond "owner"
+	}
+	handle {
+		plex_auth {
+			server `+machineID+`
+			{PLEX}
+		}
+		handle /admin/* {
+			plex_auth {
+				server `+machineID+`
+				allow_tier owner
+				{PLEX}
+			}
+			respond "admin"
+		}
+		respond "ok"
+	}
+}`)
+			friend := e.signedInAs("friend")
+			friendID := strconv.Itoa(e.plex.Account("friend").ID)
+			anon := newBrowser(t)
+			accept := []string{"Accept", "application/json"}
+			requests := []struct {
+				b      *browser
+				target string // also the uri of its log line
+				hdr    []string
+				status int
+				want   string // user_id in the access log
+			}{
+				{anon, "/open?t=control", nil, http.StatusOK, "victim"},
+				{anon, "/page?t=redirect", nil, http.StatusFound, ""},
+				{anon, "/api?t=401", accept, http.StatusUnauthorized, ""},
+				{friend, "/owner/x?t=403", accept, http.StatusForbidden, ""},
+				{friend, "/owner/page?t=403-page", nil, http.StatusForbidden, ""},
+				{anon, "/_plexauth/login?t=login", nil, http.StatusOK, ""},
+				{anon, "/_plexauth/start?t=start", nil, http.StatusSeeOther, ""},
+				{anon, "/_plexauth/nothing?t=404", nil, http.StatusNotFound, ""},
+				{friend, "/_plexauth/login?t=login-signed-in", nil, http.StatusFound, ""},
+				{friend, "/admin/x?t=403-inner", accept, http.StatusForbidden, friendID},
+				{friend, "/ok?t=admitted", nil, http.StatusOK, friendID},
+			}
+			var uris []string
+			for _, r := range requests {
+				resp, body := r.b.get(r.target, append([]string{"X-Id", "victim"}, r.hdr...)...)
+				expectStatus(t, resp, r.status, body)
+				uris = append(uris, r.target)
+			}
+			got := accessLogUserIDs(t, logPath, uris)
+			for _, r := range requests {
+				if got[r.target] != r.want {
+					t.Errorf("access log user_id for %s (%d): %q, want %q", r.target, r.status, got[r.target], r.want)
+				}
+			}
+		})
+	}
+}
+
 // TestPlaceholderFactsAreLearnedFromTheConfig covers both shapes the walk
 // meets: routes already provisioned (modules) and routes still in JSON.
 func TestPlaceholderFactsAreLearnedFromTheConfig(t *testing.T) {

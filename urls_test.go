@@ -3,6 +3,7 @@ package plexauth
 import (
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -102,5 +103,178 @@ func TestForwardedHTTPSCountsOnlyFromATrustedProxy(t *testing.T) {
 				t.Errorf("logout cleared the session cookie with Secure = %v, want %v", s.Secure, c.https)
 			}
 		})
+	}
+}
+
+// staysOnHost reports whether ref, a URL the module built from the
+// request's path, starts with exactly one "/" and so names a path on the
+// site it came from. Browsers read "//x", and "/\x" (a backslash counts as
+// a slash in http(s) URLs, and tabs and newlines are dropped), as the host
+// x (WHATWG URL Standard, "relative slash state":
+// https://url.spec.whatwg.org/#relative-slash-state).
+func staysOnHost(ref string) bool {
+	ref = strings.NewReplacer("\t", "", "\n", "", "\r", "").Replace(ref)
+	return len(ref) > 0 && ref[0] == '/' && (len(ref) == 1 || (ref[1] != '/' && ref[1] != '\\'))
+}
+
+// TestMountPathStartsWithOneSlash: the part handle_path stripped is put
+// back in front of the module's prefix, in every URL the module gives out.
+// orig and cur are r.URL.Path before and after the strip, as Caddy hands
+// them over for the request target in the name (handle_path /tools/*
+// merges slashes and cleans the path before matching and stripping).
+func TestMountPathStartsWithOneSlash(t *testing.T) {
+	for _, c := range []struct {
+		name, orig, cur, want string
+	}{
+		{"/tools/x", "/tools/x", "/x", "/tools"},
+		{"//tools/x", "//tools/x", "/x", "/tools"},
+		{"///tools/x", "///tools/x", "/x", "/tools"},
+		{"//tools//x", "//tools//x", "/x", "/tools"},
+		{"//tools/_plexauth/logout", "//tools/_plexauth/logout", "/_plexauth/logout", "/tools"},
+		{"/.//tools/x", "/.//tools/x", "/x", "/tools"},
+		{"/../tools/x", "/../tools/x", "/x", "/tools"},
+		{"/x/..//tools/x", "/x/..//tools/x", "/x", "/tools"},
+		{"/TOOLS/x", "/TOOLS/x", "/x", "/TOOLS"},
+		{"/tools%2Fx", "/tools/x", "/x", "/tools"},
+		// Not stripped by handle_path (its strip compares the escaped
+		// path): nothing to put back.
+		{"/%2F%2Ftools/x", "///tools/x", "///tools/x", ""},
+		{"/%2Ftools/x", "//tools/x", "//tools/x", ""},
+		{"/%2e%2e//tools/x", "/..//tools/x", "/../tools/x", ""},
+		// What a rewrite of another shape could leave: a backslash, a
+		// tab or a newline where a browser reads a second slash.
+		{`/\tools/x`, `/\tools/x`, "/x", "/tools"},
+		{`/\/tools/x`, `/\/tools/x`, "/x", "/tools"},
+		{`\/tools/x`, `\/tools/x`, "/x", "/tools"},
+		{"/\t/tools/x", "/\t/tools/x", "/x", "/tools"},
+		{"/\n/tools/x", "/\n/tools/x", "/x", "/tools"},
+		{`/\`, `/\/x`, "/x", ""},
+		{"//", "///x", "/x", ""},
+		{"no strip", "/x", "/x", ""},
+		{"root", "/", "/", ""},
+	} {
+		got := mountPath(c.orig, c.cur)
+		if got != c.want {
+			t.Errorf("%s: mountPath(%q, %q) = %q, want %q", c.name, c.orig, c.cur, got, c.want)
+		}
+		if u := got + "/_plexauth/login"; !staysOnHost(u) {
+			t.Errorf("%s: %q leaves the host", c.name, u)
+		}
+	}
+}
+
+// TestReturnPathStartsWithOneSlash: the rd of the redirect to the login
+// page is the request target as the client sent it (RequestURI of the
+// request before any strip), with a run of slashes in front made one, so
+// that the return after sign-in goes where the client asked and not to
+// "/", which the return-URL check would make of "//tools/x".
+func TestReturnPathStartsWithOneSlash(t *testing.T) {
+	for _, c := range []struct {
+		requestURI, want string
+	}{
+		{"/tools/x?a=1", "/tools/x?a=1"},
+		{"//tools/x", "/tools/x"},
+		{"///tools/x?a=//b", "/tools/x?a=//b"},
+		{`/\tools/x`, "/tools/x"},
+		{`//\\tools/x`, "/tools/x"},
+		// Escaped slashes are another path to Caddy (handle_path does not
+		// strip them): they stay, and the return-URL check sends a
+		// decoded "//" to "/".
+		{"/%2F%2Ftools/x", "/%2F%2Ftools/x"},
+		{"/%5Ctools/x", "/%5Ctools/x"},
+		{"*", "/*"},
+		{"", "/"},
+	} {
+		got := oneLeadingSlash(c.requestURI)
+		if got != c.want {
+			t.Errorf("oneLeadingSlash(%q) = %q, want %q", c.requestURI, got, c.want)
+		}
+		if !staysOnHost(got) {
+			t.Errorf("%q leaves the host", got)
+		}
+		if rd := safeRedirect(got, "site.test", nil); !staysOnHost(rd) {
+			t.Errorf("%q comes back from the return-URL check as %q", got, rd)
+		}
+	}
+}
+
+// TestProtocolRelativeRequestPathsStayOnTheHost: under handle_path, a
+// request for //tools/x is stripped to /x as /tools/x is. Every Location
+// and page URL the module builds from it must start with exactly one "/":
+// "//tools/_plexauth/login" is the host "tools" to a browser.
+func TestProtocolRelativeRequestPathsStayOnTheHost(t *testing.T) {
+	e := newEnv(t, `http://localhost:SITEPORT {
+	handle_path /tools/* {
+		plex_auth {
+			server `+machineID+`
+			{PLEX}
+		}
+		reverse_proxy {UP}
+	}
+}`)
+	site, _ := url.Parse(siteURL + "/")
+	checkLocation := func(resp *http.Response, wantPrefix string) *url.URL {
+		t.Helper()
+		loc := resp.Header.Get("Location")
+		if !strings.HasPrefix(loc, wantPrefix) || !staysOnHost(loc) {
+			t.Fatalf("%s %s: Location %q, want one starting %q", resp.Request.Method, resp.Request.URL.Path, loc, wantPrefix)
+		}
+		u, err := site.Parse(loc)
+		if err != nil || u.Host != site.Host {
+			t.Fatalf("%s %s: Location %q leads to host %q", resp.Request.Method, resp.Request.URL.Path, loc, u.Host)
+		}
+		return u
+	}
+	b := newBrowser(t)
+	for _, target := range []string{"//tools/x?a=1", "///tools/x?a=1"} {
+		resp, body := b.get(target)
+		expectStatus(t, resp, http.StatusFound, body)
+		u := checkLocation(resp, "/tools/_plexauth/login?")
+		if rd := u.Query().Get("rd"); rd != "/tools/x?a=1" {
+			t.Errorf("GET %s: rd %q, want /tools/x?a=1", target, rd)
+		}
+		resp, body = b.get(target, "Accept", "application/json")
+		expectStatus(t, resp, http.StatusUnauthorized, body)
+		if got := resp.Header.Get("WWW-Authenticate"); got != `PlexSignIn login="/tools/_plexauth/login"` {
+			t.Errorf("GET %s: WWW-Authenticate %q", target, got)
+		}
+		if !strings.Contains(body, `"login":"/tools/_plexauth/login"`) {
+			t.Errorf("GET %s: body %s", target, body)
+		}
+	}
+
+	resp, body := b.get("//tools/_plexauth/logout")
+	expectStatus(t, resp, http.StatusFound, body)
+	checkLocation(resp, "/tools/_plexauth/login?signed_out=1")
+	resp, body = b.get("//tools/_plexauth/start")
+	expectStatus(t, resp, http.StatusSeeOther, body)
+	checkLocation(resp, "/tools/_plexauth/login?")
+
+	// The login page's links and form.
+	resp, body = b.get("//tools/_plexauth/login?rd=/tools/x")
+	expectStatus(t, resp, http.StatusOK, body)
+	refs := regexp.MustCompile(`(?:href|src|action|data-poll)="([^"]*)"`).FindAllStringSubmatch(body, -1)
+	if len(refs) == 0 {
+		t.Fatalf("no URLs on the login page: %.500s", body)
+	}
+	for _, m := range refs {
+		if strings.HasPrefix(m[1], "/") && !strings.HasPrefix(m[1], "/tools/_plexauth/") {
+			t.Errorf("login page URL %q, want one under /tools/_plexauth/", m[1])
+		}
+	}
+
+	// The same-tab start: Plex sends the browser back to a callback on
+	// this host, and the state cookie is scoped to where that is.
+	resp, body = b.do(http.MethodPost, "//tools/_plexauth/start", url.Values{"rd": {"/tools/x"}})
+	expectStatus(t, resp, http.StatusSeeOther, body)
+	frag, _ := url.ParseQuery(strings.TrimPrefix(resp.Header.Get("Location"), e.plex.AppURL()+"#?"))
+	if got, want := frag.Get("forwardUrl"), siteURL+"/tools/_plexauth/callback"; got != want {
+		t.Errorf("forwardUrl = %q, want %q", got, want)
+	}
+	if st := oneSetCookie(t, resp, "plex_auth_session_state", false); st.Path != "/tools/_plexauth/" {
+		t.Errorf("state cookie Path %q, want /tools/_plexauth/", st.Path)
+	}
+	if e.up.count() != 0 {
+		t.Fatal("a request without a session reached the upstream")
 	}
 }
