@@ -56,7 +56,7 @@ func newSubdomainBrowser(t *testing.T) *browser {
 			return d.DialContext(ctx, network, hostport)
 		},
 	}
-	t.Cleanup(tr.CloseIdleConnections)
+	trackTransport(t, tr)
 	b.c.Transport = tr
 	return b
 }

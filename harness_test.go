@@ -193,11 +193,48 @@ func (e *env) load(site string) {
 `, adminPort, sitePort, httpsPort, e.storage, e.global, siteAddr(site))
 	tc := caddytest.NewTester(e.t).WithDefaultOverrides(caddytest.Config{AdminPort: adminPort})
 	tc.InitServer(config, "caddyfile")
+	// A reload closes the old servers' connections: a browser's next POST
+	// on a kept-alive one would fail with EOF (Go retries only idempotent
+	// requests), so every browser dials afresh.
+	closeIdleTransports()
 	if !e.cleanupSet {
 		e.cleanupSet = true
 		// Registered after t.TempDir (storage), so it runs before the
 		// folder is removed.
 		e.t.Cleanup(stopInProcessCaddy)
+	}
+}
+
+// transports are the browsers' own transports (and http.DefaultTransport,
+// which the plain ones use), whose idle connections a reload makes stale.
+var transports struct {
+	sync.Mutex
+	set map[*http.Transport]struct{}
+}
+
+// trackTransport has env.load close tr's idle connections at each reload,
+// for as long as t runs.
+func trackTransport(t *testing.T, tr *http.Transport) {
+	transports.Lock()
+	defer transports.Unlock()
+	if transports.set == nil {
+		transports.set = make(map[*http.Transport]struct{})
+	}
+	transports.set[tr] = struct{}{}
+	t.Cleanup(func() {
+		transports.Lock()
+		defer transports.Unlock()
+		delete(transports.set, tr)
+		tr.CloseIdleConnections()
+	})
+}
+
+func closeIdleTransports() {
+	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	transports.Lock()
+	defer transports.Unlock()
+	for tr := range transports.set {
+		tr.CloseIdleConnections()
 	}
 }
 

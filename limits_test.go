@@ -40,7 +40,7 @@ func newBrowserFrom(t *testing.T, addr string) *browser {
 			return d.DialContext(ctx, "tcp4", hostport)
 		},
 	}
-	t.Cleanup(tr.CloseIdleConnections)
+	trackTransport(t, tr)
 	b.c.Transport = tr
 	return b
 }

@@ -285,7 +285,7 @@ func trustCaddy(t *testing.T, e *env, b *browser, site string) {
 	t.Helper()
 	root := filepath.Join(e.storage, "pki", "authorities", "local", "root.crt")
 	tr := &http.Transport{}
-	t.Cleanup(tr.CloseIdleConnections)
+	trackTransport(t, tr)
 	b.c.Transport = tr
 	deadline := time.Now().Add(30 * time.Second)
 	for {
