@@ -65,9 +65,11 @@ var (
 	// client hammering at its own rate always finds most of the reserve
 	// closed to it, while one that has not taken for the horizon (a person
 	// starting a sign-in, or polling the pin they just approved) may take
-	// the last token.
-	createFairness = fairness{reserve: 40, horizon: time.Minute}
-	checkFairness  = fairness{reserve: 40, horizon: 10 * time.Second}
+	// the last token. The reserves leave room above them for a client alone
+	// to spend its own burst at once from a bucket others have dipped
+	// into: fairness must not cost anyone anything while no one competes.
+	createFairness = fairness{reserve: 30, horizon: time.Minute}
+	checkFairness  = fairness{reserve: 15, horizon: 10 * time.Second}
 )
 
 // fairness shares a bucket among clients: a client that last took from it

@@ -220,3 +220,31 @@ func TestEndedPinsAreForgottenAfterTheStateCookieHasExpired(t *testing.T) {
 		t.Errorf("ended table holds %d entries, want 1", len(l.ended))
 	}
 }
+
+// Fairness costs nothing while no one competes: a client alone spends its
+// whole own burst at once, even from a shared bucket others have just
+// dipped into.
+func TestClientAloneSpendsItsWholeBurstDespiteFairness(t *testing.T) {
+	for _, c := range []struct {
+		during       string
+		own, shared  limit
+		othersBefore int
+	}{
+		{duringCreate, clientCreates, sharedCreates, 5},
+		{duringCheck, clientChecks, sharedChecks, 5},
+	} {
+		t0 := time.Unix(1000, 0)
+		l := newSigninLimits(t0)
+		for i := range c.othersBefore {
+			if err := l.allow(c.during, netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}), t0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		a := netip.MustParseAddr("192.0.2.1")
+		for i := range int(c.own.burst) {
+			if err := l.allow(c.during, a, t0.Add(time.Duration(i)*time.Millisecond)); err != nil {
+				t.Fatalf("%s: call %d of the client's burst of %v refused: %v", c.during, i+1, c.own.burst, err)
+			}
+		}
+	}
+}
