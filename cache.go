@@ -52,6 +52,10 @@ type Session struct {
 	Created time.Time `json:"created"`
 	Expires time.Time `json:"expires"`
 	Checked time.Time `json:"checked"`
+	// SignoutMark is the account's sign-out marker the store held when the
+	// session was made (0: none; see signout.go). nil in a memory-only
+	// cache and in entries stored before sessions recorded it.
+	SignoutMark *int64 `json:"signout_mark,omitempty"`
 
 	// Runtime state, not stored: when this copy was read from or written
 	// to the store, and whether a re-check with plex.tv is running.
@@ -378,6 +382,9 @@ func (sc *sessionCache) putLocalAt(id string, s *Session, loadedAt int64) {
 // so that no sign-in exists that other instances, or a restart, would lose.
 func (sc *sessionCache) put(ctx context.Context, id string, s *Session) error {
 	if sc.store != nil {
+		if err := sc.recordSignoutMark(ctx, s); err != nil {
+			return err
+		}
 		b, err := sealEntry(id, s)
 		if err != nil {
 			return err

@@ -23,6 +23,15 @@ import (
 // maxCookieValue bounds what we try to open; anything larger is garbage.
 const maxCookieValue = 4096
 
+// cookieEncoding spells sealed values. Strict: the unused low bits of the
+// last character must be zero (RFC 4648 section 3.5), so a value has one
+// spelling only; a lenient decoder would open several cookie values to the
+// same bytes, and the verified-cookie table (verified.go), which compares
+// values, would take each as another value that opened. Strict decoding
+// still skips CR and LF (see the encoding/base64 documentation of
+// Encoding.Strict), so openUntil refuses values holding them.
+var cookieEncoding = base64.RawURLEncoding.Strict()
+
 var (
 	errCookieMalformed = errors.New("cookie is malformed")
 	errCookieForged    = errors.New("cookie does not authenticate")
@@ -76,7 +85,7 @@ func (s *sealer) seal(name string, payload []byte, expires time.Time) string {
 		panic("plex_auth: no randomness: " + err.Error()) // crypto/rand never fails on supported platforms
 	}
 	buf = aead.Seal(buf, buf[:ns], plain, []byte(name))
-	return base64.RawURLEncoding.EncodeToString(buf)
+	return cookieEncoding.EncodeToString(buf)
 }
 
 // open returns the payload of a value sealed by seal for name. dst is
@@ -89,14 +98,14 @@ func (s *sealer) open(name, value string, now time.Time, dst []byte) ([]byte, er
 
 // openUntil is open that also returns the sealed expiry (unix seconds).
 func (s *sealer) openUntil(name, value string, now time.Time, dst []byte) ([]byte, int64, error) {
-	if len(value) == 0 || len(value) > maxCookieValue {
+	if len(value) == 0 || len(value) > maxCookieValue || strings.ContainsAny(value, "\r\n") {
 		return nil, 0, errCookieMalformed
 	}
 	// aead.Open is an interface call, so everything handed to it escapes to
 	// the heap: the ciphertext, the additional data and the output all go
 	// in dst when it is large enough (the request path passes a pooled
 	// openBuf), and are allocated otherwise.
-	n := base64.RawURLEncoding.DecodedLen(len(value))
+	n := cookieEncoding.DecodedLen(len(value))
 	var src, raw, aad []byte
 	if cap(dst) >= len(value)+2*n+len(name) {
 		dst = dst[:cap(dst)]
@@ -106,7 +115,7 @@ func (s *sealer) openUntil(name, value string, now time.Time, dst []byte) ([]byt
 	} else {
 		src, raw, aad, dst = []byte(value), make([]byte, n), []byte(name), nil
 	}
-	n, err := base64.RawURLEncoding.Decode(raw, src)
+	n, err := cookieEncoding.Decode(raw, src)
 	if err != nil {
 		return nil, 0, errCookieMalformed
 	}

@@ -67,6 +67,58 @@ func TestSealedCookieRefusals(t *testing.T) {
 	}
 }
 
+// base64url leaves the low bits of a value's last character unused when
+// its length is not a multiple of three bytes; a lenient decoder ignores
+// them (RFC 4648 section 3.5), so one sealed value would have several
+// spellings. Each is a different cookie value that opens to the same bytes:
+// it must be refused, not admitted as a second value.
+func TestNonCanonicalSpellingOfSealedValueIsRefused(t *testing.T) {
+	s := testSealer(t, "session", "k1")
+	now := time.Now()
+	// A session id (32 bytes) leaves 2 bits unused; 7 bytes leave 4.
+	for _, payload := range []string{"0123456789abcdef0123456789abcdef", "payload"} {
+		v := s.seal("c", []byte(payload), now.Add(time.Hour))
+		raw, err := base64.RawURLEncoding.DecodeString(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+		spellings := 0
+		for _, c := range []byte(alphabet) {
+			other := v[:len(v)-1] + string(c)
+			if other == v {
+				continue
+			}
+			if b, err := base64.RawURLEncoding.DecodeString(other); err != nil || !bytes.Equal(b, raw) {
+				continue // another value, not another spelling of this one
+			}
+			spellings++
+			if got, err := s.open("c", other, now, nil); !errors.Is(err, errCookieMalformed) {
+				t.Errorf("%d-byte payload: spelling %q of %q opened to %q, %v; want errCookieMalformed", len(payload), other[len(other)-4:], v[len(v)-4:], got, err)
+			}
+			var scratch openBuf
+			if _, err := s.open("c", other, now, scratch[:]); !errors.Is(err, errCookieMalformed) {
+				t.Errorf("%d-byte payload, with scratch space: spelling %q opened: %v", len(payload), other[len(other)-4:], err)
+			}
+		}
+		if want := 1<<(6-8*len(raw)%6) - 1; spellings != want {
+			t.Fatalf("%d-byte payload: found %d other spellings, want %d: the test checked nothing", len(payload), spellings, want)
+		}
+		// Strict decoding still skips line breaks.
+		for _, other := range []string{v[:10] + "\n" + v[10:], v[:10] + "\r" + v[10:], v + "\r\n"} {
+			if b, err := base64.RawURLEncoding.DecodeString(other); err != nil || !bytes.Equal(b, raw) {
+				t.Fatalf("%q is not another spelling of the value; the test checks nothing", other)
+			}
+			if _, err := s.open("c", other, now, nil); !errors.Is(err, errCookieMalformed) {
+				t.Errorf("%d-byte payload: the value with a line break in it opened: %v", len(payload), err)
+			}
+		}
+		if _, err := s.open("c", v, now, nil); err != nil {
+			t.Fatalf("the canonical spelling was refused: %v", err)
+		}
+	}
+}
+
 func TestRotatedSecretStillOpensOldCookies(t *testing.T) {
 	now := time.Now()
 	old := testSealer(t, "session", "old").seal("c", []byte("x"), now.Add(time.Hour))

@@ -151,6 +151,7 @@ func (h *PlexAuth) revalidateSession(id string, s *Session, from origin) {
 	// each request, and one that lost access everywhere is refused
 	// everywhere.
 	fresh.Created, fresh.Expires, fresh.Checked = s.Created, s.Expires, now
+	fresh.SignoutMark = s.SignoutMark
 	fresh.prepare()
 	h.sessions.update(id, s, fresh)
 }

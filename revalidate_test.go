@@ -161,6 +161,29 @@ func TestRecheckAnswersEndTheSessionOrBackOff(t *testing.T) {
 	}
 }
 
+// The refreshed session keeps the account's sign-out marker it was made
+// under (signout.go): without it, it would be judged by the clocks again.
+func TestRecheckKeepsTheSignoutMarkTheSessionWasMadeUnder(t *testing.T) {
+	plex := plextest.NewServer()
+	defer plex.Close()
+	acct := plex.AddAccount("friend")
+	h := recheckHandler(t, plex.URL)
+	s := dueSession(acct.Token)
+	mark := time.Now().UnixNano()
+	s.SignoutMark = &mark
+	h.sessions.putLocal("id", s)
+
+	h.revalidateSession("id", s, origin{})
+
+	got, _ := h.sessions.lookup("id", time.Now(), time.Hour)
+	if got == nil || got == s {
+		t.Fatalf("the re-check did not refresh the session: %v", got)
+	}
+	if got.SignoutMark == nil || *got.SignoutMark != mark {
+		t.Fatalf("the refreshed session's sign-out marker is %v, want %d", got.SignoutMark, mark)
+	}
+}
+
 func TestRechecksRunAtMostFourAtATime(t *testing.T) {
 	release := make(chan struct{})
 	var inFlight, maxInFlight, served atomic.Int32

@@ -19,31 +19,50 @@ import (
 //
 // One session: it is removed from memory and the store, as a logout does.
 // Every session of an account: this instance drops its copies at once, and
-// the store gets a marker "sessions of this account created at or before T
-// are ended", which every instance reads with a session whenever it reads
-// the session from the store. Other instances hold sessions they read
-// before the marker existed; so that they do not trust those for a whole
-// cache_ttl, either kind of ending also bumps a store-wide sign-out
+// the store gets the account's marker, a number each sign-out of the
+// account changes. A session records the marker the store held when it was
+// made (one store read at sign-in), and every instance reads the marker
+// with a session whenever it reads the session from the store: a session
+// that recorded another marker than the store holds now was made before
+// the latest sign-out, and is ended. Other instances hold sessions they
+// read before the marker changed; so that they do not trust those for a
+// whole cache_ttl, either kind of ending also bumps a store-wide sign-out
 // counter, which each instance reads once a second: when it changed, every
 // session in its memory is read from the store again on its next request.
 //
+// Markers are compared for equality only, never as times: instances that
+// share a store need not agree on the time. (Sessions made "at or before
+// the marker's time" were ended once; a marker from a clock an hour fast
+// then refused every sign-in for that hour, and one from a clock five
+// minutes slow spared sessions made in the five minutes before it.) The
+// number is the sign-out's time in nanoseconds, which keeps the stored
+// format of those markers, and the clock serves only to make it new.
+// Entries stored before sessions recorded a marker are still judged by
+// their creation time against the marker's, as they were.
+//
 // The store stays useless without the cookies: a marker is named by a hash
-// of the account id and holds only its time, and the counter is random.
+// of the account id and holds only its number, and the counter is random.
 
 // signoutWatchInterval is how often an instance reads the sign-out counter:
 // the bound on how long a session ended elsewhere through the admin API
 // keeps working here.
 const signoutWatchInterval = time.Second
 
+// signoutMarkMargin is how much longer than the longest session a marker
+// lasts. It must outlive every session made before it, whose expiry its
+// maker's clock set and a reader's clock judges, while the marker's expiry
+// is set by the instance that signs out and judged by Redis or by the
+// instance that sweeps Caddy's storage: a day absorbs clocks that disagree
+// by less. A marker is a few bytes per signed-out account.
+const signoutMarkMargin = 24 * time.Hour
+
 // signoutStore is a session store that keeps account sign-out markers and
 // the sign-out counter.
 type signoutStore interface {
-	// saveSignout records that the account's sessions created at or before
-	// at are ended, until expires.
-	saveSignout(ctx context.Context, key string, at, expires time.Time) error
-	// loadSignout returns the time of the account's marker, or the zero
-	// time when there is none.
-	loadSignout(ctx context.Context, key string) (time.Time, error)
+	// saveSignout sets the account's marker to mark (never 0) for ttl.
+	saveSignout(ctx context.Context, key string, mark int64, ttl time.Duration) error
+	// loadSignout returns the account's marker, or 0 when there is none.
+	loadSignout(ctx context.Context, key string) (int64, error)
 	// bumpSignouts changes the sign-out counter.
 	bumpSignouts(ctx context.Context) error
 	// signouts returns the sign-out counter ("" before the first bump).
@@ -107,29 +126,46 @@ func (sc *sessionCache) endSession(ctx context.Context, id string) error {
 	return sc.bumpSignouts(ctx)
 }
 
-// endAccount ends every session of the account created at or before at,
-// and returns those this instance held. err is set when the store could
-// not be told: sessions on other instances may then last until they end
-// otherwise.
+// endAccount ends every session of the account made before it, and
+// returns those this instance held. at is this instance's clock: it makes
+// the new marker and judges the sessions that recorded none. err is set
+// when the store could not be told: sessions on other instances may then
+// last until they end otherwise.
 func (sc *sessionCache) endAccount(ctx context.Context, userID int64, at time.Time) ([]*Session, error) {
 	var errs []error
+	mark := newSignoutMark(at, 0)
 	if ss, ok := sc.store.(signoutStore); ok {
-		ttl := max(time.Duration(sc.maxSessionTTL.Load()), defaultSessionTTL)
 		sctx, cancel := context.WithTimeout(ctx, storeTimeout)
-		err := ss.saveSignout(sctx, signoutKey(userID), at, at.Add(ttl))
+		cur, err := ss.loadSignout(sctx, signoutKey(userID))
+		mark = newSignoutMark(at, cur)
+		if err == nil {
+			ttl := max(time.Duration(sc.maxSessionTTL.Load()), defaultSessionTTL) + signoutMarkMargin
+			err = ss.saveSignout(sctx, signoutKey(userID), mark, ttl)
+		}
 		cancel()
 		sc.storeResult(err)
 		errs = append(errs, err)
 	}
 	var ended []*Session
 	for _, h := range sc.held() {
-		if h.s.UserID == userID && !h.s.Created.After(at) {
+		if h.s.UserID == userID && endedByMark(h.s, mark) {
 			sc.remove(h.id)
 			ended = append(ended, h.s)
 		}
 	}
 	errs = append(errs, sc.bumpSignouts(ctx))
 	return ended, errors.Join(errs...)
+}
+
+// newSignoutMark is the account's next marker at at, cur being the one
+// the store holds (0: none). It must differ from cur even if this clock
+// repeats itself (a coarse clock, a clock set back), and never be 0.
+func newSignoutMark(at time.Time, cur int64) int64 {
+	mark := at.UnixNano()
+	for mark == cur || mark == 0 {
+		mark++
+	}
+	return mark
 }
 
 // bumpSignouts tells other instances sharing the store to read their
@@ -146,17 +182,49 @@ func (sc *sessionCache) bumpSignouts(ctx context.Context) error {
 	return err
 }
 
-// endedBySignout reports whether an account marker ends s.
+// endedBySignout reports whether the account's marker ends s.
 func (sc *sessionCache) endedBySignout(ctx context.Context, s *Session) (bool, error) {
 	ss, ok := sc.store.(signoutStore)
 	if !ok {
 		return false, nil
 	}
-	at, err := ss.loadSignout(ctx, signoutKey(s.UserID))
+	mark, err := ss.loadSignout(ctx, signoutKey(s.UserID))
 	if err != nil {
 		return false, err
 	}
-	return !at.IsZero() && !s.Created.After(at), nil
+	return endedByMark(s, mark), nil
+}
+
+// endedByMark reports whether the account's marker mark (0: none) ends s:
+// s was made under another marker. A session that recorded none (an entry
+// from before sessions did, or a memory-only cache, where one clock made
+// both) can only be judged by the times, as all were before.
+func endedByMark(s *Session, mark int64) bool {
+	switch {
+	case mark == 0:
+		return false
+	case s.SignoutMark == nil:
+		return !s.Created.After(time.Unix(0, mark))
+	}
+	return *s.SignoutMark != mark
+}
+
+// recordSignoutMark records in s, a session being made, the account's
+// marker as the store holds it now.
+func (sc *sessionCache) recordSignoutMark(ctx context.Context, s *Session) error {
+	ss, ok := sc.store.(signoutStore)
+	if !ok {
+		return nil
+	}
+	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	mark, err := ss.loadSignout(sctx, signoutKey(s.UserID))
+	sc.storeResult(err)
+	if err != nil {
+		return err
+	}
+	s.SignoutMark = &mark
+	return nil
 }
 
 func (sc *sessionCache) watchSignouts(ss signoutStore) {
@@ -198,32 +266,32 @@ func (sc *sessionCache) checkSignouts(ss signoutStore) {
 
 // Markers in Caddy's storage: one entry per account under
 // caddySignoutPrefix, holding its expiry (8 bytes, as session entries
-// begin, so the sweep drops it) and its time; the counter is one entry of
-// random bytes.
+// begin, so the sweep drops it) and its number (8 bytes); the counter is
+// one entry of random bytes.
 
 const (
 	caddySignoutPrefix   = "plex_auth/signouts"
 	caddySignoutsCounter = "plex_auth/signouts_counter"
 )
 
-func (c *caddyStore) saveSignout(ctx context.Context, key string, at, expires time.Time) error {
-	b := binary.BigEndian.AppendUint64(nil, uint64(expires.Unix()))
-	b = binary.BigEndian.AppendUint64(b, uint64(at.UnixNano()))
+func (c *caddyStore) saveSignout(ctx context.Context, key string, mark int64, ttl time.Duration) error {
+	b := binary.BigEndian.AppendUint64(nil, uint64(time.Now().Add(ttl).Unix()))
+	b = binary.BigEndian.AppendUint64(b, uint64(mark))
 	return c.st.Store(ctx, caddySignoutPrefix+"/"+key, b)
 }
 
-func (c *caddyStore) loadSignout(ctx context.Context, key string) (time.Time, error) {
+func (c *caddyStore) loadSignout(ctx context.Context, key string) (int64, error) {
 	b, err := c.st.Load(ctx, caddySignoutPrefix+"/"+key)
 	if errors.Is(err, fs.ErrNotExist) {
-		return time.Time{}, nil
+		return 0, nil
 	}
 	if err != nil {
-		return time.Time{}, err
+		return 0, err
 	}
 	if len(b) != 16 {
-		return time.Time{}, errors.New("malformed sign-out marker")
+		return 0, errors.New("malformed sign-out marker")
 	}
-	return time.Unix(0, int64(binary.BigEndian.Uint64(b[8:]))), nil
+	return int64(binary.BigEndian.Uint64(b[8:])), nil
 }
 
 func (c *caddyStore) bumpSignouts(ctx context.Context) error {
@@ -246,19 +314,16 @@ const (
 	redisSignoutsCounter = "plex_auth:signouts"
 )
 
-func (r *redisStore) saveSignout(ctx context.Context, key string, at, expires time.Time) error {
-	return r.c.Set(ctx, redisSignoutPrefix+key, strconv.FormatInt(at.UnixNano(), 10), time.Until(expires)).Err()
+func (r *redisStore) saveSignout(ctx context.Context, key string, mark int64, ttl time.Duration) error {
+	return r.c.Set(ctx, redisSignoutPrefix+key, strconv.FormatInt(mark, 10), ttl).Err()
 }
 
-func (r *redisStore) loadSignout(ctx context.Context, key string) (time.Time, error) {
+func (r *redisStore) loadSignout(ctx context.Context, key string) (int64, error) {
 	v, err := r.c.Get(ctx, redisSignoutPrefix+key).Int64()
 	if errors.Is(err, redis.Nil) {
-		return time.Time{}, nil
+		return 0, nil
 	}
-	if err != nil {
-		return time.Time{}, err
-	}
-	return time.Unix(0, v), nil
+	return v, err
 }
 
 func (r *redisStore) bumpSignouts(ctx context.Context) error {
