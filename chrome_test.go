@@ -333,5 +333,7 @@ func (c *chrome) startSameTab() {
 	c.t.Helper()
 	c.open("/_plexauth/login?rd=%2F")
 	eval[bool](c, `(document.querySelector("form[data-poll]").submit(), true)`)
-	c.waitFor("the answer to start", `location.pathname !== "/_plexauth/login"`)
+	// The new page's path is there as soon as its navigation commits,
+	// before its HTML is parsed: wait for the document too.
+	c.waitFor("the answer to start", `location.pathname !== "/_plexauth/login" && document.readyState !== "loading"`)
 }
