@@ -164,3 +164,32 @@ func TestSignInStaysOpenAtMostThirtyMinutes(t *testing.T) {
 		}
 	}
 }
+
+// "plex.tv answered, about this token only": a re-check during an outage
+// whose token plex.tv refuses ends that session and the outage with it, so
+// other sessions' re-checks carry on instead of waiting on a probe that
+// never reports.
+func TestRefusedTokenDuringAnOutageLetsOtherRechecksCarryOn(t *testing.T) {
+	plex := plextest.NewServer()
+	defer plex.Close()
+	acct := plex.AddAccount("friend")
+	plex.SetTokenStatus("friend", http.StatusUnauthorized)
+	h := recheckHandler(t, plex.URL)
+	now := time.Now()
+	h.sessions.plex.failed(now.Add(-2*time.Hour), time.Minute, 0) // an outage whose wait is over
+	s := dueSession(acct.Token)
+	h.sessions.putLocal("id", s)
+	if !h.sessions.plex.admitProbe(now) {
+		t.Fatal("the probe of an outage whose wait is over was not let through")
+	}
+	h.revalidateSession("id", s, origin{})
+	h.sessions.plex.finished()
+	if got, _ := h.sessions.lookup("id", now, time.Hour); got != nil {
+		t.Fatal("the session whose token plex.tv refused is still there")
+	}
+	for i := range 2 {
+		if !h.sessions.plex.admitProbe(now) {
+			t.Fatalf("after plex.tv answered, re-check %d of other sessions still waits on the outage", i+1)
+		}
+	}
+}
