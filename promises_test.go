@@ -3,6 +3,7 @@ package plexauth
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -191,5 +192,25 @@ func TestRefusedTokenDuringAnOutageLetsOtherRechecksCarryOn(t *testing.T) {
 		if !h.sessions.plex.admitProbe(now) {
 			t.Fatalf("after plex.tv answered, re-check %d of other sessions still waits on the outage", i+1)
 		}
+	}
+}
+
+// "Cookies are … SameSite=Lax": the login state cookie too, so another
+// site's page cannot make the browser send it along with a request of its
+// own; and it lives no longer than a sign-in stays open.
+func TestStateCookieIsSameSiteLaxAndLivesAtMostThirtyMinutes(t *testing.T) {
+	newEnv(t, basicSite)
+	b := newBrowser(t)
+	resp, body := b.do(http.MethodPost, "/_plexauth/start", url.Values{"rd": {"/"}})
+	expectStatus(t, resp, http.StatusSeeOther, body)
+	state := responseCookie(resp, "plex_auth_session_state")
+	if state == nil {
+		t.Fatal("/start set no state cookie")
+	}
+	if state.SameSite != http.SameSiteLaxMode {
+		t.Fatalf("state cookie SameSite = %v, want Lax", state.SameSite)
+	}
+	if state.MaxAge <= 0 || state.MaxAge > int(maxStateTTL/time.Second) {
+		t.Fatalf("state cookie Max-Age = %d, want at most %d", state.MaxAge, int(maxStateTTL/time.Second))
 	}
 }
