@@ -1,0 +1,378 @@
+package plexauth
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/certmagic"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+// Store-level tests of what the README's "Sessions that hold" and "Running
+// several Caddy instances" promise, each in milliseconds, beside the
+// process tests that check the same through a Caddy binary.
+
+var errTestStoreDown = errors.New("test store: connection refused")
+
+// switchStore is a session store that can be turned off: while down, every
+// call fails as an unreachable store does, and nothing reaches the store
+// behind it.
+type switchStore struct {
+	sessionStore
+	down atomic.Bool
+}
+
+func (s *switchStore) load(ctx context.Context, key string) ([]byte, error) {
+	if s.down.Load() {
+		return nil, errTestStoreDown
+	}
+	return s.sessionStore.load(ctx, key)
+}
+
+func (s *switchStore) save(ctx context.Context, key string, val []byte, expires time.Time) error {
+	if s.down.Load() {
+		return errTestStoreDown
+	}
+	return s.sessionStore.save(ctx, key, val, expires)
+}
+
+func (s *switchStore) replace(ctx context.Context, key string, val []byte, expires time.Time) error {
+	if s.down.Load() {
+		return errTestStoreDown
+	}
+	return s.sessionStore.replace(ctx, key, val, expires)
+}
+
+func (s *switchStore) remove(ctx context.Context, key string) error {
+	if s.down.Load() {
+		return errTestStoreDown
+	}
+	return s.sessionStore.remove(ctx, key)
+}
+
+func fileStore(t *testing.T) *caddyStore {
+	return &caddyStore{st: &certmagic.FileStorage{Path: t.TempDir()}}
+}
+
+func redisStoreForTest(t *testing.T) *redisStore {
+	t.Helper()
+	r, err := newRedisStore("redis://"+startRedis(t)+"/0", storeTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.close() })
+	return r
+}
+
+func liveSession(name string) *Session {
+	now := time.Now()
+	return &Session{UserID: 1003, Username: name, Token: "token-of-" + name, Created: now, Checked: now, Expires: now.Add(time.Hour)}
+}
+
+// "A restart keeps everyone signed in": a new cache over the same storage
+// (a new process) finds the session a sign-in wrote.
+func TestSessionWrittenAtSignInIsFoundAfterARestart(t *testing.T) {
+	st := &certmagic.FileStorage{Path: t.TempDir()}
+	before := newSessionCache(&caddyStore{st: st}, nil)
+	if err := before.put(context.Background(), "id", liveSession("friend")); err != nil {
+		t.Fatal(err)
+	}
+	before.Destruct()
+
+	after := newSessionCache(&caddyStore{st: st}, nil)
+	defer after.Destruct()
+	s, err := after.lookup("id", time.Now(), time.Minute)
+	if err != nil || s == nil {
+		t.Fatalf("after a restart the session is gone: %v, %v", s, err)
+	}
+	if s.Username != "friend" || s.Token != "token-of-friend" {
+		t.Fatalf("after a restart the session reads %q/%q", s.Username, s.Token)
+	}
+}
+
+// "Entries expire with the session": an entry whose session is over is
+// not read back, even before a sweep removes it; in Redis it carries the
+// session's remaining lifetime as its TTL.
+func TestStoredEntriesExpireWithTheirSession(t *testing.T) {
+	t.Run("caddy storage, before the sweep", func(t *testing.T) {
+		st := fileStore(t)
+		s := liveSession("friend")
+		s.Expires = time.Now().Add(-time.Second)
+		b, err := sealEntry("id", s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.save(context.Background(), storeKey("id"), b, s.Expires); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := openEntry("id", b); !errors.Is(err, errSessionNotFound) {
+			t.Fatalf("an entry past its session's expiry opened: %v", err)
+		}
+		sc := newSessionCache(st, nil)
+		defer sc.Destruct()
+		if got, _ := sc.lookup("id", time.Now(), time.Minute); got != nil {
+			t.Fatal("a session past its expiry was read back from the store")
+		}
+	})
+	t.Run("redis TTL", func(t *testing.T) {
+		r := redisStoreForTest(t)
+		addr := r.addr
+		sc := newSessionCache(r, nil)
+		defer sc.Destruct()
+		s := liveSession("friend")
+		s.Expires = time.Now().Add(10 * time.Minute)
+		if err := sc.put(context.Background(), "id", s); err != nil {
+			t.Fatal(err)
+		}
+		if ttl := redisTTL(t, addr, redisKeyPrefix+storeKey("id")); ttl <= 0 || ttl > 600 {
+			t.Fatalf("session entry TTL %d s, want about 600", ttl)
+		}
+		// A re-check's write keeps the TTL too.
+		sc.update("id", s, liveSessionUntil("friend", s.Expires))
+		if ttl := redisTTL(t, addr, redisKeyPrefix+storeKey("id")); ttl <= 0 || ttl > 600 {
+			t.Fatalf("after a re-check the entry TTL is %d s, want about 600", ttl)
+		}
+	})
+}
+
+func liveSessionUntil(name string, expires time.Time) *Session {
+	s := liveSession(name)
+	s.Expires = expires
+	return s
+}
+
+// The conditional write a re-check makes ("SET … XX", and under the lock
+// in Caddy storage): it writes an entry that is still there, and refuses
+// to bring back one that is not.
+func TestReplaceWritesOnlyAnEntryThatIsStillThere(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		store func(t *testing.T) sessionStore
+	}{
+		{"caddy storage", func(t *testing.T) sessionStore { return fileStore(t) }},
+		{"redis", func(t *testing.T) sessionStore { return redisStoreForTest(t) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			st := c.store(t)
+			ctx := context.Background()
+			exp := time.Now().Add(time.Hour)
+			if err := st.replace(ctx, "k", []byte("new entry"), exp); !errors.Is(err, errSessionNotFound) {
+				t.Fatalf("replace of a missing entry = %v, want errSessionNotFound", err)
+			}
+			if _, err := st.load(ctx, "k"); !errors.Is(err, errSessionNotFound) {
+				t.Fatalf("replace of a missing entry wrote it: %v", err)
+			}
+			if err := st.save(ctx, "k", []byte("old entry"), exp); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.replace(ctx, "k", []byte("new entry"), exp); err != nil {
+				t.Fatalf("replace of an entry that is there = %v", err)
+			}
+			if b, err := st.load(ctx, "k"); err != nil || string(b) != "new entry" {
+				t.Fatalf("after replace the entry reads %q, %v", b, err)
+			}
+		})
+	}
+}
+
+// "A sign-in on one instance works on all; a session ended on one
+// instance stops working on every other within cache_ttl."
+func TestSessionsAreSharedAndEndOnEveryInstanceWithinCacheTTL(t *testing.T) {
+	const cacheTTL = time.Minute
+	for _, c := range []struct {
+		name  string
+		store func(t *testing.T) (sessionStore, sessionStore)
+	}{
+		{"caddy storage", func(t *testing.T) (sessionStore, sessionStore) {
+			st := &certmagic.FileStorage{Path: t.TempDir()}
+			return &caddyStore{st: st}, &caddyStore{st: st}
+		}},
+		{"redis", func(t *testing.T) (sessionStore, sessionStore) {
+			r := redisStoreForTest(t)
+			r2, err := newRedisStore("redis://"+r.addr+"/0", storeTimeout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = r2.close() })
+			return r, r2
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			sa, sb := c.store(t)
+			a, b := newSessionCache(sa, nil), newSessionCache(sb, nil)
+			defer a.Destruct()
+			defer b.Destruct()
+			if err := a.put(context.Background(), "id", liveSession("friend")); err != nil {
+				t.Fatal(err)
+			}
+			if s, err := b.lookup("id", time.Now(), cacheTTL); s == nil || s.Username != "friend" {
+				t.Fatalf("a sign-in on instance A is unknown to instance B: %v, %v", s, err)
+			}
+			a.remove("id")
+			if s, _ := a.lookup("id", time.Now(), cacheTTL); s != nil {
+				t.Fatal("the instance that logged out still admits the session")
+			}
+			if s, _ := b.lookup("id", time.Now().Add(cacheTTL), cacheTTL); s != nil {
+				t.Fatal("cache_ttl after a logout on A, instance B still admits the session")
+			}
+		})
+	}
+}
+
+// "If the store is unreachable, sessions already in memory keep working;
+// new sign-ins get a clear 503 (nothing half-made is left behind)."
+func TestStoreOutageKeepsSessionsInMemoryAndMakesNoHalfSignIns(t *testing.T) {
+	st := &switchStore{sessionStore: fileStore(t)}
+	sc := newSessionCache(st, nil)
+	defer sc.Destruct()
+	s := liveSession("friend")
+	if err := sc.put(context.Background(), "id", s); err != nil {
+		t.Fatal(err)
+	}
+	st.down.Store(true)
+	// Past cache_ttl the store would be read: it fails, memory is trusted.
+	for _, later := range []time.Duration{2 * time.Minute, 3 * time.Minute} {
+		if got, err := sc.lookup("id", time.Now().Add(later), time.Minute); got != s || err != nil {
+			t.Fatalf("store down: the signed-in session reads %v, %v", got, err)
+		}
+	}
+	if err := sc.put(context.Background(), "new", liveSession("homie")); err == nil {
+		t.Fatal("a sign-in succeeded while the store was down: other instances and a restart would lose it")
+	}
+	if _, ok := sc.c.Get("new"); ok {
+		t.Fatal("a sign-in the store refused was left in memory")
+	}
+	st.down.Store(false)
+	if _, err := st.load(context.Background(), storeKey("new")); !errors.Is(err, errSessionNotFound) {
+		t.Fatalf("a sign-in the store refused is in the store: %v", err)
+	}
+}
+
+// "The outage is logged when it starts and when it ends, not per request",
+// and the probe notices the store's return.
+func TestStoreOutageIsLoggedOnceWhenItStartsAndOnceWhenItEnds(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	st := &switchStore{sessionStore: fileStore(t)}
+	sc := newSessionCache(st, zap.New(core))
+	defer sc.Destruct()
+	if err := sc.put(context.Background(), "id", liveSession("friend")); err != nil {
+		t.Fatal(err)
+	}
+	st.down.Store(true)
+	for i := range 5 {
+		_, _ = sc.lookup("id", time.Now().Add(time.Duration(i+2)*time.Minute), time.Minute)
+		_ = sc.put(context.Background(), "other", liveSession("homie"))
+	}
+	sc.probeStore()
+	if n := logs.FilterMessageSnippet("session store unreachable").Len(); n != 1 {
+		t.Fatalf("the store outage was logged %d times, want once", n)
+	}
+	if !sc.storeDown.Load() {
+		t.Fatal("the cache does not know the store is down")
+	}
+	st.down.Store(false)
+	sc.probeStore()
+	if sc.storeDown.Load() {
+		t.Fatal("the probe did not notice the store is back")
+	}
+	_, _ = sc.lookup("id", time.Now().Add(10*time.Minute), time.Minute)
+	if n := logs.FilterMessageSnippet("session store reachable again").Len(); n != 1 {
+		t.Fatalf("the store's return was logged %d times, want once", n)
+	}
+}
+
+// "A logout whose store deletion fails is retried until it succeeds",
+// and the session is refused here meanwhile.
+func TestLogoutWhoseStoreDeletionFailsIsRetried(t *testing.T) {
+	inner := fileStore(t)
+	st := &switchStore{sessionStore: inner}
+	sc := newSessionCache(st, nil)
+	defer sc.Destruct()
+	if err := sc.put(context.Background(), "id", liveSession("friend")); err != nil {
+		t.Fatal(err)
+	}
+	st.down.Store(true)
+	sc.remove("id")
+	if s, _ := sc.lookup("id", time.Now().Add(time.Hour-time.Second), time.Minute); s != nil {
+		t.Fatal("a session logged out while the store was down is still admitted here")
+	}
+	sc.retryRemovals() // still down: stays pending
+	if _, err := inner.load(context.Background(), storeKey("id")); err != nil {
+		t.Fatalf("the test store deleted while down: %v", err)
+	}
+	st.down.Store(false)
+	sc.retryRemovals()
+	if _, err := inner.load(context.Background(), storeKey("id")); !errors.Is(err, errSessionNotFound) {
+		t.Fatalf("the logged-out session is still in the store after the store came back: %v", err)
+	}
+	// Another instance reading the store now finds nothing.
+	other := newSessionCache(inner, nil)
+	defer other.Destruct()
+	if s, _ := other.lookup("id", time.Now(), time.Minute); s != nil {
+		t.Fatal("another instance admits the logged-out session")
+	}
+}
+
+// "Removing the directive in a reload stops every goroutine the module
+// started": the last handler's Cleanup destructs the pooled cache, whose
+// sweeper and sign-out watcher then end (Destruct waits for them).
+func TestDestructStopsTheCachesGoroutines(t *testing.T) {
+	sc := newSessionCache(fileStore(t), nil)
+	done := make(chan struct{})
+	go func() { sc.Destruct(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Destruct did not return: a goroutine of the cache did not stop")
+	}
+	select {
+	case <-sc.stop:
+	default:
+		t.Fatal("Destruct left the stop channel open")
+	}
+}
+
+// "Instances sharing a Caddy storage share the generated secret and the
+// client id"; deleting plex_auth/secret makes a new one at start, under
+// which the old cookies no longer open.
+func TestGeneratedSecretAndClientIDAreSharedThroughStorageAndRemadeWhenDeleted(t *testing.T) {
+	ctx := context.Background()
+	st := &certmagic.FileStorage{Path: t.TempDir()}
+	s1, id1, err := loadOrCreateIdentity(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, id2, err := loadOrCreateIdentity(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(s1[0]) != string(s2[0]) || id1 != id2 || id1 == "" {
+		t.Fatalf("two instances on one storage got different identities (client ids %q, %q)", id1, id2)
+	}
+	old, err := newSealer("session", s1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cookie := old.seal("plex_session", []byte("session-id"), time.Now().Add(time.Hour))
+	if err := st.Delete(ctx, storageSecretKey); err != nil {
+		t.Fatal(err)
+	}
+	s3, id3, err := loadOrCreateIdentity(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(s3[0]) == string(s1[0]) {
+		t.Fatal("deleting plex_auth/secret did not make a new secret")
+	}
+	if id3 != id1 {
+		t.Fatal("deleting the secret changed the client id")
+	}
+	fresh, _ := newSealer("session", s3)
+	if _, err := fresh.open("plex_session", cookie, time.Now(), nil); err == nil {
+		t.Fatal("a cookie made under the deleted secret still opens")
+	}
+}
