@@ -2,6 +2,8 @@ package plexauth
 
 import (
 	"slices"
+
+	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
 )
 
 // Who may pass a plex_auth block is decided here, in one pure function, from
@@ -110,7 +112,7 @@ type accessList struct {
 // home is set; a friend when one of its Server children is a configured
 // server and is not pending. Entries without a valid id are dropped, and
 // the owner's own id is decided as the owner whatever the list says of it.
-func compileAccessList(ownerID int64, users []plexSharedUser, servers []string) *accessList {
+func compileAccessList(ownerID int64, users []plextv.SharedUser, servers []string) *accessList {
 	l := &accessList{
 		ownerID: ownerID,
 		home:    make(map[int64]struct{}),

@@ -2,15 +2,17 @@ package plexauth
 
 import (
 	"testing"
+
+	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
 )
 
-func sharedUser(id int64, home bool, servers ...plexSharedServer) plexSharedUser {
-	return plexSharedUser{ID: plexID(id), Home: plexFlag(home), Servers: servers}
+func sharedUser(id int64, home bool, servers ...plextv.SharedServer) plextv.SharedUser {
+	return plextv.SharedUser{ID: plextv.ID(id), Home: plextv.Flag(home), Servers: servers}
 }
 
-func accepted(id string) plexSharedServer { return plexSharedServer{MachineIdentifier: id} }
-func invited(id string) plexSharedServer {
-	return plexSharedServer{MachineIdentifier: id, Pending: true}
+func accepted(id string) plextv.SharedServer { return plextv.SharedServer{MachineIdentifier: id} }
+func invited(id string) plextv.SharedServer {
+	return plextv.SharedServer{MachineIdentifier: id, Pending: true}
 }
 
 // ownerFixture is the owner's list as plex.tv might answer it, with the
@@ -18,7 +20,7 @@ func invited(id string) plexSharedServer {
 // account 1; "srv" is the configured server.
 func ownerFixture() *accessList {
 	const big = int64(1) << 62
-	return compileAccessList(1, []plexSharedUser{
+	return compileAccessList(1, []plextv.SharedUser{
 		sharedUser(2, true, accepted("srv")),                                       // home member
 		sharedUser(3, false, accepted("srv")),                                      // friend
 		sharedUser(4, false, accepted("other")),                                    // friend of another server only

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
 )
 
 // Account values come from plex.tv as their owner typed them, and go on
@@ -18,7 +20,7 @@ const maxAccountValue = 256
 
 // accountSession makes the content of a session from what plex.tv said of
 // the token's account and the servers it reaches.
-func accountSession(u *plexUser, servers map[string]string, token string) *Session {
+func accountSession(u *plextv.Account, servers map[string]string, token string) *Session {
 	s := &Session{
 		UserID:   u.ID,
 		UUID:     cleanAccountValue(u.UUID),

@@ -13,6 +13,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
+
+	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
 )
 
 // Every sign-in costs calls to plex.tv: one pin creation at {prefix}/start,
@@ -282,7 +284,7 @@ type pinCall struct {
 	started  time.Time
 	finished bool
 	done     chan struct{}
-	pin      *plexPin
+	pin      *plextv.Pin
 	err      error
 }
 
@@ -300,7 +302,7 @@ type pinChecks struct {
 // this asker's alone. The call runs detached from the asker's context
 // (call bounds it with its own timeout), so an asker going away does not
 // fail the others.
-func (p *pinChecks) check(ctx context.Context, id int64, allow func(now time.Time) error, call func(context.Context) (*plexPin, error)) (*plexPin, error) {
+func (p *pinChecks) check(ctx context.Context, id int64, allow func(now time.Time) error, call func(context.Context) (*plextv.Pin, error)) (*plextv.Pin, error) {
 	now := time.Now()
 	p.mu.Lock()
 	c := p.calls[id]
@@ -327,7 +329,7 @@ func (p *pinChecks) check(ctx context.Context, id int64, allow func(now time.Tim
 	p.mu.Unlock()
 
 	// Finished even if call panics, so no one waits on it for ever.
-	var pin *plexPin
+	var pin *plextv.Pin
 	err := errors.New("pin check did not finish")
 	defer func() {
 		p.mu.Lock()
@@ -572,14 +574,14 @@ func clientKey(r *http.Request) netip.Addr {
 // createPin asks plex.tv for a pin on behalf of r's client, which will
 // replace the browser's earlier pin replaced (zero if none). The pin's
 // state should live ttl.
-func (h *PlexAuth) createPin(r *http.Request, replaced pinRef) (pin *plexPin, ttl time.Duration, err error) {
+func (h *PlexAuth) createPin(r *http.Request, replaced pinRef) (pin *plextv.Pin, ttl time.Duration, err error) {
 	client := clientKey(r)
 	if err := h.limits.allowCreate(client, replaced, time.Now()); err != nil {
 		h.limits.refusals.note(h.logger, err, client)
 		countSignIn(signInRateLimited)
 		return nil, 0, err
 	}
-	pin, err = h.plex.createPin(r.Context())
+	pin, err = h.plex.CreatePin(r.Context())
 	now := time.Now()
 	if pin != nil {
 		ttl = pinStateTTL(pin)
@@ -590,7 +592,7 @@ func (h *PlexAuth) createPin(r *http.Request, replaced pinRef) (pin *plexPin, tt
 
 // pinStateTTL is how long the sign-in of pin stays open: as long as
 // plex.tv keeps the pin, at most maxStateTTL.
-func pinStateTTL(pin *plexPin) time.Duration {
+func pinStateTTL(pin *plextv.Pin) time.Duration {
 	ttl := time.Duration(pin.ExpiresIn) * time.Second
 	if ttl <= 0 || ttl > maxStateTTL {
 		ttl = maxStateTTL
@@ -600,7 +602,7 @@ func pinStateTTL(pin *plexPin) time.Duration {
 
 // checkPin asks plex.tv about pin id on behalf of r's client, or shares
 // the answer to someone else's asking.
-func (h *PlexAuth) checkPin(r *http.Request, id int64) (*plexPin, error) {
+func (h *PlexAuth) checkPin(r *http.Request, id int64) (*plextv.Pin, error) {
 	client := clientKey(r)
 	pin, err := h.limits.pins.check(r.Context(), id,
 		func(now time.Time) error {
@@ -609,7 +611,7 @@ func (h *PlexAuth) checkPin(r *http.Request, id int64) (*plexPin, error) {
 			}
 			return nil
 		},
-		func(ctx context.Context) (*plexPin, error) { return h.plex.checkPin(ctx, id) })
+		func(ctx context.Context) (*plextv.Pin, error) { return h.plex.CheckPin(ctx, id) })
 	if le := asLimit(err); le != nil {
 		h.limits.refusals.note(h.logger, le, client)
 		countSignIn(signInRateLimited)

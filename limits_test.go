@@ -24,6 +24,8 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
 )
 
 // newBrowserFrom is newBrowser for a client at addr (127.0.0.x): Caddy sees
@@ -526,13 +528,13 @@ func TestPinChecksAreCoalesced(t *testing.T) {
 		p := pinChecks{calls: make(map[int64]*pinCall)}
 		var calls atomic.Int32
 		release := make(chan struct{})
-		call := func(ctx context.Context) (*plexPin, error) {
+		call := func(ctx context.Context) (*plextv.Pin, error) {
 			calls.Add(1)
 			<-release
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			return &plexPin{ID: 7, Code: "c"}, nil
+			return &plextv.Pin{ID: 7, Code: "c"}, nil
 		}
 		var allowed atomic.Int32
 		allow := func(time.Time) error { allowed.Add(1); return nil }
@@ -540,7 +542,7 @@ func TestPinChecksAreCoalesced(t *testing.T) {
 		// The first asker goes away before plex.tv answers: the call goes
 		// on for the others.
 		firstCtx, cancelFirst := context.WithCancel(context.Background())
-		answers := make(chan *plexPin, 20)
+		answers := make(chan *plextv.Pin, 20)
 		go func() {
 			pin, _ := p.check(firstCtx, 7, allow, call)
 			answers <- pin
@@ -565,7 +567,7 @@ func TestPinChecksAreCoalesced(t *testing.T) {
 			t.Error("an asker whose request ended kept waiting")
 		}
 		close(release)
-		var first *plexPin
+		var first *plextv.Pin
 		for range 11 {
 			pin := <-answers
 			if pin == nil || (first != nil && pin != first) {

@@ -3,7 +3,6 @@ package plexauth
 import (
 	"errors"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,16 +37,8 @@ const (
 	recheckError = "error" // plex.tv could not be asked; the session goes on, re-checks back off
 )
 
-// Plex endpoints (the endpoint label): the calls of plexclient.go and
-// plexowner.go.
-const (
-	endpointPins      = "pins"      // POST /api/v2/pins: a new pin
-	endpointPin       = "pin"       // GET /api/v2/pins/{id}: is it approved
-	endpointUser      = "user"      // GET /api/v2/user: whose token is this
-	endpointResources = "resources" // GET /api/v2/resources: the account's servers
-	endpointUsers     = "users"     // GET /api/users: whom the owner shares with
-	endpointOther     = "other"
-)
+// The endpoint label of plex.tv calls is the client's name for the call
+// (plextv.EndpointPins and the others).
 
 // codeNoAnswer is the code label of a plex.tv call that got no answer
 // (unreachable, timed out, connection reset).
@@ -122,33 +113,15 @@ func countSignIn(result string) { metrics.signIns.WithLabelValues(result).Inc() 
 
 func countRecheck(result string) { metrics.rechecks.WithLabelValues(result).Inc() }
 
-// observePlexCall records one plex.tv call; status 0 is no answer.
-func observePlexCall(path string, status int, start time.Time) {
-	ep := plexEndpoint(path)
+// observePlexCall records one plex.tv call (plextv.Config.Observe);
+// status 0 is no answer.
+func observePlexCall(endpoint string, status int, took time.Duration) {
 	code := codeNoAnswer
 	if status != 0 {
 		code = strconv.Itoa(status)
 	}
-	metrics.plexRequests.WithLabelValues(ep, code).Inc()
-	metrics.plexDuration.WithLabelValues(ep).Observe(time.Since(start).Seconds())
-}
-
-// plexEndpoint names the plex.tv call a request path belongs to.
-func plexEndpoint(path string) string {
-	p, _, _ := strings.Cut(path, "?")
-	switch {
-	case p == "/api/v2/pins":
-		return endpointPins
-	case strings.HasPrefix(p, "/api/v2/pins/"):
-		return endpointPin
-	case p == userPath:
-		return endpointUser
-	case p == "/api/v2/resources":
-		return endpointResources
-	case p == "/api/users":
-		return endpointUsers
-	}
-	return endpointOther
+	metrics.plexRequests.WithLabelValues(endpoint, code).Inc()
+	metrics.plexDuration.WithLabelValues(endpoint).Observe(took.Seconds())
 }
 
 // sessionsInMemory counts the live sessions of every session cache in the

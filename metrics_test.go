@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
 	"github.com/caddy-plexauth/caddy-plexauth/plextest"
 )
 
@@ -259,21 +260,21 @@ func TestEveryPlexCallIsCountedUnderItsEndpoint(t *testing.T) {
 	plex.AddServer(machineID, "Living Room")
 	token := plex.AddAccount("owner").Token
 	plex.Share(machineID, "owner", plextest.Owner)
-	c := &plexClient{base: plex.URL, product: "test", clientID: "metrics-test", timeout: 5 * time.Second, http: &http.Client{}}
+	c := newPlexClient(plex.URL, "test", "metrics-test", 5*time.Second)
 	ctx := context.Background()
 	var pinID int64
 	for _, call := range []struct {
 		endpoint, code string
 		do             func() error
 	}{
-		{"pins", "201", func() error { p, err := c.createPin(ctx); pinID = p.ID; return err }},
-		{"pin", "200", func() error { _, err := c.checkPin(ctx, pinID); return err }},
-		{"pin", "404", func() error { _, err := c.checkPin(ctx, pinID+1000); return ignore(err, errPinNotFound) }},
-		{"user", "200", func() error { _, err := c.user(ctx, token); return err }},
-		{"user", "401", func() error { _, err := c.user(ctx, "not-a-token"); return ignore(err, errTokenRejected) }},
-		{"resources", "200", func() error { _, err := c.servers(ctx, token); return err }},
-		{"resources", "200", func() error { _, err := c.resources(ctx, token); return err }},
-		{"users", "200", func() error { _, err := c.users(ctx, token); return err }},
+		{"pins", "201", func() error { p, err := c.CreatePin(ctx); pinID = p.ID; return err }},
+		{"pin", "200", func() error { _, err := c.CheckPin(ctx, pinID); return err }},
+		{"pin", "404", func() error { _, err := c.CheckPin(ctx, pinID+1000); return ignore(err, plextv.ErrPinNotFound) }},
+		{"user", "200", func() error { _, err := c.User(ctx, token); return err }},
+		{"user", "401", func() error { _, err := c.User(ctx, "not-a-token"); return ignore(err, plextv.ErrTokenRejected) }},
+		{"resources", "200", func() error { _, err := identify(ctx, c, token); return err }},
+		{"resources", "200", func() error { _, err := c.Resources(ctx, token); return err }},
+		{"users", "200", func() error { _, err := c.Users(ctx, token); return err }},
 	} {
 		series := map[string]string{"endpoint": call.endpoint, "code": call.code}
 		ep := map[string]string{"endpoint": call.endpoint}
@@ -292,7 +293,7 @@ func TestEveryPlexCallIsCountedUnderItsEndpoint(t *testing.T) {
 	plex.Close() // nothing answers now
 	none := map[string]string{"endpoint": "user", "code": "none"}
 	before := collected(t, metrics.plexRequests, none)
-	if _, err := c.user(ctx, token); err == nil {
+	if _, err := c.User(ctx, token); err == nil {
 		t.Fatal("a closed plex.tv answered")
 	}
 	if got := collected(t, metrics.plexRequests, none) - before; got != 1 {

@@ -17,6 +17,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
+
+	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
 )
 
 func init() {
@@ -215,7 +217,7 @@ type PlexAuth struct {
 	revalidate    time.Duration
 	cacheTTL      time.Duration
 	poolKey       string
-	plex          *plexClient
+	plex          *plextv.Client
 	sessions      *sessionCache
 	stateSealer   *sealer
 	sessionSealer *sealer
@@ -319,13 +321,7 @@ func (h *PlexAuth) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("plex_auth: %v", err)
 	}
 
-	h.plex = &plexClient{
-		base:     h.PlexTVURL,
-		product:  h.Product,
-		clientID: h.ClientID,
-		timeout:  time.Duration(h.Timeout),
-		http:     &http.Client{Timeout: time.Duration(h.Timeout)},
-	}
+	h.plex = newPlexClient(h.PlexTVURL, h.Product, h.ClientID, time.Duration(h.Timeout))
 	if err := h.provisionLimits(); err != nil {
 		return fmt.Errorf("plex_auth: %v", err)
 	}
@@ -489,7 +485,7 @@ func (h *PlexAuth) Cleanup() error {
 		h.owner.stop()
 	}
 	if h.plex != nil {
-		h.plex.http.CloseIdleConnections()
+		h.plex.CloseIdleConnections()
 	}
 	h.cleanupLimits()
 	if h.sessions != nil {

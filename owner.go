@@ -11,6 +11,8 @@ import (
 
 	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
+
+	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
 )
 
 // The owner's list, for a block with owner_token: who the configured
@@ -34,7 +36,7 @@ const (
 
 // ownerList is one block's view of the owner's side.
 type ownerList struct {
-	plex    *plexClient
+	plex    *plextv.Client
 	token   string
 	servers []string
 	every   time.Duration // revalidate
@@ -62,9 +64,9 @@ type ownerList struct {
 // newOwnerList starts a block's owner's list: the last one stored is used at
 // once, and a goroutine reads plex.tv in the background, so that Caddy
 // starts whether plex.tv answers or not.
-func newOwnerList(ctx context.Context, plex *plexClient, token string, servers []string, every time.Duration,
+func newOwnerList(ctx context.Context, plex *plextv.Client, token string, servers []string, every time.Duration,
 	st certmagic.Storage, log *zap.Logger) (*ownerList, error) {
-	store, err := newOwnerStore(st, token, plex.base, servers)
+	store, err := newOwnerStore(st, token, plex.BaseURL(), servers)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +160,7 @@ func (o *ownerList) refresh(skip func(*ownerView) bool) {
 	if v.problem != ownerOK || (skip != nil && skip(v)) || time.Now().Before(o.retryAt) || o.ctx.Err() != nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(o.ctx, 3*o.plex.timeout)
+	ctx, cancel := context.WithTimeout(o.ctx, 3*o.plex.Timeout())
 	err := o.read(ctx)
 	cancel()
 	if o.ctx.Err() != nil {
@@ -171,11 +173,11 @@ func (o *ownerList) refresh(skip func(*ownerView) bool) {
 // configured server, then reads and stores the list. readMu must be held.
 func (o *ownerList) read(ctx context.Context) error {
 	if o.ownerID == 0 {
-		acct, err := o.plex.user(ctx, o.token)
+		acct, err := o.plex.User(ctx, o.token)
 		if err != nil {
 			return err
 		}
-		devices, err := o.plex.resources(ctx, o.token)
+		devices, err := o.plex.Resources(ctx, o.token)
 		if err != nil {
 			return err
 		}
@@ -184,7 +186,7 @@ func (o *ownerList) read(ctx context.Context) error {
 		}
 		o.ownerID = acct.ID
 	}
-	users, err := o.plex.users(ctx, o.token)
+	users, err := o.plex.Users(ctx, o.token)
 	if err != nil {
 		return err
 	}
@@ -220,13 +222,13 @@ func (o *ownerList) settle(err error) {
 		o.log.Error("owner_token's account does not own every configured server: this site admits nobody and its sign-in answers 503 until the configuration is fixed and reloaded",
 			zap.Strings("not_owned", notOwned.missing), zap.Strings("owned_by_token_account", notOwned.owned),
 			zap.String("token_account", notOwned.account))
-	case errors.Is(err, errTokenRejected):
+	case errors.Is(err, plextv.ErrTokenRejected):
 		o.setProblem(ownerTokenRejected)
 		o.log.Error("plex.tv rejected owner_token: signed-in users are decided from the last owner's list read, new sign-ins answer 503 until a reload with a working token")
 	default:
 		o.fails++
 		var retryAfter time.Duration
-		var un *plexUnavailable
+		var un *plextv.Unavailable
 		if errors.As(err, &un) {
 			retryAfter = un.RetryAfter
 		}
@@ -275,11 +277,11 @@ func (e *notOwnedError) Error() string {
 
 // checkOwned checks that the owner's resources list every configured server
 // as a server the account owns.
-func checkOwned(acct *plexUser, devices []plexDevice, servers []string) error {
+func checkOwned(acct *plextv.Account, devices []plextv.Device, servers []string) error {
 	owned := map[string]bool{}
 	var names []string
 	for _, d := range devices {
-		if d.Owned && d.ClientIdentifier != "" && providesServer(d.Provides) {
+		if d.Owned && d.ClientIdentifier != "" && d.ProvidesServer() {
 			owned[d.ClientIdentifier] = true
 			names = append(names, d.ClientIdentifier+" ("+d.Name+")")
 		}

@@ -54,7 +54,7 @@ func startOwnerList(t *testing.T, plex *plextest.Server, token, dir string, ever
 	t.Helper()
 	core, logs := observer.New(zap.DebugLevel)
 	st := &certmagic.FileStorage{Path: dir}
-	o, err := newOwnerList(context.Background(), testPlexClient(plex), token, servers, every, st, zap.New(core))
+	o, err := newOwnerList(context.Background(), newPlexClient(plex.URL, "Test", "test-client", 2*time.Second), token, servers, every, st, zap.New(core))
 	if err != nil {
 		t.Fatal(err)
 	}

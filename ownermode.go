@@ -155,9 +155,9 @@ func (h *PlexAuth) renderUndecided(w http.ResponseWriter, r *http.Request, setup
 // session holds are kept as they are.
 func (h *PlexAuth) recheckIdentity(ctx context.Context, s *Session) (*Session, error) {
 	if h.owner == nil {
-		return h.plex.identify(ctx, s.Token)
+		return identify(ctx, h.plex, s.Token)
 	}
-	u, err := h.plex.user(ctx, s.Token)
+	u, err := h.plex.User(ctx, s.Token)
 	if err != nil {
 		return nil, err
 	}

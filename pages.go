@@ -180,7 +180,7 @@ type pageData struct {
 	LogoutURL   string // the logout endpoint (denied and logout pages)
 	CallbackURL string // the callback, to check again (waiting and limited pages)
 	StoreDown   bool   // the unavailable page is about the session store, not plex.tv
-	PlexProblem string // unreachable, timeout or error: what went wrong with plex.tv (unavailable page)
+	PlexProblem string // plextv.Problem: unreachable, timeout or error: what went wrong with plex.tv (unavailable page)
 	RetryAfter  int    // seconds to wait before trying again (limited page)
 	// SetupNeedsAttention: the unavailable page is about the site's Plex
 	// set-up (owner_token), not plex.tv.

@@ -1,19 +1,18 @@
 package plexauth
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
 )
 
 // maxFormBody bounds what the endpoints read of a POST body.
@@ -162,12 +161,17 @@ func (h *PlexAuth) serveStart(w http.ResponseWriter, r *http.Request) {
 	})
 	if popup {
 		// No forwardUrl: Plex closes its window when done.
-		writeFlowJSON(w, http.StatusOK, flowAnswer{Status: "started", URL: appURL(h.PlexAppURL, h.ClientID, pin.Code, h.Product, "")})
+		writeFlowJSON(w, http.StatusOK, flowAnswer{Status: "started", URL: plextv.AppURL(h.PlexAppURL, h.ClientID, pin.Code, h.Product, "")})
 		return
 	}
 	callback := requestScheme(r) + "://" + r.Host + h.externalPrefix(r) + "/callback"
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, appURL(h.PlexAppURL, h.ClientID, pin.Code, h.Product, callback), http.StatusSeeOther)
+	// This Location header is recorded by Caddy's access log (it lists
+	// response headers). Whoever reads that log while a sign-in is pending
+	// could approve the pin with their own Plex account, but cannot collect
+	// anyone's session: the pin id stays in the sealed state cookie, and
+	// only the browser holding it finishes the sign-in.
+	http.Redirect(w, r, plextv.AppURL(h.PlexAppURL, h.ClientID, pin.Code, h.Product, callback), http.StatusSeeOther)
 }
 
 // readState opens the state cookie; nil when it is missing, forged or expired.
@@ -350,7 +354,7 @@ func (h *PlexAuth) plexFailed(w http.ResponseWriter, r *http.Request, what strin
 		h.render(w, r, status, "unavailable", pageData{Title: "Sign-in unavailable", StoreDown: true, LoginURL: loginURL})
 		return
 	}
-	h.render(w, r, status, "unavailable", pageData{Title: "Plex could not be reached", PlexProblem: plexProblemOf(err), LoginURL: loginURL})
+	h.render(w, r, status, "unavailable", pageData{Title: "Plex could not be reached", PlexProblem: plextv.Problem(err), LoginURL: loginURL})
 }
 
 // plexFailure logs a failed plex.tv call and returns the status to answer
@@ -362,7 +366,7 @@ func (h *PlexAuth) plexFailure(w http.ResponseWriter, what string, err error) in
 		return http.StatusServiceUnavailable
 	}
 	status := http.StatusBadGateway
-	var un *plexUnavailable
+	var un *plextv.Unavailable
 	if errors.As(err, &un) && (un.Status == http.StatusTooManyRequests || un.Status == http.StatusServiceUnavailable) {
 		status = http.StatusServiceUnavailable
 		if un.RetryAfter > 0 {
@@ -370,28 +374,7 @@ func (h *PlexAuth) plexFailure(w http.ResponseWriter, what string, err error) in
 		}
 	}
 	if c := h.logger.Check(zapcore.WarnLevel, "plex.tv call failed"); c != nil {
-		c.Write(zap.String("during", what), zap.String("problem", plexProblemOf(err)), zap.Error(err))
+		c.Write(zap.String("during", what), zap.String("problem", plextv.Problem(err)), zap.Error(err))
 	}
 	return status
-}
-
-// plexProblemOf says what kind of failure err is, for the page and the
-// log: "unreachable" (the name did not resolve, or the connection was
-// refused or could not be made: this server's network or DNS), "timeout"
-// (no answer in time), or "error" (plex.tv answered with an error, or
-// dropped the connection).
-func plexProblemOf(err error) string {
-	var un *plexUnavailable
-	if errors.As(err, &un) && un.Status != 0 {
-		return "error"
-	}
-	var op *net.OpError
-	var ne net.Error
-	switch {
-	case errors.As(err, new(*net.DNSError)), errors.As(err, &op) && op.Op == "dial", errors.Is(err, syscall.ECONNREFUSED):
-		return "unreachable"
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		return "timeout"
-	}
-	return "error"
 }

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
 )
 
 // The pin ledger knows two things the budgets cannot: which sign-ins each
@@ -134,7 +136,7 @@ func (l *pinLedger) cancel(client netip.Addr) {
 // created fills the place begin reserved with pin (nil when plex.tv made
 // none), which will have expired by expires, and ends replaced if it is
 // one of client's.
-func (l *pinLedger) created(client netip.Addr, pin *plexPin, expires time.Time, replaced pinRef, now time.Time) {
+func (l *pinLedger) created(client netip.Addr, pin *plextv.Pin, expires time.Time, replaced pinRef, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	cp := l.open[client]

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
 )
 
 // A client that keeps asking the shared budget yields to one that has not
@@ -109,7 +111,7 @@ func TestClientHoldsAtMostThreeSignInsInProgress(t *testing.T) {
 			return pinRef{}, err
 		}
 		nextID++
-		pin := &plexPin{ID: nextID, Code: fmt.Sprintf("code%d", nextID)}
+		pin := &plextv.Pin{ID: nextID, Code: fmt.Sprintf("code%d", nextID)}
 		l.ledger.created(client, pin, now.Add(ttl), replaced, now)
 		return pinRef{pin.ID, pin.Code}, nil
 	}
@@ -190,7 +192,7 @@ func TestRefusalForSignInsInProgressCostsTheSharedBudgetNothing(t *testing.T) {
 		if err := l.allowCreate(a, pinRef{}, t0); err != nil {
 			t.Fatal(err)
 		}
-		l.ledger.created(a, &plexPin{ID: int64(i + 1)}, t0.Add(time.Hour), pinRef{}, t0)
+		l.ledger.created(a, &plextv.Pin{ID: int64(i + 1)}, t0.Add(time.Hour), pinRef{}, t0)
 	}
 	shared, own := l.createShared.b.tokens, l.createClients.m[a].tokens
 	if err := l.allowCreate(a, pinRef{}, t0); err == nil || !err.inProgress {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
 )
 
 // A browser learns how its sign-in ended in one of two ways: the same-tab
@@ -70,7 +72,7 @@ func (h *PlexAuth) settlePin(w http.ResponseWriter, r *http.Request, st *loginSt
 	}()
 	pin, err := h.checkPin(r, st.PinID)
 	switch {
-	case errors.Is(err, errPinNotFound):
+	case errors.Is(err, plextv.ErrPinNotFound):
 		h.clearCookie(w, r, h.stateCookie, statePath, "")
 		return pinOutcome{status: pinExpired}
 	case errors.As(err, new(*limitError)):
@@ -98,9 +100,9 @@ func (h *PlexAuth) settlePin(w http.ResponseWriter, r *http.Request, st *loginSt
 		h.logger.Info("refused to finish a sign-in twice (a copy of its state cookie, or two tabs at once)")
 		return pinOutcome{status: pinUsed}
 	}
-	s, err := h.plex.identify(r.Context(), *pin.AuthToken)
+	s, err := identify(r.Context(), h.plex, *pin.AuthToken)
 	switch {
-	case errors.Is(err, errTokenRejected):
+	case errors.Is(err, plextv.ErrTokenRejected):
 		h.clearCookie(w, r, h.stateCookie, statePath, "")
 		return pinOutcome{status: pinExpired}
 	case err != nil:
@@ -211,10 +213,10 @@ func (h *PlexAuth) servePoll(w http.ResponseWriter, r *http.Request) {
 func (h *PlexAuth) plexFailedJSON(w http.ResponseWriter, what string, err error) {
 	status := h.plexFailure(w, what, err)
 	msg := map[string]string{
-		"unreachable": "This site could not connect to plex.tv.",
-		"timeout":     "plex.tv did not answer in time.",
-		"error":       "plex.tv is having trouble; it answered with an error.",
-	}[plexProblemOf(err)]
+		plextv.ProblemUnreachable: "This site could not connect to plex.tv.",
+		plextv.ProblemTimeout:     "plex.tv did not answer in time.",
+		plextv.ProblemError:       "plex.tv is having trouble; it answered with an error.",
+	}[plextv.Problem(err)]
 	if errors.As(err, new(*storeError)) {
 		msg = "This site cannot keep sessions right now."
 	}

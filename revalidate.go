@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
 )
 
 // Re-checking sessions with plex.tv, so that access ends when the owner
@@ -119,7 +121,7 @@ func (h *PlexAuth) revalidateSession(id string, s *Session, from origin) {
 	fresh, err := h.recheckIdentity(ctx, s)
 	now := time.Now()
 	switch {
-	case errors.Is(err, errTokenRejected):
+	case errors.Is(err, plextv.ErrTokenRejected):
 		// plex.tv answered, about this token only: other sessions'
 		// re-checks go on (and a probe during an outage ends it).
 		h.sessions.plex.succeeded()
@@ -131,7 +133,7 @@ func (h *PlexAuth) revalidateSession(id string, s *Session, from origin) {
 		return
 	case err != nil:
 		var retryAfter time.Duration
-		var un *plexUnavailable
+		var un *plextv.Unavailable
 		if errors.As(err, &un) {
 			retryAfter = un.RetryAfter
 		}

@@ -102,7 +102,7 @@ func TestRecheckEndsSessionWhenPlexSaysTheTokenIsNoLongerValid(t *testing.T) {
 func recheckHandler(t *testing.T, base string) *PlexAuth {
 	t.Helper()
 	h := &PlexAuth{Timeout: caddy.Duration(5 * time.Second), revalidate: time.Minute, logger: zap.NewNop(), audit: zap.NewNop()}
-	h.plex = &plexClient{base: base, product: "test", clientID: "test-client", timeout: 5 * time.Second, http: &http.Client{}}
+	h.plex = newPlexClient(base, "test", "test-client", 5*time.Second)
 	h.sessions = newSessionCache(nil, nil)
 	t.Cleanup(func() { h.sessions.Destruct() })
 	return h
@@ -273,10 +273,11 @@ func TestServerListedTwiceKeepsItsHighestTier(t *testing.T) {
 			}))
 			defer plex.Close()
 			h := recheckHandler(t, plex.URL)
-			got, err := h.plex.servers(context.Background(), "token")
+			listed, err := h.plex.Resources(context.Background(), "token")
 			if err != nil {
 				t.Fatal(err)
 			}
+			got := serverTiers(listed)
 			if got["srv"] != c.want {
 				t.Fatalf("%s: tier %q, want %q", devices, got["srv"], c.want)
 			}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -14,6 +13,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+
+	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
 )
 
 // `caddy plex-auth setup`: the operator signs in from the terminal with a
@@ -21,17 +22,8 @@ import (
 // servers they own and a plex_auth block that reads the owner token from
 // the environment.
 
-const (
-	// setupPollInterval is how often the pin is asked about: about once a
-	// second, as well-known clients do (python-plexapi's
-	// MyPlexPinLogin.POLLINTERVAL is 1).
-	setupPollInterval = time.Second
-	// setupMaxWait caps the wait between polls while plex.tv fails,
-	// unless it asks for longer with Retry-After.
-	setupMaxWait = 30 * time.Second
-	// plexLinkURL is where a pin's short code is entered.
-	plexLinkURL = "https://plex.tv/link"
-)
+// plexLinkURL is where a pin's short code is entered.
+const plexLinkURL = "https://plex.tv/link"
 
 var errCodeExpired = errors.New("the code expired before it was entered; run setup again")
 
@@ -41,7 +33,8 @@ type setupOptions struct {
 	product   string
 	showToken bool
 	out       io.Writer
-	// sleep waits d or until ctx ends; tests replace it.
+	// sleep waits d or until ctx ends; nil waits on a timer, tests
+	// replace it (plextv's WaitForPin).
 	sleep func(ctx context.Context, d time.Duration) error
 }
 
@@ -53,7 +46,6 @@ func cmdSetup(fl caddycmd.Flags) (int, error) {
 		product:   fl.String("product"),
 		showToken: fl.Bool("show-token"),
 		out:       os.Stdout,
-		sleep:     sleepCtx,
 	})
 	if err != nil {
 		return caddy.ExitCodeFailedStartup, err
@@ -69,18 +61,12 @@ func runSetup(ctx context.Context, o setupOptions) error {
 	if o.product == "" {
 		o.product = defaultProduct
 	}
-	c := &plexClient{
-		base:    base,
-		product: o.product,
-		// A client identifier of its own: plex.tv lists the sign-in as one
-		// device, which the owner can remove to revoke the token.
-		clientID: "caddy-plexauth-setup-" + hex.EncodeToString(randomBytes(8)),
-		timeout:  defaultTimeout,
-		http:     &http.Client{Timeout: defaultTimeout},
-	}
-	defer c.http.CloseIdleConnections()
+	// A client identifier of its own: plex.tv lists the sign-in as one
+	// device, which the owner can remove to revoke the token.
+	c := newPlexClient(base, o.product, "caddy-plexauth-setup-"+hex.EncodeToString(randomBytes(8)), defaultTimeout)
+	defer c.CloseIdleConnections()
 
-	pin, err := c.createCodePin(ctx)
+	pin, err := c.CreateCodePin(ctx)
 	if err != nil {
 		return fmt.Errorf("asking plex.tv for a code: %w", err)
 	}
@@ -96,16 +82,19 @@ func runSetup(ctx context.Context, o setupOptions) error {
 	fmt.Fprintf(o.out, "Waiting for the code to be entered (it expires in %d minutes; Ctrl-C gives up)…\n", int(ttl.Round(time.Minute)/time.Minute))
 
 	wctx, cancel := context.WithTimeout(ctx, ttl)
-	token, err := waitForPin(wctx, c, pin.ID, o.sleep)
+	token, err := c.WaitForPin(wctx, pin.ID, o.sleep)
 	cancel()
+	if errors.Is(err, plextv.ErrCodeExpired) {
+		err = errCodeExpired
+	}
 	if err != nil {
 		return err
 	}
-	u, err := c.user(ctx, token)
+	u, err := c.User(ctx, token)
 	if err != nil {
 		return fmt.Errorf("asking plex.tv who signed in: %w", err)
 	}
-	devices, err := c.resources(ctx, token)
+	devices, err := c.Resources(ctx, token)
 	if err != nil {
 		return fmt.Errorf("asking plex.tv for the account's servers: %w", err)
 	}
@@ -136,7 +125,7 @@ func runSetup(ctx context.Context, o setupOptions) error {
 
 // setupBlock is the plex_auth block for the servers, indented to go inside
 // a site block.
-func setupBlock(owned []plexDevice, base string) string {
+func setupBlock(owned []plextv.Device, base string) string {
 	var b strings.Builder
 	b.WriteString("\tplex_auth {\n")
 	if len(owned) > 1 {
@@ -156,57 +145,16 @@ func setupBlock(owned []plexDevice, base string) string {
 
 // ownedServers returns the Plex Media Servers among devices that the
 // account owns, each once.
-func ownedServers(devices []plexDevice) []plexDevice {
-	var out []plexDevice
+func ownedServers(devices []plextv.Device) []plextv.Device {
+	var out []plextv.Device
 	seen := map[string]bool{}
 	for _, d := range devices {
 		// A machine identifier goes into the Caddyfile as one token.
-		if !d.Owned || !providesServer(d.Provides) || checkServerID(d.ClientIdentifier) != nil || seen[d.ClientIdentifier] {
+		if !d.Owned || !d.ProvidesServer() || checkServerID(d.ClientIdentifier) != nil || seen[d.ClientIdentifier] {
 			continue
 		}
 		seen[d.ClientIdentifier] = true
 		out = append(out, d)
 	}
 	return out
-}
-
-// waitForPin polls the pin about once a second until it carries a token.
-// While plex.tv fails it waits longer each time, and at least as long as a
-// 429's Retry-After asks.
-func waitForPin(ctx context.Context, c *plexClient, pinID int64, sleep func(context.Context, time.Duration) error) (string, error) {
-	wait := setupPollInterval
-	for {
-		if err := sleep(ctx, wait); err != nil {
-			if errors.Is(err, context.DeadlineExceeded) {
-				return "", errCodeExpired
-			}
-			return "", err
-		}
-		p, err := c.checkPin(ctx, pinID)
-		var un *plexUnavailable
-		switch {
-		case err == nil && p.AuthToken != nil && *p.AuthToken != "":
-			return *p.AuthToken, nil
-		case err == nil:
-			wait = setupPollInterval
-		case errors.Is(err, errPinNotFound):
-			return "", errCodeExpired
-		case errors.As(err, &un):
-			wait = min(2*wait, setupMaxWait)
-			wait = max(wait, un.RetryAfter)
-		default:
-			return "", err
-		}
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os/exec"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,93 +16,18 @@ import (
 	"github.com/caddy-plexauth/caddy-plexauth/plextest"
 )
 
-func setupClient(plex *plextest.Server) *plexClient {
-	return &plexClient{base: plex.URL, product: "Caddy", clientID: "setup-test", timeout: 5 * time.Second, http: &http.Client{}}
-}
-
-func TestSetupAsksForAShortCodeAndPollsOnceASecondUntilApproved(t *testing.T) {
+// When the code expires before it is entered, setup says so in its own
+// words (the client's plextv.ErrCodeExpired, told as errCodeExpired).
+func TestSetupSaysTheCodeExpiredInItsOwnWords(t *testing.T) {
 	plex := procPlex(t)
-	c := setupClient(plex)
-	pin, err := c.createCodePin(context.Background())
-	if err != nil {
-		t.Fatal(err)
+	var out strings.Builder
+	err := runSetup(context.Background(), setupOptions{plexTV: plex.URL, out: &out,
+		sleep: func(context.Context, time.Duration) error { plex.ExpirePins(); return nil }})
+	if !errors.Is(err, errCodeExpired) || err.Error() != "the code expired before it was entered; run setup again" {
+		t.Fatalf("an expired code: %v, want errCodeExpired", err)
 	}
-	if len(pin.Code) != 4 {
-		t.Fatalf("code %q, want the 4 characters plex.tv/link takes", pin.Code)
-	}
-	for _, r := range plex.Requests() {
-		if r.Method == http.MethodPost && r.Path == "/api/v2/pins" && r.Query.Get("strong") != "" {
-			t.Fatalf("the pin was asked for with strong=%s: its code would be too long to type", r.Query.Get("strong"))
-		}
-	}
-	var waits []time.Duration
-	sleep := func(_ context.Context, d time.Duration) error {
-		waits = append(waits, d)
-		if len(waits) == 3 {
-			if err := plex.Approve(pin.Code, "owner"); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return nil
-	}
-	token, err := waitForPin(context.Background(), c, pin.ID, sleep)
-	if err != nil || token != plex.Account("owner").Token {
-		t.Fatalf("waitForPin = %q, %v; want the owner's token", token, err)
-	}
-	if want := []time.Duration{time.Second, time.Second, time.Second}; !slices.Equal(waits, want) {
-		t.Fatalf("waited %v, want %v", waits, want)
-	}
-}
-
-func TestSetupHonoursRetryAfterAndBacksOffWhilePlexFails(t *testing.T) {
-	plex := procPlex(t)
-	c := setupClient(plex)
-	pin, err := c.createCodePin(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	plex.SetStatus(http.StatusTooManyRequests, 7)
-	var waits []time.Duration
-	sleep := func(_ context.Context, d time.Duration) error {
-		waits = append(waits, d)
-		switch len(waits) {
-		case 3:
-			plex.SetStatus(http.StatusServiceUnavailable, 0)
-		case 4:
-			plex.SetStatus(0, 0)
-		case 5:
-			if err := plex.Approve(pin.Code, "owner"); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return nil
-	}
-	if _, err := waitForPin(context.Background(), c, pin.ID, sleep); err != nil {
-		t.Fatal(err)
-	}
-	// 1s, then 429 with Retry-After 7: 7s; 429 again: twice that; 503:
-	// twice again, capped; answered: back to once a second.
-	want := []time.Duration{time.Second, 7 * time.Second, 14 * time.Second, 28 * time.Second, time.Second}
-	if !slices.Equal(waits, want) {
-		t.Fatalf("waited %v, want %v", waits, want)
-	}
-}
-
-func TestSetupGivesUpWhenTheCodeExpires(t *testing.T) {
-	plex := procPlex(t)
-	c := setupClient(plex)
-	pin, err := c.createCodePin(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	plex.ExpirePins()
-	if _, err := waitForPin(context.Background(), c, pin.ID, func(context.Context, time.Duration) error { return nil }); !errors.Is(err, errCodeExpired) {
-		t.Fatalf("an expired pin: %v, want errCodeExpired", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 0)
-	defer cancel()
-	if _, err := waitForPin(ctx, c, pin.ID, sleepCtx); !errors.Is(err, errCodeExpired) {
-		t.Fatalf("past the pin's lifetime: %v, want errCodeExpired", err)
+	if !strings.Contains(out.String(), plex.URL+"/link") {
+		t.Fatalf("setup did not send the operator to %s/link:\n%s", plex.URL, out.String())
 	}
 }
 

@@ -1,8 +1,9 @@
-package plexauth
+package plextv
 
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -38,7 +39,7 @@ const usersJSON = `{"MediaContainer": {"friendlyName": "myPlex", "identifier": "
   {"id": "1004", "username": "gina", "home": true, "Server": [{"machineIdentifier": "srv", "pending": "1"}]}
  ]}}`
 
-func checkParsedUsers(t *testing.T, users []plexSharedUser) {
+func checkParsedUsers(t *testing.T, users []SharedUser) {
 	t.Helper()
 	if len(users) != 2 {
 		t.Fatalf("%d users: %+v", len(users), users)
@@ -66,8 +67,8 @@ func TestUsersAnswerDecodesByContentType(t *testing.T) {
 		{"JSON with charset", "application/json; charset=utf-8", usersJSON},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			var a plexUsersAnswer
-			if err := decodePlexBody(c.contentType, []byte(c.body), &a); err != nil {
+			var a usersAnswer
+			if err := decodeBody(c.contentType, []byte(c.body), &a); err != nil {
 				t.Fatal(err)
 			}
 			checkParsedUsers(t, a.Users)
@@ -93,8 +94,8 @@ func TestUsersAnswerRefusesWhatItCannotReadSafely(t *testing.T) {
 		{"id past int64", "application/json", `{"MediaContainer": {"User": [{"id": 9223372036854775808, "home": 1}]}}`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			var a plexUsersAnswer
-			if err := decodePlexBody(c.contentType, []byte(c.body), &a); err == nil {
+			var a usersAnswer
+			if err := decodeBody(c.contentType, []byte(c.body), &a); err == nil {
 				t.Fatalf("decoded %+v", a.Users)
 			}
 		})
@@ -104,17 +105,14 @@ func TestUsersAnswerRefusesWhatItCannotReadSafely(t *testing.T) {
 // Other answers stay JSON whatever the Content-Type: only the answers that
 // may come as XML are read as XML.
 func TestOnlyXMLCapableAnswersAreReadAsXML(t *testing.T) {
-	var u plexUser
-	if err := decodePlexBody("application/xml", []byte(`<user id="5" username="x"/>`), &u); err == nil {
+	var u Account
+	if err := decodeBody("application/xml", []byte(`<user id="5" username="x"/>`), &u); err == nil {
 		t.Fatal("a /api/v2/user answer was read as XML")
 	}
 }
 
-func testPlexClient(plex *plextest.Server) *plexClient {
-	return &plexClient{
-		base: plex.URL, product: "Test", clientID: "test-client", timeout: 2 * time.Second,
-		http: &http.Client{Timeout: 2 * time.Second},
-	}
+func testPlexClient(plex *plextest.Server) *Client {
+	return New(Config{BaseURL: plex.URL, Product: "Test", ClientID: "test-client", Timeout: 2 * time.Second})
 }
 
 // The client reads the fake's list in both forms, and sends the owner's
@@ -135,15 +133,27 @@ func TestUsersFromTheFakeInBothForms(t *testing.T) {
 	for _, asJSON := range []bool{false, true} {
 		plex.SetUsersJSON(asJSON)
 		plex.ResetLog()
-		users, err := c.users(context.Background(), token)
+		users, err := c.Users(context.Background(), token)
 		if err != nil {
 			t.Fatalf("json=%v: %v", asJSON, err)
 		}
-		l := compileAccessList(int64(plex.Account("owner").ID), users, []string{"srv"})
-		for name, want := range map[string]string{"owner": tierOwner, "homie": tierHome, "friend": tierFriend, "invitee": ""} {
-			if got := l.tierOf(int64(plex.Account(name).ID)); got != want {
-				t.Errorf("json=%v: %s is %q, want %q", asJSON, name, got, want)
+		// Each shared account once, as the fake lists them: the owner is
+		// not one; a Home member is Home; an invitation is pending.
+		type fact struct{ home, pending bool }
+		got := map[string]fact{}
+		for _, u := range users {
+			if len(u.Servers) != 1 || u.Servers[0].MachineIdentifier != "srv" {
+				t.Errorf("json=%v: %s's servers: %+v", asJSON, u.Username, u.Servers)
+				continue
 			}
+			if int64(u.ID) != int64(plex.Account(u.Username).ID) {
+				t.Errorf("json=%v: %s has id %d, want %d", asJSON, u.Username, u.ID, plex.Account(u.Username).ID)
+			}
+			got[u.Username] = fact{bool(u.Home), bool(u.Servers[0].Pending)}
+		}
+		want := map[string]fact{"homie": {home: true}, "friend": {}, "invitee": {pending: true}}
+		if !maps.Equal(got, want) {
+			t.Errorf("json=%v: users %+v, want %+v", asJSON, got, want)
 		}
 		reqs := plex.Requests()
 		if len(reqs) != 1 || reqs[0].Path != "/api/users" || reqs[0].Header.Get("X-Plex-Token") != token ||
@@ -151,8 +161,8 @@ func TestUsersFromTheFakeInBothForms(t *testing.T) {
 			t.Errorf("json=%v: requests %+v", asJSON, reqs)
 		}
 	}
-	if _, err := c.users(context.Background(), "revoked"); !errors.Is(err, errTokenRejected) {
-		t.Fatalf("a rejected owner token: %v, want errTokenRejected", err)
+	if _, err := c.Users(context.Background(), "revoked"); !errors.Is(err, ErrTokenRejected) {
+		t.Fatalf("a rejected owner token: %v, want ErrTokenRejected", err)
 	}
 }
 
@@ -163,14 +173,14 @@ func TestUsersAnswerTooLargeIsAnError(t *testing.T) {
 		w.Header().Set("Content-Type", "application/xml")
 		w.Write([]byte("<MediaContainer>"))
 		user := []byte(`<User id="5" home="0"><Server machineIdentifier="srv" pending="0"/></User>`)
-		for n := 0; n < maxPlexBody; n += len(user) {
+		for n := 0; n < maxBody; n += len(user) {
 			w.Write(user)
 		}
 		w.Write([]byte("</MediaContainer>"))
 	}))
 	defer srv.Close()
-	c := &plexClient{base: srv.URL, timeout: 5 * time.Second, http: srv.Client()}
-	if users, err := c.users(context.Background(), "t"); err == nil {
+	c := New(Config{BaseURL: srv.URL, Timeout: 5 * time.Second, HTTP: srv.Client()})
+	if users, err := c.Users(context.Background(), "t"); err == nil {
 		t.Fatalf("a cut list was read: %d users", len(users))
 	}
 }
