@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
 	"github.com/caddy-plexauth/caddy-plexauth/plextest"
 )
 
@@ -160,7 +161,7 @@ func TestSignInStaysOpenAtMostThirtyMinutes(t *testing.T) {
 		{0, 30 * time.Minute},
 		{-5, 30 * time.Minute},
 	} {
-		if got := pinStateTTL(&plexPin{ExpiresIn: c.expiresIn}); got != c.want {
+		if got := pinStateTTL(&plextv.Pin{ExpiresIn: c.expiresIn}); got != c.want {
 			t.Errorf("pin expiring in %d s: sign-in open %v, want %v", c.expiresIn, got, c.want)
 		}
 	}
