@@ -141,7 +141,7 @@ func TestUsersFromTheFakeInBothForms(t *testing.T) {
 		}
 		l := compileAccessList(int64(plex.Account("owner").ID), users, []string{"srv"})
 		for name, want := range map[string]string{"owner": tierOwner, "homie": tierHome, "friend": tierFriend, "invitee": ""} {
-			if got := l.tierOf(int64(plex.Account(name).ID)); got != want {
+			if got := l.TierOf(int64(plex.Account(name).ID)); got != want {
 				t.Errorf("json=%v: %s is %q, want %q", asJSON, name, got, want)
 			}
 		}
