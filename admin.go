@@ -14,6 +14,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
+
+	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
 )
 
 func init() {
@@ -178,7 +180,7 @@ func sessionTiers(s *Session) []string {
 			tiers = append(tiers, t)
 		}
 	}
-	slices.SortFunc(tiers, func(a, b string) int { return cmp.Or(tierRank(b)-tierRank(a), strings.Compare(a, b)) })
+	slices.SortFunc(tiers, func(a, b string) int { return cmp.Or(access.TierRank(b)-access.TierRank(a), strings.Compare(a, b)) })
 	return tiers
 }
 

@@ -6,6 +6,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
+
+	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
 )
 
 // The audit trail: one info line for every sign-in, refusal, sign-out and
@@ -72,14 +74,14 @@ func (h *PlexAuth) auditSignIn(r *http.Request, s *Session, tier string) {
 	h.audit.Info("signed in", fields...)
 }
 
-func (h *PlexAuth) auditSignInRefused(r *http.Request, s *Session, why refusal, more ...zap.Field) {
+func (h *PlexAuth) auditSignInRefused(r *http.Request, s *Session, why access.Refusal, more ...zap.Field) {
 	h.audit.Info("sign-in refused", auditFields(s, originOf(r), append([]zap.Field{zap.String("reason", string(why))}, more...)...)...)
 }
 
 // auditRequestRefused records a signed-in account refused by this block.
 // The path is logged without its query, which may carry an application's
 // own secrets.
-func (h *PlexAuth) auditRequestRefused(r *http.Request, s *Session, why refusal) {
+func (h *PlexAuth) auditRequestRefused(r *http.Request, s *Session, why access.Refusal) {
 	path := r.URL.Path
 	if or, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok && or.URL != nil {
 		path = or.URL.Path

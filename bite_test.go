@@ -20,6 +20,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/certmagic"
 
+	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
 	"github.com/caddy-plexauth/caddy-plexauth/plextest"
 )
 
@@ -97,11 +98,11 @@ func TestOwnerListIsSealedUnderAKeyOnlyTheTokenGives(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	list := &accessList{ownerID: 1, home: idSet([]int64{2}), friends: idSet([]int64{3}), pending: idSet(nil)}
+	list := access.NewList(access.Members{OwnerID: 1, Home: []int64{2}, Friends: []int64{3}})
 	if err := mine.save(ctx, list); err != nil {
 		t.Fatal(err)
 	}
-	if got, _, err := mine.load(ctx); err != nil || got == nil || got.ownerID != 1 {
+	if got, _, err := mine.load(ctx); err != nil || got == nil || got.Members().OwnerID != 1 {
 		t.Fatalf("the token that sealed the list cannot open it: %v, %v", got, err)
 	}
 	// Someone who knows everything but the token (plex_tv_url, the servers,

@@ -70,7 +70,8 @@ type Session struct {
 	gone bool
 
 	// foldedUsername and foldedEmail are the copies allow_users compares
-	// (see allowList); idString is the id as a placeholder value.
+	// (access.Facts, access.AllowList.Match); idString is the id as a
+	// placeholder value.
 	foldedUsername, foldedEmail, idString string
 	// anyID etc. are the placeholder values, boxed once.
 	anyID, anyUsername, anyEmail, anyUUID, anyTitle any
@@ -82,6 +83,25 @@ func (s *Session) prepare() {
 	s.foldedEmail = foldASCII(s.Email)
 	s.idString = formatInt(s.UserID)
 	s.anyID, s.anyUsername, s.anyEmail, s.anyUUID, s.anyTitle = s.idString, s.Username, s.Email, s.UUID, s.Title
+}
+
+// foldASCII lower-cases ASCII letters and leaves every other byte as it
+// is. It is a copy of access.FoldASCII, kept here so that the sessions need
+// nothing of the decision; the two must fold alike, or allow_users would
+// miss (TestSessionFoldsAsAllowUsersDo).
+func foldASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
 }
 
 // sessionCache holds sessions in two levels: go-cache in memory, read on

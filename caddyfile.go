@@ -8,6 +8,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
 )
 
 func init() {
@@ -128,7 +130,7 @@ func (p *PlexAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				p.Servers = append(p.Servers, args...)
 			case "allow_users":
 				for _, u := range args {
-					if msg := allowUserError(u); msg != "" {
+					if msg := access.AllowUserError(u); msg != "" {
 						return d.Err(msg)
 					}
 				}
@@ -137,7 +139,7 @@ func (p *PlexAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				p.RedirectDomains = append(p.RedirectDomains, args...)
 			case "allow_tier":
 				for _, t := range args {
-					if !validTier(t) {
+					if !access.ValidTier(t) {
 						return d.Errf("allow_tier: unknown tier %q (want owner, home or friend)", t)
 					}
 					p.AllowTiers = append(p.AllowTiers, strings.ToLower(t))

@@ -18,6 +18,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
+
+	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
 )
 
 // The `caddy plex-auth` commands: sessions and signout talk to a running
@@ -223,10 +225,10 @@ func resolveAccount(arg string, list []adminSession) (int64, string, error) {
 			return s.AccountID, s.Username, nil
 		}
 	}
-	folded := foldASCII(arg)
+	folded := access.FoldASCII(arg)
 	var matches []adminSession
 	for _, s := range list {
-		if foldASCII(s.Username) == folded && !slices.ContainsFunc(matches, func(m adminSession) bool { return m.AccountID == s.AccountID }) {
+		if access.FoldASCII(s.Username) == folded && !slices.ContainsFunc(matches, func(m adminSession) bool { return m.AccountID == s.AccountID }) {
 			matches = append(matches, s)
 		}
 	}

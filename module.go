@@ -18,6 +18,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
 )
 
@@ -227,7 +228,7 @@ type PlexAuth struct {
 	// user placeholder and whether a handler may Set one (placeholders.go).
 	placeholderFacts []placeholderFacts
 	prefixSlash      string
-	allowUsers       *allowList // nil: allow_users not set
+	allowUsers       *access.AllowList // nil: allow_users not set
 	allowTiers       map[string]bool
 	pages            *pages
 	appOrigin        string
@@ -289,7 +290,7 @@ func (h *PlexAuth) Provision(ctx caddy.Context) error {
 		h.allowTiers[strings.ToLower(t)] = true
 	}
 	var err error
-	if h.allowUsers, err = newAllowList(h.AllowUsers); err != nil {
+	if h.allowUsers, err = access.NewAllowList(h.AllowUsers); err != nil {
 		return fmt.Errorf("plex_auth: %v", err)
 	}
 
@@ -439,12 +440,12 @@ func (h *PlexAuth) Validate() error {
 		return errors.New("plex_auth: " + strings.TrimPrefix(msg, "plex_auth "))
 	}
 	for _, u := range h.AllowUsers {
-		if msg := allowUserError(u); msg != "" {
+		if msg := access.AllowUserError(u); msg != "" {
 			return errors.New("plex_auth: " + msg)
 		}
 	}
 	for _, t := range h.AllowTiers {
-		if !validTier(t) {
+		if !access.ValidTier(t) {
 			return fmt.Errorf("plex_auth: allow_tier: unknown tier %q (want owner, home or friend)", t)
 		}
 	}

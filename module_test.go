@@ -11,6 +11,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
 )
 
 func parse(t *testing.T, input string) (*PlexAuth, error) {
@@ -140,7 +142,7 @@ func ruleHandler(servers, tiers, users []string) *PlexAuth {
 	for _, t := range h.AllowTiers {
 		h.allowTiers[t] = true
 	}
-	h.allowUsers, _ = newAllowList(users)
+	h.allowUsers, _ = access.NewAllowList(users)
 	return h
 }
 

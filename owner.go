@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
 
+	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
 )
 
@@ -43,7 +44,7 @@ type ownerList struct {
 	log     *zap.Logger
 	store   *ownerStore
 
-	view atomic.Pointer[ownerView] // what decisions read; never nil
+	view atomic.Pointer[access.OwnerView] // what decisions read; never nil
 
 	mu           sync.Mutex
 	lastOnDemand time.Time
@@ -74,7 +75,7 @@ func newOwnerList(ctx context.Context, plex *plextv.Client, token string, server
 		plex: plex, token: token, servers: slices.Clone(servers), every: every, log: log, store: store,
 		done: make(chan struct{}),
 	}
-	o.view.Store(&ownerView{})
+	o.view.Store(&access.OwnerView{})
 	lctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	list, read, err := store.load(lctx)
 	cancel()
@@ -82,9 +83,10 @@ func newOwnerList(ctx context.Context, plex *plextv.Client, token string, server
 	case err != nil:
 		log.Warn("the stored owner's list could not be read; waiting for plex.tv", zap.Error(err))
 	case list != nil:
-		o.view.Store(&ownerView{list: list})
+		o.view.Store(&access.OwnerView{List: list})
+		home, friends, _ := list.Counts()
 		log.Info("owner's list loaded from storage", zap.Time("read_at", read),
-			zap.Int("home", len(list.home)), zap.Int("friends", len(list.friends)))
+			zap.Int("home", home), zap.Int("friends", friends))
 	}
 	o.ctx, o.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	go o.run()
@@ -92,7 +94,7 @@ func newOwnerList(ctx context.Context, plex *plextv.Client, token string, server
 }
 
 // current is what decisions read: nil without owner_token.
-func (o *ownerList) current() *ownerView {
+func (o *ownerList) current() *access.OwnerView {
 	if o == nil {
 		return nil
 	}
@@ -109,7 +111,7 @@ func (o *ownerList) run() {
 	defer close(o.done)
 	for {
 		o.refresh(nil)
-		if o.ctx.Err() != nil || o.view.Load().problem != ownerOK {
+		if o.ctx.Err() != nil || o.view.Load().Problem != access.OwnerOK {
 			return // a problem waits for a reload: no more calls with this token
 		}
 		t := time.NewTimer(o.nextRead())
@@ -135,7 +137,7 @@ func (o *ownerList) nextRead() time.Duration {
 // of the current view (before or after waiting for a read in progress), the
 // last read on demand was less than onDemandEvery ago, or plex.tv is being
 // left alone after failures. It returns once the read is done.
-func (o *ownerList) readOnDemand(satisfied func(*ownerView) bool) {
+func (o *ownerList) readOnDemand(satisfied func(*access.OwnerView) bool) {
 	if satisfied(o.view.Load()) {
 		return
 	}
@@ -153,11 +155,11 @@ func (o *ownerList) readOnDemand(satisfied func(*ownerView) bool) {
 // refresh reads the owner's side once, unless a problem stopped the reads,
 // a backoff is running, or skip holds of the view once it is this read's
 // turn.
-func (o *ownerList) refresh(skip func(*ownerView) bool) {
+func (o *ownerList) refresh(skip func(*access.OwnerView) bool) {
 	o.readMu.Lock()
 	defer o.readMu.Unlock()
 	v := o.view.Load()
-	if v.problem != ownerOK || (skip != nil && skip(v)) || time.Now().Before(o.retryAt) || o.ctx.Err() != nil {
+	if v.Problem != access.OwnerOK || (skip != nil && skip(v)) || time.Now().Before(o.retryAt) || o.ctx.Err() != nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(o.ctx, 3*o.plex.Timeout())
@@ -191,14 +193,15 @@ func (o *ownerList) read(ctx context.Context) error {
 		return err
 	}
 	list := compileAccessList(o.ownerID, users, o.servers)
-	o.view.Store(&ownerView{list: list})
+	o.view.Store(&access.OwnerView{List: list})
 	o.reads++
 	level := zap.DebugLevel
 	if o.reads == 1 {
 		level = zap.InfoLevel
 	}
 	if c := o.log.Check(level, "owner's list read"); c != nil {
-		c.Write(zap.Int("home", len(list.home)), zap.Int("friends", len(list.friends)), zap.Int("pending", len(list.pending)))
+		home, friends, pending := list.Counts()
+		c.Write(zap.Int("home", home), zap.Int("friends", friends), zap.Int("pending", pending))
 	}
 	sctx, cancel := context.WithTimeout(o.ctx, storeTimeout)
 	defer cancel()
@@ -218,12 +221,12 @@ func (o *ownerList) settle(err error) {
 		}
 		o.fails, o.retryAt = 0, time.Time{}
 	case errors.As(err, &notOwned):
-		o.setProblem(ownerNotOwned)
+		o.setProblem(access.OwnerNotOwned)
 		o.log.Error("owner_token's account does not own every configured server: this site admits nobody and its sign-in answers 503 until the configuration is fixed and reloaded",
 			zap.Strings("not_owned", notOwned.missing), zap.Strings("owned_by_token_account", notOwned.owned),
 			zap.String("token_account", notOwned.account))
 	case errors.Is(err, plextv.ErrTokenRejected):
-		o.setProblem(ownerTokenRejected)
+		o.setProblem(access.OwnerTokenRejected)
 		o.log.Error("plex.tv rejected owner_token: signed-in users are decided from the last owner's list read, new sign-ins answer 503 until a reload with a working token")
 	default:
 		o.fails++
@@ -233,7 +236,7 @@ func (o *ownerList) settle(err error) {
 			retryAfter = un.RetryAfter
 		}
 		base := o.every
-		known := o.view.Load().list != nil
+		known := o.view.Load().List != nil
 		if !known {
 			// Nobody can be admitted until a list is known: try sooner.
 			base = min(base, onDemandEvery)
@@ -246,8 +249,8 @@ func (o *ownerList) settle(err error) {
 	}
 }
 
-func (o *ownerList) setProblem(p ownerProblem) {
-	o.view.Store(&ownerView{list: o.view.Load().list, problem: p})
+func (o *ownerList) setProblem(p access.OwnerProblem) {
+	o.view.Store(&access.OwnerView{List: o.view.Load().List, Problem: p})
 }
 
 // backoffWait is how long to leave plex.tv alone after fails failures in a

@@ -14,6 +14,8 @@ import (
 	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
 )
 
 // ownerPlex is the fake plex.tv of the owner tests: "owner" owns srv and
@@ -63,12 +65,12 @@ func startOwnerList(t *testing.T, plex *plextest.Server, token, dir string, ever
 }
 
 // settled waits until the list's first read at start has ended.
-func (ot *ownerTest) settled() *ownerView {
+func (ot *ownerTest) settled() *access.OwnerView {
 	ot.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		ot.o.readMu.Lock()
-		done := ot.o.reads > 0 || ot.o.fails > 0 || ot.o.view.Load().problem != ownerOK
+		done := ot.o.reads > 0 || ot.o.fails > 0 || ot.o.view.Load().Problem != access.OwnerOK
 		ot.o.readMu.Unlock()
 		if done {
 			return ot.o.current()
@@ -82,10 +84,10 @@ func (ot *ownerTest) settled() *ownerView {
 
 func (ot *ownerTest) tier(name string) string {
 	v := ot.o.current()
-	if v.list == nil {
+	if v.List == nil {
 		return "(no list)"
 	}
-	return v.list.tierOf(int64(ot.plex.Account(name).ID))
+	return v.List.TierOf(int64(ot.plex.Account(name).ID))
 }
 
 func (ot *ownerTest) logText() string {
@@ -117,7 +119,7 @@ func TestOwnerListReadsTiersFromTheOwnersSide(t *testing.T) {
 	plex := ownerPlex(t)
 	token := plex.Account("owner").Token
 	ot := startOwnerList(t, plex, token, t.TempDir(), time.Hour, "srv")
-	if v := ot.settled(); v.list == nil || v.problem != ownerOK {
+	if v := ot.settled(); v.List == nil || v.Problem != access.OwnerOK {
 		t.Fatalf("view %+v\n%s", v, ot.logText())
 	}
 	for name, want := range map[string]string{
@@ -155,9 +157,9 @@ func TestOwnerListOnDemandReadsAreBounded(t *testing.T) {
 	ot.settled()
 	plex.Share("srv", "invitee", plextest.Friend) // accepted after start
 	plex.ResetLog()
-	onList := func(name string) func(*ownerView) bool {
+	onList := func(name string) func(*access.OwnerView) bool {
 		id := int64(plex.Account(name).ID)
-		return func(v *ownerView) bool { return v.list != nil && v.list.tierOf(id) != "" }
+		return func(v *access.OwnerView) bool { return v.List != nil && v.List.TierOf(id) != "" }
 	}
 	ot.o.readOnDemand(onList("friend")) // on the list: no read
 	if n := plex.Count("", "/api/*"); n != 0 {
@@ -179,7 +181,7 @@ func TestOwnerListServerNotOwned(t *testing.T) {
 	plex := ownerPlex(t)
 	token := plex.Account("owner").Token
 	ot := startOwnerList(t, plex, token, t.TempDir(), 50*time.Millisecond, "srv", "srv3")
-	if v := ot.settled(); v.problem != ownerNotOwned || v.list != nil {
+	if v := ot.settled(); v.Problem != access.OwnerNotOwned || v.List != nil {
 		t.Fatalf("view %+v", v)
 	}
 	errs := ot.logs.FilterLevelExact(zap.ErrorLevel).All()
@@ -195,13 +197,13 @@ func TestOwnerListServerNotOwned(t *testing.T) {
 	if n := plex.Count(http.MethodGet, "/api/users"); n != 0 {
 		t.Fatalf("the list of an account that does not own the server was read %d times", n)
 	}
-	if d := decideAccess(accessRules{servers: []string{"srv", "srv3"}, tiers: map[string]bool{tierOwner: true}, owner: true},
-		ot.o.current(), accountFacts{id: int64(plex.Account("owner").ID)}); d.refusal != refusedSetup {
-		t.Fatalf("decision %+v, want %s", d, refusedSetup)
+	if d := access.Decide(access.Rules{Servers: []string{"srv", "srv3"}, Tiers: map[string]bool{tierOwner: true}, Owner: true},
+		ot.o.current(), access.Facts{ID: int64(plex.Account("owner").ID)}); d.Refusal != access.RefusedSetup {
+		t.Fatalf("decision %+v, want %s", d, access.RefusedSetup)
 	}
 	// A friend's token: the account can reach srv without owning it.
 	ot = startOwnerList(t, plex, plex.Account("friend").Token, t.TempDir(), time.Hour, "srv")
-	if v := ot.settled(); v.problem != ownerNotOwned {
+	if v := ot.settled(); v.Problem != access.OwnerNotOwned {
 		t.Fatalf("a friend's token passed as the owner's: %+v", v)
 	}
 	ot.noSecret(token)
@@ -214,7 +216,7 @@ func TestOwnerListTokenRevokedKeepsTheLastList(t *testing.T) {
 	ot.settled()
 	plex.RevokeToken("owner")
 	deadline := time.Now().Add(5 * time.Second)
-	for ot.o.current().problem != ownerTokenRejected {
+	for ot.o.current().Problem != access.OwnerTokenRejected {
 		if time.Now().After(deadline) {
 			t.Fatalf("the revoked token was not noticed:\n%s", ot.logText())
 		}
@@ -297,7 +299,7 @@ func TestOwnerListStoredSealedAndReusedAcrossRestarts(t *testing.T) {
 		servers []string
 	}{{"another-token", []string{"srv"}}, {token, []string{"srv", "srv2"}}} {
 		other := startOwnerList(t, plex, c.token, dir, time.Hour, c.servers...)
-		if v := other.o.current(); v.list != nil {
+		if v := other.o.current(); v.List != nil {
 			t.Errorf("token %.8s…, servers %v: found a list stored for another set-up", c.token, c.servers)
 		}
 	}
@@ -309,7 +311,7 @@ func TestOwnerListStoredSealedAndReusedAcrossRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	tampered := startOwnerList(t, plex, token, dir, time.Hour, "srv")
-	if tampered.o.current().list != nil {
+	if tampered.o.current().List != nil {
 		t.Fatal("a tampered stored list was used")
 	}
 	if !strings.Contains(tampered.logText(), "does not authenticate") {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
+
+	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
 )
 
 // How a block with owner_token differs from one without: where it starts its
@@ -72,15 +74,15 @@ func (h *PlexAuth) ownerAllowsSignIn(w http.ResponseWriter, r *http.Request, end
 		return true
 	}
 	v := h.owner.current()
-	if v.problem == ownerOK && v.list == nil {
-		h.owner.readOnDemand(func(v *ownerView) bool { return v.list != nil || v.problem != ownerOK })
+	if v.Problem == access.OwnerOK && v.List == nil {
+		h.owner.readOnDemand(func(v *access.OwnerView) bool { return v.List != nil || v.Problem != access.OwnerOK })
 		v = h.owner.current()
 	}
 	var setup bool
 	switch {
-	case v.problem != ownerOK:
+	case v.Problem != access.OwnerOK:
 		setup = true
-	case v.list == nil:
+	case v.List == nil:
 	default:
 		return true
 	}
@@ -101,23 +103,23 @@ func (h *PlexAuth) ownerReadFor(s *Session) {
 		return
 	}
 	id := s.UserID
-	h.owner.readOnDemand(func(v *ownerView) bool {
-		return v.problem != ownerOK || (v.list != nil && v.list.tierOf(id) != "")
+	h.owner.readOnDemand(func(v *access.OwnerView) bool {
+		return v.Problem != access.OwnerOK || (v.List != nil && v.List.TierOf(id) != "")
 	})
 }
 
 // answerUndecided answers a signed-in request that a block with owner_token
-// cannot decide (see refusal.unavailable) with 503, and reports whether it
+// cannot decide (see access.Refusal.Unavailable) with 503, and reports whether it
 // did.
 func (h *PlexAuth) answerUndecided(w http.ResponseWriter, r *http.Request, s *Session) bool {
 	if h.owner == nil {
 		return false
 	}
 	d := h.decide(s)
-	if !d.refusal.unavailable() {
+	if !d.Refusal.Unavailable() {
 		return false
 	}
-	setup := d.refusal == refusedSetup
+	setup := d.Refusal == access.RefusedSetup
 	if isNavigation(r) {
 		h.renderUndecided(w, r, setup)
 		return true

@@ -12,12 +12,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"maps"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/caddyserver/certmagic"
+
+	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
 )
 
 // The last good owner's list is kept in Caddy's storage, so that a restart
@@ -60,7 +61,7 @@ func newOwnerStore(st certmagic.Storage, token, plexTV string, servers []string)
 	return &ownerStore{st: st, key: ownerStorePrefix + "/" + hex.EncodeToString(name.Sum(nil)), aead: aead}, nil
 }
 
-// storedList is the stored form of an accessList.
+// storedList is the stored form of an access.List (its Members).
 type storedList struct {
 	OwnerID int64     `json:"owner"`
 	Home    []int64   `json:"home"`
@@ -69,23 +70,10 @@ type storedList struct {
 	Read    time.Time `json:"read,omitzero"`
 }
 
-func sortedIDs(m map[int64]struct{}) []int64 {
-	return slices.Sorted(maps.Keys(m))
-}
-
-func idSet(ids []int64) map[int64]struct{} {
-	m := make(map[int64]struct{}, len(ids))
-	for _, id := range ids {
-		if id > 0 {
-			m[id] = struct{}{}
-		}
-	}
-	return m
-}
-
 // save stores l when it differs from what was stored last.
-func (s *ownerStore) save(ctx context.Context, l *accessList) error {
-	sl := storedList{OwnerID: l.ownerID, Home: sortedIDs(l.home), Friends: sortedIDs(l.friends), Pending: sortedIDs(l.pending)}
+func (s *ownerStore) save(ctx context.Context, l *access.List) error {
+	m := l.Members()
+	sl := storedList{OwnerID: m.OwnerID, Home: m.Home, Friends: m.Friends, Pending: m.Pending}
 	canon, err := json.Marshal(sl)
 	if err != nil {
 		return err
@@ -111,7 +99,7 @@ func (s *ownerStore) save(ctx context.Context, l *accessList) error {
 
 // load returns the stored list and when it was read from plex.tv, or a nil
 // list when none is stored.
-func (s *ownerStore) load(ctx context.Context) (*accessList, time.Time, error) {
+func (s *ownerStore) load(ctx context.Context) (*access.List, time.Time, error) {
 	b, err := s.st.Load(ctx, s.key)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, time.Time{}, nil
@@ -137,5 +125,5 @@ func (s *ownerStore) load(ctx context.Context) (*accessList, time.Time, error) {
 	read := sl.Read
 	sl.Read = time.Time{}
 	s.saved, _ = json.Marshal(sl)
-	return &accessList{ownerID: sl.OwnerID, home: idSet(sl.Home), friends: idSet(sl.Friends), pending: idSet(sl.Pending)}, read, nil
+	return access.NewList(access.Members{OwnerID: sl.OwnerID, Home: sl.Home, Friends: sl.Friends, Pending: sl.Pending}), read, nil
 }

@@ -111,9 +111,9 @@ func (h *PlexAuth) settlePin(w http.ResponseWriter, r *http.Request, st *loginSt
 	}
 	h.ownerReadFor(s)
 	d := h.judge(s)
-	if d.refusal != "" {
+	if d.Refusal != "" {
 		h.clearCookie(w, r, h.stateCookie, statePath, "")
-		h.auditSignInRefused(r, s, d.refusal, h.refusalFields(s)...)
+		h.auditSignInRefused(r, s, d.Refusal, h.refusalFields(s)...)
 		return pinOutcome{status: pinDenied, account: s.Username}
 	}
 	// The state cookie goes only once the session is stored: if storing
@@ -124,7 +124,7 @@ func (h *PlexAuth) settlePin(w http.ResponseWriter, r *http.Request, st *loginSt
 		return pinOutcome{status: pinFailed, during: "storing session", err: err}
 	}
 	h.clearCookie(w, r, h.stateCookie, statePath, "")
-	h.auditSignIn(r, s, d.tier)
+	h.auditSignIn(r, s, d.Tier)
 	return pinOutcome{status: pinApproved, account: s.Username}
 }
 

@@ -60,7 +60,7 @@ func (h *PlexAuth) forbidden(w http.ResponseWriter, r *http.Request, s *Session)
 	if h.answerUndecided(w, r, s) {
 		return nil
 	}
-	h.auditRequestRefused(r, s, h.judge(s).refusal)
+	h.auditRequestRefused(r, s, h.judge(s).Refusal)
 	if isNavigation(r) {
 		h.renderDenied(w, r, s.Username, originalURI(r))
 		return nil

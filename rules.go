@@ -5,28 +5,44 @@ import (
 	"net"
 	"net/url"
 	"strings"
+
+	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
 )
+
+// The decision itself is internal/access's; the methods here hand it this
+// block's rules and what the session knows of the account.
+
+// Tier names for the root's code (and tests) that speaks of tiers often;
+// the tiers and their order are access's.
+const (
+	tierOwner  = access.TierOwner
+	tierHome   = access.TierHome
+	tierFriend = access.TierFriend
+)
+
+func tierRank(t string) int { return access.TierRank(t) }
 
 // admit applies this handler's rules to a session. It returns the tier the
 // account holds on the configured servers (empty when no server is set).
 func (h *PlexAuth) admit(s *Session) (string, bool) {
 	d := h.judge(s)
-	return d.tier, d.refusal == ""
+	return d.Tier, d.Refusal == ""
 }
 
-// judge is admit with the reason of a refusal, for the audit trail.
-func (h *PlexAuth) judge(s *Session) decision {
-	if h.allowUsers != nil && !h.allowUsers.match(s.UserID, s.foldedUsername, s.foldedEmail) {
-		return decision{refusal: refusedNotListed}
-	}
-	return h.decide(s)
+// judge is admit with the reason of a refusal, for the audit trail:
+// allow_users, then the server rules.
+func (h *PlexAuth) judge(s *Session) access.Decision {
+	r := access.Rules{Users: h.allowUsers, Servers: h.Servers, Tiers: h.allowTiers, Owner: h.owner != nil}
+	return access.Decide(r, h.owner.current(),
+		access.Facts{ID: s.UserID, FoldedUsername: s.foldedUsername, FoldedEmail: s.foldedEmail, Devices: s.Servers})
 }
 
-// decide applies the block's server rules to the session's account (see
-// decideAccess).
-func (h *PlexAuth) decide(s *Session) decision {
-	r := accessRules{servers: h.Servers, tiers: h.allowTiers, owner: h.owner != nil}
-	return decideAccess(r, h.owner.current(), accountFacts{id: s.UserID, devices: s.Servers})
+// decide applies the block's server rules alone to the session's account,
+// allow_users left out: whether the block can decide at all does not
+// depend on who asks.
+func (h *PlexAuth) decide(s *Session) access.Decision {
+	r := access.Rules{Servers: h.Servers, Tiers: h.allowTiers, Owner: h.owner != nil}
+	return access.Decide(r, h.owner.current(), access.Facts{ID: s.UserID, Devices: s.Servers})
 }
 
 // describeRules says in words whom this handler admits, for the start-up
@@ -125,18 +141,6 @@ func hostUnderCookieDomain(host, domain string) bool {
 	return name == domain || strings.HasSuffix(name, "."+domain)
 }
 
-func tierRank(t string) int {
-	switch t {
-	case tierOwner:
-		return 3
-	case tierHome:
-		return 2
-	case tierFriend:
-		return 1
-	}
-	return 0
-}
-
 // tierValue is t as a placeholder value; boxing the constants does not
 // allocate, boxing a variable string would.
 func tierValue(t string) any {
@@ -150,5 +154,3 @@ func tierValue(t string) any {
 	}
 	return t
 }
-
-func validTier(t string) bool { return tierRank(strings.ToLower(t)) > 0 }
