@@ -1,0 +1,312 @@
+package plexauth
+
+// Unit tests for rules a mutation run showed unguarded: each fails when the
+// line keeping its rule is changed (see scripts/mutants.sh).
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/certmagic"
+
+	"github.com/caddy-plexauth/caddy-plexauth/plextest"
+)
+
+// serveOnce runs one request through h as Caddy would hand it over.
+func serveOnce(t *testing.T, h *PlexAuth, r *http.Request) *http.Response {
+	t.Helper()
+	r = caddyhttp.PrepareRequest(r, caddy.NewReplacer(), nil, &caddyhttp.Server{})
+	w := httptest.NewRecorder()
+	if err := h.ServeHTTP(w, r, caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error {
+		t.Fatal("an endpoint called the next handler")
+		return nil
+	})); err != nil {
+		t.Fatalf("%s %s: %v", r.Method, r.URL, err)
+	}
+	return w.Result()
+}
+
+func TestStateCookieIsHttpOnlyLaxAndOnlyUnderThePrefix(t *testing.T) {
+	plex := plextest.NewServer()
+	t.Cleanup(plex.Close)
+	h, stop := provisionHandler(t, map[string]any{
+		"allow_any_plex_user": true, "store": "memory",
+		"plex_tv_url": plex.URL, "plex_app_url": plex.AppURL(), "timeout": int64(2 * time.Second),
+	})
+	defer stop()
+	for _, popup := range []string{"0", "1"} {
+		r := httptest.NewRequest(http.MethodPost, "http://site.example/_plexauth/start",
+			strings.NewReader(url.Values{"rd": {"/"}, "popup": {popup}}.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.Header.Set("Sec-Fetch-Site", "same-origin")
+		resp := serveOnce(t, h, r)
+		var state *http.Cookie
+		for _, c := range resp.Cookies() {
+			if c.Name == h.stateCookie {
+				state = c
+			}
+		}
+		if state == nil {
+			t.Fatalf("popup=%s: status %d and no state cookie", popup, resp.StatusCode)
+		}
+		// Scripts on the site must not read the login state (README,
+		// security notes: the state cookie is HttpOnly).
+		if !state.HttpOnly || state.SameSite != http.SameSiteLaxMode || state.Path != "/_plexauth/" || state.MaxAge <= 0 {
+			t.Fatalf("popup=%s: state cookie HttpOnly=%v SameSite=%v Path=%q Max-Age=%d, want HttpOnly; SameSite=Lax; Path=/_plexauth/; a Max-Age", popup, state.HttpOnly, state.SameSite, state.Path, state.MaxAge)
+		}
+	}
+}
+
+func TestOtherSpellingsAreRemovedWhereTheServerAllowsDotOrUnderscoreNames(t *testing.T) {
+	for name, srv := range map[string]*caddyhttp.Server{
+		"expected_dot_headers only":        {ExpectedDotHeaders: []string{"Remote.User", "Remote.Groups"}},
+		"expected_underscore_headers only": {ExpectedUnderscoreHeaders: []string{"Remote_User", "Remote_Groups"}},
+		"outside a Caddy server":           nil,
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			for _, k := range []string{"Remote.User", "Remote_User", "remote.groups", "Remote_Groups"} {
+				r.Header[k] = []string{"admin"}
+			}
+			r.Header.Set("Remote-User", "canonical")
+			stripOtherSpellings(r, srv)
+			left := spoofedIdentity(r.Header)
+			if len(left) != 1 || r.Header.Get("Remote-User") != "canonical" {
+				t.Fatalf("headers left %v, want only the canonical Remote-User (ServeHTTP's to set or delete)", left)
+			}
+		})
+	}
+}
+
+func TestOwnerListIsSealedUnderAKeyOnlyTheTokenGives(t *testing.T) {
+	st := &certmagic.FileStorage{Path: t.TempDir()}
+	ctx := context.Background()
+	const plexTV = "https://plex.tv"
+	mine, err := newOwnerStore(st, "owner-token-A", plexTV, []string{"srv"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := &accessList{ownerID: 1, home: idSet([]int64{2}), friends: idSet([]int64{3}), pending: idSet(nil)}
+	if err := mine.save(ctx, list); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := mine.load(ctx); err != nil || got == nil || got.ownerID != 1 {
+		t.Fatalf("the token that sealed the list cannot open it: %v, %v", got, err)
+	}
+	// Someone who knows everything but the token (plex_tv_url, the servers,
+	// the entry's name) must not open it.
+	other, err := newOwnerStore(st, "owner-token-B", plexTV, []string{"srv"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.key == mine.key {
+		t.Fatal("two tokens name their lists the same")
+	}
+	other.key = mine.key
+	if got, _, err := other.load(ctx); err == nil || got != nil {
+		t.Fatalf("the list opened under another token's key: %v, %v", got, err)
+	}
+}
+
+// substrings returns every substring of s of n characters (none when s is
+// shorter).
+func substrings(s string, n int) []string {
+	var out []string
+	for i := 0; i+n <= len(s); i++ {
+		out = append(out, s[i:i+n])
+	}
+	return out
+}
+
+// idParts is every 8-character piece of the usual encodings of id.
+func idParts(id string) []string {
+	var out []string
+	for _, enc := range []string{
+		id, hex.EncodeToString([]byte(id)), strings.ToUpper(hex.EncodeToString([]byte(id))),
+		base64.StdEncoding.EncodeToString([]byte(id)), base64.RawURLEncoding.EncodeToString([]byte(id)),
+	} {
+		out = append(out, substrings(enc, 8)...)
+	}
+	return out
+}
+
+func TestSessionHandleShowsNoPartOfTheSessionID(t *testing.T) {
+	f := newAdminFixture(t, 1)
+	var ids []string
+	for i := range 4 {
+		id, _ := f.signIn(0, int64(9101+i), "user", map[string]string{"m1": tierFriend})
+		ids = append(ids, id)
+	}
+	_, body := f.call(http.MethodGet, "/plex_auth/sessions")
+	if n := len(f.list(9101, 9102, 9103, 9104)); n != len(ids) {
+		t.Fatalf("listed %d of the %d sessions", n, len(ids))
+	}
+	for _, id := range ids {
+		for _, part := range idParts(id) {
+			if strings.Contains(body, part) {
+				t.Fatalf("the session list shows part of a session id (%q): %s", part, body)
+			}
+		}
+	}
+	// Ids of any length, short ones too (memory may hold any id a store
+	// gave it): the handle is fixed-size and shows none of them.
+	for _, id := range []string{string(randomBytes(sessionIDLen)), string(randomBytes(12)), string(randomBytes(3)), "abc", ""} {
+		h := sessionHandle(id)
+		if len(h) != 24 || h != sessionHandle(id) {
+			t.Fatalf("handle %q of a %d-byte id: want 24 hex characters, the same each time", h, len(id))
+		}
+		for _, part := range idParts(id) {
+			if strings.Contains(h, part) {
+				t.Fatalf("the handle %q of a %d-byte id shows part of it (%q)", h, len(id), part)
+			}
+		}
+	}
+}
+
+func TestStoreMemoryKeepsSessionsAcrossAReload(t *testing.T) {
+	cfg := map[string]any{"allow_any_plex_user": true, "store": "memory"}
+	old, stopOld := provisionHandler(t, cfg)
+	now := time.Now()
+	s := &Session{UserID: 7, Username: "kept", Created: now, Checked: now, Expires: now.Add(time.Hour)}
+	if err := old.sessions.put(context.Background(), "reload-test-session", s); err != nil {
+		t.Fatal(err)
+	}
+	// A reload provisions the new handlers before cleaning up the old ones.
+	reloaded, stopNew := provisionHandler(t, cfg)
+	defer stopNew()
+	stopOld()
+	got, err := reloaded.sessions.lookup("reload-test-session", time.Now(), time.Hour)
+	if err != nil || got != s {
+		t.Fatalf("after a reload the session is %v (%v): store memory signed it out", got, err)
+	}
+	reloaded.sessions.remove("reload-test-session")
+}
+
+func TestValidateRefusesAnUnknownTierInAJSONConfig(t *testing.T) {
+	_, stop := provisionHandler(t, map[string]any{"allow_any_plex_user": true, "store": "memory"})
+	stop()
+	load := func(tiers ...string) error {
+		raw, _ := json.Marshal(map[string]any{"servers": []string{machineID}, "allow_tiers": tiers, "store": "memory"})
+		ctx, cancel := caddy.NewContext(caddy.ActiveContext())
+		defer cancel()
+		_, err := ctx.LoadModuleByID("http.handlers.plex_auth", raw)
+		return err
+	}
+	if err := load(tierOwner, tierFriend); err != nil {
+		t.Fatalf("a JSON config with known tiers does not load: %v", err)
+	}
+	for _, bad := range []string{"admin", "friends", "", "owner "} {
+		err := load(tierOwner, bad)
+		if err == nil || !strings.Contains(err.Error(), "allow_tier") {
+			t.Fatalf("a JSON config with allow_tiers [owner %q] loaded (%v); want it refused, naming allow_tier", bad, err)
+		}
+	}
+}
+
+// hangingStore is a session store that answers saves and, once hang is
+// set, holds every load of a session until released (as a store that
+// accepts connections and never answers does, until storeTimeout).
+type hangingStore struct {
+	entries map[string][]byte
+	hang    atomic.Bool
+	waiting atomic.Int32 // loads of a session held so far
+	release chan struct{}
+}
+
+func (s *hangingStore) load(ctx context.Context, key string) ([]byte, error) {
+	if s.hang.Load() {
+		if key == storeKey("plex_auth store probe") {
+			return nil, context.DeadlineExceeded // the sweeper's probe: still down
+		}
+		s.waiting.Add(1)
+		select {
+		case <-s.release:
+		case <-ctx.Done():
+		}
+		return nil, context.DeadlineExceeded
+	}
+	if b, ok := s.entries[key]; ok {
+		return b, nil
+	}
+	return nil, errSessionNotFound
+}
+
+func (s *hangingStore) save(_ context.Context, key string, val []byte, _ time.Time) error {
+	s.entries[key] = val
+	return nil
+}
+
+func (s *hangingStore) replace(ctx context.Context, key string, val []byte, exp time.Time) error {
+	return s.save(ctx, key, val, exp)
+}
+
+func (s *hangingStore) remove(context.Context, string) error { return nil }
+func (s *hangingStore) sweep(context.Context) error          { return nil }
+func (s *hangingStore) describe() string                     { return "hanging test store" }
+
+func TestHangingStoreHoldsOneLookupNotEveryOnePastCacheTTL(t *testing.T) {
+	st := &hangingStore{entries: map[string][]byte{}, release: make(chan struct{})}
+	sc := newSessionCache(st, nil)
+	defer sc.Destruct()
+	defer close(st.release)
+	now := time.Now()
+	ids := []string{"session-a", "session-b", "session-c"}
+	for i, id := range ids {
+		s := &Session{UserID: int64(100 + i), Username: id, Created: now, Checked: now, Expires: now.Add(time.Hour)}
+		if err := sc.put(context.Background(), id, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const cacheTTL = time.Minute
+	later := now.Add(2 * cacheTTL)
+	st.hang.Store(true)
+
+	// The first lookup past cache_ttl waits on the store, and learns it is
+	// down when the wait ends (here: released, as storeTimeout would).
+	first := make(chan *Session)
+	go func() {
+		s, _ := sc.lookup(ids[0], later, cacheTTL)
+		first <- s
+	}()
+	waitFor(t, 10*time.Second, "the first lookup to ask the store", func() bool { return st.waiting.Load() == 1 })
+	st.release <- struct{}{}
+	if s := <-first; s == nil || s.Username != ids[0] {
+		t.Fatalf("a session in memory was lost while the store hung: %v", s)
+	}
+	// Every later lookup past cache_ttl trusts memory at once.
+	for _, id := range ids {
+		done := make(chan *Session, 1)
+		go func() {
+			s, _ := sc.lookup(id, later.Add(cacheTTL), cacheTTL)
+			done <- s
+		}()
+		for {
+			select {
+			case s := <-done:
+				if s == nil || s.Username != id {
+					t.Fatalf("%s: got %v from memory while the store is down", id, s)
+				}
+			default:
+				if n := st.waiting.Load(); n > 1 {
+					t.Fatalf("%s: the lookup waits on a store known to be down (%d loads held)", id, n)
+				}
+				time.Sleep(time.Millisecond)
+				continue
+			}
+			break
+		}
+	}
+}
+
+var _ sessionStore = (*hangingStore)(nil)
