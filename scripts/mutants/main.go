@@ -77,6 +77,7 @@ type file struct {
 	name   string
 	src    []byte
 	fset   *token.FileSet
+	tf     *token.File
 	points []*point
 	edits  []edit
 	lines  []string
@@ -87,6 +88,7 @@ func main() {
 	full := flag.Bool("full", false, "run the survivors of the -short suite again against the whole suite (process and browser tests too)")
 	run := flag.String("run", "", "only the tests matching this regexp (a quick look: survivors then may be killed by other tests)")
 	list := flag.Bool("list", false, "print the mutations and stop")
+	only := flag.String("id", "", "run only these mutations (ids from -list, comma-separated), printing each one's test output")
 	jobs := flag.Int("j", 1, "mutations run side by side")
 	explainedPath := flag.String("explained", "scripts/mutants-explained.txt", "survivors known to be harmless, with why")
 	flag.Parse()
@@ -127,6 +129,20 @@ func main() {
 	var all []*point
 	for _, f := range files {
 		all = append(all, f.points...)
+	}
+	if *only != "" {
+		want := map[string]bool{}
+		for _, s := range strings.Split(*only, ",") {
+			want[strings.TrimSpace(s)] = true
+		}
+		var some []*point
+		for _, p := range all {
+			if want[strconv.Itoa(p.id)] {
+				some = append(some, p)
+			}
+		}
+		all = some
+		verbose = true
 	}
 	explained := readExplained(filepath.Join(root, *explainedPath))
 	fmt.Printf("%d mutations in %d files (%d left out: the compiler refused them behind a switch); running the -short suite, %v each\n",
@@ -188,6 +204,20 @@ func main() {
 	}
 }
 
+// verbose: print each mutation's test output (with -id).
+var verbose bool
+
+// tail is the last n lines of s, without Caddy's JSON log lines.
+func tail(s string, n int) string {
+	var keep []string
+	for _, l := range strings.Split(s, "\n") {
+		if !strings.HasPrefix(l, "{") {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep[max(0, len(keep)-n):], "\n")
+}
+
 type outcome int
 
 const (
@@ -212,6 +242,9 @@ func runMutant(dir, bin string, p *point, short bool, run string, timeout time.D
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
+	if verbose {
+		fmt.Printf("=== mutation %d, %s:%d %s: %s\n%s\n", p.id, p.file, p.line, p.op, p.change, tail(out.String(), 40))
+	}
 	switch {
 	case err == nil:
 		return survived
@@ -268,7 +301,7 @@ func compileErrors(out []byte) map[string]map[int]bool {
 // dropLine leaves out the mutations whose edits touch line, returning how
 // many (edits never add a line break, so lines keep their numbers).
 func (f *file) dropLine(line int) int {
-	tf := f.fset.File(token.Pos(f.fset.Base()))
+	tf := f.tf
 	gone := map[int]bool{}
 	for _, e := range f.edits {
 		if tf.Line(tf.Pos(min(e.off, len(f.src)))) == line {
@@ -406,7 +439,7 @@ func parseFile(root, name string, ids *int) *file {
 	fset := token.NewFileSet()
 	af, err := parser.ParseFile(fset, name, src, parser.ParseComments)
 	check(err)
-	f := &file{name: name, src: src, fset: fset, lines: strings.Split(string(src), "\n")}
+	f := &file{name: name, src: src, fset: fset, tf: fset.File(af.Pos()), lines: strings.Split(string(src), "\n")}
 	m := &mutator{f: f, ids: ids}
 	for _, d := range af.Decls {
 		switch d := d.(type) {
