@@ -150,13 +150,26 @@ func main() {
 
 	results := make([]outcome, len(all))
 	var wg sync.WaitGroup
+	var progress sync.Mutex
+	done, survivors := 0, 0
 	next := make(chan int)
 	for range max(*jobs, 1) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				results[i] = runMutant(dir, bin, all[i], true, *run, *timeout)
+				r := runMutant(dir, bin, all[i], true, *run, *timeout)
+				results[i] = r
+				progress.Lock()
+				done++
+				if r == survived {
+					survivors++
+					fmt.Fprintf(os.Stderr, "  survived -short: %s:%d %s: %s\n", all[i].file, all[i].line, all[i].op, all[i].change)
+				}
+				if done%25 == 0 {
+					fmt.Fprintf(os.Stderr, "  [%d/%d] %d survived so far\n", done, len(all), survivors)
+				}
+				progress.Unlock()
 			}
 		}()
 	}
@@ -274,7 +287,11 @@ func buildSchemata(dir, bin string, files []*file) int {
 		dropped := 0
 		for _, f := range files {
 			for line := range bad[f.name] {
-				dropped += f.dropLine(line)
+				n := f.dropLine(line)
+				if n > 0 {
+					fmt.Fprintf(os.Stderr, "  left out %d mutations at %s:%d: the compiler refused them behind a switch\n", n, f.name, line)
+				}
+				dropped += n
 			}
 		}
 		if dropped == 0 || attempt > 20 {

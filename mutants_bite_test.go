@@ -1,0 +1,335 @@
+package plexauth
+
+// Tests for survivors of scripts/mutants.sh over the security files: each
+// fails with the line it names changed as the run changed it.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/certmagic"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/caddy-plexauth/caddy-plexauth/plextest"
+)
+
+// verified.go:104: the whole value is compared, not only its hash, so a
+// value whose hash collides with a remembered one's is opened as usual.
+func TestVerifiedTableComparesTheWholeValueNotItsHash(t *testing.T) {
+	v := newVerifiedCookies()
+	s := &Session{Expires: time.Now().Add(time.Hour)}
+	exp := time.Now().Add(time.Hour).Unix()
+	v.put("plex_auth_session", "genuine-value", "session-id", s, exp, exp)
+	// Stand in a colliding value: the entry of "genuine-value" filed under
+	// the hash of "forged-value".
+	sh, k := v.shard("forged-value")
+	e, ok := v.get("plex_auth_session", "genuine-value", time.Now())
+	if !ok {
+		t.Fatal("the genuine value is not remembered")
+	}
+	sh.mu.Lock()
+	m := map[uint64]verifiedEntry{k: e}
+	for ek, oe := range sh.load() {
+		m[ek] = oe
+	}
+	sh.m.Store(&m)
+	sh.mu.Unlock()
+	if _, ok := v.get("plex_auth_session", "forged-value", time.Now()); ok {
+		t.Fatal("a value was taken for a remembered one on its hash alone")
+	}
+	if _, ok := v.get("plex_auth_session", "genuine-value", time.Now()); !ok {
+		t.Fatal("the genuine value is no longer remembered")
+	}
+}
+
+// revalidate.go:98, 101, 116: a re-check starts only when due, one per
+// session at a time, and the session can be re-checked again afterwards.
+func TestRecheckOnlyWhenDueOncePerSessionAndAgainLater(t *testing.T) {
+	release := make(chan struct{})
+	plex := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/v2/user" {
+			<-release
+			w.Write([]byte(`{"id":1003,"uuid":"u","username":"friend"}`))
+			return
+		}
+		w.Write([]byte(`[]`))
+	}))
+	defer plex.Close()
+	h := recheckHandler(t, plex.URL)
+	running := func() int {
+		h.sessions.plex.mu.Lock()
+		defer h.sessions.plex.mu.Unlock()
+		return h.sessions.plex.running
+	}
+
+	fresh := dueSession("token")
+	fresh.Checked = time.Now()
+	h.sessions.putLocal("fresh", fresh)
+	h.maybeRevalidate(nil, "fresh", fresh, time.Now())
+	if running() != 0 || fresh.checking.Load() {
+		t.Fatal("a session checked just now was re-checked")
+	}
+
+	due := dueSession("token")
+	h.sessions.putLocal("due", due)
+	for range 3 {
+		h.maybeRevalidate(nil, "due", due, time.Now())
+	}
+	if n := running(); n != 1 {
+		close(release)
+		t.Fatalf("%d re-checks of one session at once, want 1", n)
+	}
+	close(release)
+	waitFor(t, 10*time.Second, "the re-check to end", func() bool { return running() == 0 })
+	if due.checking.Load() {
+		t.Fatal("the session still reads as being re-checked after its re-check ended: it would never be re-checked again")
+	}
+}
+
+// revalidate.go:125, 127, 154: a token plex.tv refuses ends the outage's
+// backoff (plex.tv answered) and the cookie values remembered for the
+// session; a re-check that keeps the session refreshes what the rules read.
+func TestRecheckEndsBackoffAndRememberedValuesOrRefreshesTheAccount(t *testing.T) {
+	plex := plextest.NewServer()
+	defer plex.Close()
+	acct := plex.AddAccount("friend")
+	h := recheckHandler(t, plex.URL)
+	var err error
+	if h.sessionSealer, err = newSealer("session", [][]byte{make([]byte, 32)}); err != nil {
+		t.Fatal(err)
+	}
+
+	s := dueSession(acct.Token)
+	h.sessions.putLocal("id", s)
+	exp := time.Now().Add(time.Hour).Unix()
+	h.sessionSealer.verified.put("plex_auth_session", "cookie-value", "id", s, exp, exp)
+	h.sessions.plex.failed(time.Now().Add(-time.Hour), time.Minute, 0) // an outage, its wait over
+	plex.SetTokenStatus("friend", http.StatusUnauthorized)
+	h.revalidateSession("id", s, origin{})
+	h.sessions.plex.mu.Lock()
+	fails := h.sessions.plex.fails
+	h.sessions.plex.mu.Unlock()
+	if fails != 0 {
+		t.Error("plex.tv answered (401 for one token) and re-checks still back off")
+	}
+	if _, ok := h.sessionSealer.verified.get("plex_auth_session", "cookie-value", time.Now()); ok {
+		t.Error("the ended session's cookie value is still remembered as verified")
+	}
+
+	plex.SetTokenStatus("friend", 0)
+	if err := plex.Rename("friend", "Renamed"); err != nil {
+		t.Fatal(err)
+	}
+	s2 := dueSession(acct.Token)
+	h.sessions.putLocal("id2", s2)
+	h.revalidateSession("id2", s2, origin{})
+	got, _ := h.sessions.lookup("id2", time.Now(), time.Hour)
+	if got == nil || got.Username != "Renamed" || got.foldedUsername != "renamed" || got.idString != formatInt(got.UserID) {
+		t.Fatalf("after the re-check: %+v; allow_users and the placeholders read the old or empty values", got)
+	}
+}
+
+// revalidate.go:139, 146: an outage is logged once when it starts and once
+// when it ends, however many re-checks fail.
+func TestPlexOutageIsLoggedOnceEachWay(t *testing.T) {
+	plex := plextest.NewServer()
+	defer plex.Close()
+	acct := plex.AddAccount("friend")
+	h := recheckHandler(t, plex.URL)
+	core, logs := observer.New(zap.InfoLevel)
+	h.logger = zap.New(core)
+	plex.SetDown(true)
+	for i := range 3 {
+		s := dueSession(acct.Token)
+		h.sessions.putLocal("id", s)
+		h.revalidateSession("id", s, origin{})
+		if i == 0 && logs.FilterMessageSnippet("plex.tv unavailable").Len() != 1 {
+			t.Fatalf("the first failed re-check logged no warning: %v", logs.All())
+		}
+	}
+	plex.SetDown(false)
+	for range 2 {
+		s := dueSession(acct.Token)
+		h.sessions.putLocal("id", s)
+		h.revalidateSession("id", s, origin{})
+	}
+	down, back := logs.FilterMessageSnippet("plex.tv unavailable").Len(), logs.FilterMessageSnippet("plex.tv reachable again").Len()
+	if down != 1 || back != 1 {
+		t.Fatalf("logged %d times as down and %d as back, want once each: %v", down, back, logs.All())
+	}
+}
+
+// ownerstore.go:46-47, 103, 123: the list's name does not depend on how
+// the servers are listed; every save has a fresh nonce; a truncated entry
+// is refused, not read out of bounds.
+func TestOwnerStoreNamesNoncesAndShortEntries(t *testing.T) {
+	st := &certmagic.FileStorage{Path: t.TempDir()}
+	ctx := context.Background()
+	a, err := newOwnerStore(st, "token", "https://plex.tv", []string{"srv2", "srv1", "srv2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := newOwnerStore(st, "token", "https://plex.tv", []string{"srv1", "srv2"})
+	if a.key != b.key {
+		t.Fatal("the same servers listed in another order, or twice, name another list: a reordered config would lose it")
+	}
+
+	var nonces [][]byte
+	for i := range 2 {
+		l := &accessList{ownerID: 1, home: idSet(nil), friends: idSet([]int64{int64(10 + i)}), pending: idSet(nil)}
+		if err := a.save(ctx, l); err != nil {
+			t.Fatal(err)
+		}
+		raw, err := st.Load(ctx, a.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nonces = append(nonces, raw[:a.aead.NonceSize()])
+	}
+	if bytes.Equal(nonces[0], nonces[1]) || bytes.Equal(nonces[0], make([]byte, len(nonces[0]))) {
+		t.Fatalf("two saves under one key used the nonces %x and %x: AES-GCM needs a fresh one each time", nonces[0], nonces[1])
+	}
+
+	for _, short := range [][]byte{nil, []byte("x"), bytes.Repeat([]byte{1}, a.aead.NonceSize()+a.aead.Overhead()-1)} {
+		if err := st.Store(ctx, a.key, short); err != nil {
+			t.Fatal(err)
+		}
+		fresh, _ := newOwnerStore(st, "token", "https://plex.tv", []string{"srv1", "srv2"})
+		if l, _, err := fresh.load(ctx); err == nil || l != nil {
+			t.Fatalf("a %d-byte entry loaded: %v, %v", len(short), l, err)
+		}
+	}
+}
+
+// trailerBody is a request body that fills in trailers when read to the
+// end, as net/http does.
+type trailerBody struct {
+	io.Reader
+	trailer http.Header
+	late    http.Header
+}
+
+func (b *trailerBody) Read(p []byte) (int, error) {
+	n, err := b.Reader.Read(p)
+	if err == io.EOF {
+		for k, v := range b.late {
+			b.trailer[k] = v
+		}
+	}
+	return n, err
+}
+
+func (b *trailerBody) Close() error { return nil }
+
+// identityheaders.go:50, 75-78, 105-106, 121-122, in milliseconds (the
+// in-process Caddy test is TestIdentityTrailersNeverReachTheUpstream).
+func TestIdentityTrailersAndUpperCaseSpellingsAreRemoved(t *testing.T) {
+	for _, k := range []string{"REMOTE_NAME", "Remote_NAME", "REMOTE.USER", "rEMOTE_gROUPS", "REMOTE_EMAIL"} {
+		if !isIdentityHeader(k) {
+			t.Errorf("%s is not taken for an identity header", k)
+		}
+	}
+	r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader("body"))
+	announced := http.Header{"Remote-User": {"admin"}, "Remote_Groups": {"admins"}, "X-Other": {"kept"}}
+	r.Trailer = announced
+	r.Body = &trailerBody{Reader: strings.NewReader("body"), trailer: announced,
+		late: http.Header{"Remote-Email": {"admin@example.com"}, "REMOTE_NAME": {"Admin"}}}
+	stripOtherSpellings(r, &caddyhttp.Server{})
+	if left := spoofedIdentity(r.Trailer); len(left) > 0 {
+		t.Fatalf("announced identity trailers left: %v", left)
+	}
+	if _, err := io.ReadAll(r.Body); err != nil {
+		t.Fatal(err)
+	}
+	if left := spoofedIdentity(r.Trailer); len(left) > 0 || r.Trailer.Get("X-Other") != "kept" {
+		t.Fatalf("after the body: trailers %v, want only X-Other", r.Trailer)
+	}
+}
+
+// crosssite.go:53, 55: a default port counts as written only for its own
+// scheme.
+func TestOriginWithTheOtherSchemesDefaultPortIsAnotherSite(t *testing.T) {
+	for _, c := range []struct {
+		host, origin string
+		cross        bool
+	}{
+		{"example.com", "https://example.com:80", true},
+		{"example.com:80", "https://example.com", true},
+		{"example.com", "http://example.com:443", true},
+		{"example.com:443", "http://example.com", true},
+		{"example.com:80", "http://example.com", false},
+		{"example.com", "https://example.com:443", false},
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/_plexauth/start", nil)
+		r.Host = c.host
+		r.Header.Set("Origin", c.origin)
+		if got := crossSite(r); got != c.cross {
+			t.Errorf("Host %s, Origin %s: crossSite = %v, want %v", c.host, c.origin, got, c.cross)
+		}
+	}
+}
+
+// allowusers.go:78, 88, 91: only digits make an account id, and every
+// ASCII capital folds, Z included.
+func TestAllowUsersShapesAndFolding(t *testing.T) {
+	for _, s := range []string{"-12", "1.5", "+7", "12 ", " 12", "1/2"} {
+		if allDigits(s) {
+			t.Errorf("%q taken for an account id", s)
+		}
+	}
+	for in, want := range map[string]string{"Zed": "zed", "ZZ": "zz", "aZ": "az", "Adam": "adam", "Z9_z": "z9_z"} {
+		if got := foldASCII(in); got != want {
+			t.Errorf("foldASCII(%q) = %q, want %q", in, got, want)
+		}
+	}
+	l, err := newAllowList([]string{"Zed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !l.admits(5, "zED", "") {
+		t.Error("allow_users Zed does not admit the username zED (ASCII case is ignored)")
+	}
+}
+
+// admin.go:108-109, 117, 126: only DELETE ends a session or an account;
+// account ids are positive; a 405 says what is allowed.
+func TestAdminEndsNothingButOnDeleteAndOnlyPositiveAccounts(t *testing.T) {
+	f := newAdminFixture(t, 1)
+	id, _ := f.signIn(0, 9201, "kept", map[string]string{"m1": tierFriend})
+	handle := sessionHandle(id)
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut} {
+		for _, path := range []string{"/plex_auth/sessions/" + handle, "/plex_auth/users/9201"} {
+			w := httptest.NewRecorder()
+			r := httptest.NewRequest(m, "http://localhost:2019"+path, nil)
+			err := f.api.serve(w, r)
+			code := w.Code
+			var apiErr caddy.APIError
+			if errors.As(err, &apiErr) {
+				code = apiErr.HTTPStatus
+			} else if err != nil {
+				code = http.StatusInternalServerError
+			}
+			if code != http.StatusMethodNotAllowed || w.Header().Get("Allow") != http.MethodDelete {
+				t.Errorf("%s %s: %d (%v), Allow %q; want 405 naming DELETE", m, path, code, err, w.Header().Get("Allow"))
+			}
+		}
+	}
+	if !f.live(0, id) {
+		t.Fatal("a request other than DELETE ended the session")
+	}
+	for _, bad := range []string{"0", "-1", "x"} {
+		if code, _ := f.call(http.MethodDelete, "/plex_auth/users/"+bad); code != http.StatusBadRequest {
+			t.Errorf("DELETE users/%s: %d, want 400", bad, code)
+		}
+	}
+}
