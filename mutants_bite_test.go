@@ -333,3 +333,85 @@ func TestAdminEndsNothingButOnDeleteAndOnlyPositiveAccounts(t *testing.T) {
 		}
 	}
 }
+
+// admin.go:20, 112, 131, 166, 181: the admin API is registered, answers
+// 404 for paths it does not serve, JSON with its type, sessions oldest
+// first and tiers highest first.
+func TestAdminRoutesOrderAndRegistration(t *testing.T) {
+	if _, err := caddy.GetModule("admin.api.plex_auth"); err != nil {
+		t.Fatalf("the admin API is not registered: %v", err)
+	}
+	f := newAdminFixture(t, 1)
+	id, _ := f.signIn(0, 9301, "kept", map[string]string{"m1": tierFriend})
+	for _, c := range []struct{ method, path string }{
+		{http.MethodDelete, "/plex_auth/users"},
+		{http.MethodDelete, "/plex_auth/users/"},
+		{http.MethodDelete, "/plex_auth/other/9301"},
+		{http.MethodGet, "/plex_auth/other/9301"},
+		{http.MethodDelete, "/plex_auth/users/9301/x"},
+	} {
+		if code, body := f.call(c.method, c.path); code != http.StatusNotFound {
+			t.Errorf("%s %s: %d %s, want 404", c.method, c.path, code, body)
+		}
+	}
+	if !f.live(0, id) {
+		t.Fatal("a path the admin API does not serve ended the session")
+	}
+	w := httptest.NewRecorder()
+	if err := f.api.serve(w, httptest.NewRequest(http.MethodGet, "http://localhost:2019/plex_auth/sessions", nil)); err != nil {
+		t.Fatal(err)
+	}
+	if ct := w.Header().Get("Content-Type"); ct != "application/json" {
+		t.Errorf("session list has Content-Type %q", ct)
+	}
+	base := time.Now().Add(-time.Hour)
+	for i := range 6 {
+		s := &Session{UserID: int64(9310 + i), Username: "u", Created: base.Add(time.Duration(5-i) * time.Minute),
+			Checked: base, Expires: time.Now().Add(time.Hour), Servers: map[string]string{"a": tierFriend, "b": tierHome, "c": tierOwner, "d": tierFriend}}
+		f.caches[0].putLocal(string(randomBytes(sessionIDLen)), s)
+	}
+	list := f.list(9310, 9311, 9312, 9313, 9314, 9315)
+	for i := range list {
+		if i > 0 && list[i].Created.Before(list[i-1].Created) {
+			t.Fatalf("sessions are not listed oldest first: %+v", list)
+		}
+		if want := []string{tierOwner, tierHome, tierFriend}; strings.Join(list[i].Tiers, ",") != strings.Join(want, ",") {
+			t.Fatalf("tiers %v, want highest first %v", list[i].Tiers, want)
+		}
+	}
+}
+
+// failOnceStorage is Caddy's file storage refusing its next Store.
+type failOnceStorage struct {
+	*certmagic.FileStorage
+	fail bool
+}
+
+func (s *failOnceStorage) Store(ctx context.Context, key string, value []byte) error {
+	if s.fail {
+		s.fail = false
+		return errStoreDown
+	}
+	return s.FileStorage.Store(ctx, key, value)
+}
+
+// ownerstore.go:105-106: a list whose write failed is written again at
+// the next save, though it has not changed.
+func TestOwnerListWriteThatFailedIsRetried(t *testing.T) {
+	st := &failOnceStorage{FileStorage: &certmagic.FileStorage{Path: t.TempDir()}, fail: true}
+	ctx := context.Background()
+	s, err := newOwnerStore(st, "token", "https://plex.tv", []string{"srv"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &accessList{ownerID: 1, home: idSet(nil), friends: idSet([]int64{5}), pending: idSet(nil)}
+	if err := s.save(ctx, l); err == nil {
+		t.Fatal("a failed write was not reported")
+	}
+	if err := s.save(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := s.load(ctx); err != nil || got == nil {
+		t.Fatalf("the list is not stored after the write that failed: %v, %v", got, err)
+	}
+}
