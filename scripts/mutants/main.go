@@ -32,12 +32,14 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -120,6 +122,14 @@ func main() {
 	dir, err := os.MkdirTemp("", "plexauth-mutants-")
 	check(err)
 	defer os.RemoveAll(dir)
+	// Stopped (Ctrl-C, kill): the copy goes too.
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-stop
+		os.RemoveAll(dir)
+		os.Exit(130)
+	}()
 	check(copyTree(root, dir))
 	check(os.WriteFile(filepath.Join(dir, "zz_mutant_switch.go"), []byte(switchSource), 0o644))
 
