@@ -415,3 +415,74 @@ func TestOwnerListWriteThatFailedIsRetried(t *testing.T) {
 		t.Fatalf("the list is not stored after the write that failed: %v, %v", got, err)
 	}
 }
+
+// revalidate.go:128, 129, 138, 145: every re-check is counted under its
+// result, and one that ends a session has its audit line, in milliseconds
+// (the process tests read the same at the admin endpoint and in the log).
+func TestRechecksAreCountedAndAnEndedOneAudited(t *testing.T) {
+	plex := plextest.NewServer()
+	defer plex.Close()
+	acct := plex.AddAccount("friend")
+	h := recheckHandler(t, plex.URL)
+	core, logs := observer.New(zap.InfoLevel)
+	h.audit = zap.New(core)
+	count := func(result string) float64 {
+		return collected(t, metrics.rechecks, map[string]string{"result": result})
+	}
+	recheck := func() {
+		s := dueSession(acct.Token)
+		h.sessions.putLocal("id", s)
+		h.revalidateSession("id", s, origin{clientIP: "192.0.2.7", host: "site.example"})
+	}
+	for _, c := range []struct {
+		result string
+		set    func()
+	}{
+		{recheckOK, func() {}},
+		{recheckError, func() { plex.SetDown(true) }},
+		{recheckEnded, func() { plex.SetDown(false); plex.SetTokenStatus("friend", http.StatusUnauthorized) }},
+	} {
+		c.set()
+		before := count(c.result)
+		recheck()
+		if got := count(c.result); got != before+1 {
+			t.Errorf("a re-check with result %q moved its counter from %v to %v", c.result, before, got)
+		}
+	}
+	ended := logs.FilterMessage("session ended").All()
+	if len(ended) != 1 || ended[0].ContextMap()["reason"] != endedTokenRejected || ended[0].ContextMap()["username"] != "friend" ||
+		ended[0].ContextMap()["client_ip"] != "192.0.2.7" {
+		t.Fatalf("audit lines of the ended session: %v", logs.All())
+	}
+}
+
+// admin.go:77, 192, 214, 235-236: a session ended through the admin API
+// has its audit line, naming the account and the admin client's address;
+// an account signed out has one more, with its username.
+func TestAdminEndingsAreAudited(t *testing.T) {
+	f := newAdminFixture(t, 1)
+	core, logs := observer.New(zap.InfoLevel)
+	f.api.audit = zap.New(core)
+	id, _ := f.signIn(0, 9401, "alice", map[string]string{"m1": tierFriend})
+	f.signIn(0, 9402, "bob", map[string]string{"m1": tierFriend})
+	do := func(method, path string) {
+		r := httptest.NewRequest(method, "http://localhost:2019"+path, nil)
+		r.RemoteAddr = "198.51.100.4:40000"
+		if err := f.api.serve(httptest.NewRecorder(), r); err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+	}
+	do(http.MethodDelete, "/plex_auth/sessions/"+sessionHandle(id))
+	do(http.MethodDelete, "/plex_auth/users/9402")
+	lines := map[string]map[string]any{}
+	for _, e := range logs.All() {
+		m := e.ContextMap()
+		lines[e.Message+" "+m["username"].(string)] = m
+	}
+	for _, want := range []string{"session ended alice", "session ended bob", "account signed out bob"} {
+		m, ok := lines[want]
+		if !ok || m["client_ip"] != "198.51.100.4" || m["reason"] != endedByAdmin {
+			t.Errorf("no audit line %q from 198.51.100.4 (admin_api): %v", want, logs.All())
+		}
+	}
+}
