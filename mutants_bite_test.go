@@ -7,9 +7,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -148,6 +150,13 @@ func TestPlexOutageIsLoggedOnceEachWay(t *testing.T) {
 	h := recheckHandler(t, plex.URL)
 	core, logs := observer.New(zap.InfoLevel)
 	h.logger = zap.New(core)
+	// Re-checks while plex.tv is up log nothing of the kind.
+	s := dueSession(acct.Token)
+	h.sessions.putLocal("id", s)
+	h.revalidateSession("id", s, origin{})
+	if n := logs.FilterMessageSnippet("plex.tv").Len(); n != 0 {
+		t.Fatalf("a good re-check without an outage logged %d lines about plex.tv: %v", n, logs.All())
+	}
 	plex.SetDown(true)
 	for i := range 3 {
 		s := dueSession(acct.Token)
@@ -166,6 +175,9 @@ func TestPlexOutageIsLoggedOnceEachWay(t *testing.T) {
 	down, back := logs.FilterMessageSnippet("plex.tv unavailable").Len(), logs.FilterMessageSnippet("plex.tv reachable again").Len()
 	if down != 1 || back != 1 {
 		t.Fatalf("logged %d times as down and %d as back, want once each: %v", down, back, logs.All())
+	}
+	if n := logs.FilterMessageSnippet("plex.tv reachable again").All()[0].ContextMap()["failed_checks"]; n != int64(3) {
+		t.Fatalf("the line saying plex.tv is back counts %v failed re-checks, want 3", n)
 	}
 }
 
@@ -484,5 +496,77 @@ func TestAdminEndingsAreAudited(t *testing.T) {
 		if !ok || m["client_ip"] != "198.51.100.4" || m["reason"] != endedByAdmin {
 			t.Errorf("no audit line %q from 198.51.100.4 (admin_api): %v", want, logs.All())
 		}
+	}
+}
+
+// access.go:193: an account on several of the block's servers gets its
+// highest admitted tier there, whichever server the block names first.
+func TestAccountOnSeveralServersGetsItsHighestAdmittedTier(t *testing.T) {
+	all := map[string]bool{tierOwner: true, tierHome: true, tierFriend: true}
+	facts := accountFacts{id: 7, devices: map[string]string{"a": tierOwner, "b": tierHome, "c": tierFriend}}
+	for _, c := range []struct {
+		servers []string
+		tiers   map[string]bool
+		want    string
+	}{
+		{[]string{"a", "b", "c"}, all, tierOwner},
+		{[]string{"c", "b", "a"}, all, tierOwner},
+		{[]string{"c", "a", "b"}, all, tierOwner},
+		{[]string{"c", "b"}, all, tierHome},
+		{[]string{"b", "a", "c"}, map[string]bool{tierHome: true, tierFriend: true}, tierHome},
+	} {
+		if d := decideAccess(accessRules{servers: c.servers, tiers: c.tiers}, nil, facts); d.tier != c.want {
+			t.Errorf("servers %v, tiers %v: tier %q (refusal %v), want %q", c.servers, c.tiers, d.tier, d.refusal, c.want)
+		}
+	}
+}
+
+// admin.go:143: the admin API lists and ends the sessions of every store
+// this process uses, not only the first cache it finds.
+func TestAdminSeesTheSessionsOfEveryStore(t *testing.T) {
+	f := newAdminFixture(t, 1)
+	f.signIn(0, 9501, "first", map[string]string{"m1": tierFriend})
+	other := newSessionCache(nil, nil) // a block with store memory
+	key := sessionPoolKey + "|admin test, other store|" + t.Name()
+	if _, _, err := sessionPool.LoadOrNew(key, func() (caddy.Destructor, error) { return other, nil }); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = sessionPool.Delete(key) })
+	now := time.Now()
+	other.putLocal("other-store-session", &Session{UserID: 9502, Username: "second", Created: now, Checked: now, Expires: now.Add(time.Hour)})
+	if got := f.list(9501, 9502); len(got) != 2 {
+		t.Fatalf("listed %+v, want the sessions of both stores", got)
+	}
+	if code, body := f.call(http.MethodDelete, "/plex_auth/users/9502"); code != http.StatusOK || !strings.Contains(body, `"ended":1`) {
+		t.Fatalf("signing out the account of the second store: %d %s", code, body)
+	}
+}
+
+// revalidate.go:106: a due session that finds no room for its re-check
+// starts none (TestRechecksRunAtMostFourAtATime sees an extra one only
+// when it reaches plex.tv in time). A started re-check is a goroutine,
+// counted from its go statement on, and blocked here at plex.tv: twenty
+// refused sessions must not add twenty goroutines.
+func TestDueSessionWithoutRoomStartsNoRecheck(t *testing.T) {
+	hold := make(chan struct{})
+	plex := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-hold }))
+	defer plex.Close()
+	defer close(hold)
+	h := recheckHandler(t, plex.URL)
+	h.sessions.plex.mu.Lock()
+	h.sessions.plex.running = maxRechecks // room for none
+	h.sessions.plex.mu.Unlock()
+	before := runtime.NumGoroutine()
+	for i := range 20 {
+		s := dueSession("token")
+		id := fmt.Sprint("full-", i)
+		h.sessions.putLocal(id, s)
+		h.maybeRevalidate(nil, id, s, time.Now())
+		if s.checking.Load() {
+			t.Fatal("a session refused a re-check reads as being re-checked")
+		}
+	}
+	if n := runtime.NumGoroutine() - before; n >= 10 {
+		t.Fatalf("%d goroutines more after 20 re-checks that found no room: they were started anyway", n)
 	}
 }
