@@ -223,6 +223,7 @@ func main() {
 	fmt.Printf("\nmutations %d, killed %d, survived %d (%d explained, %d not), timed out %d, left out %d (suite: %s)\n",
 		len(all), killed, surv, surv-unexplained, unexplained, timedOut, left, suite)
 	if unexplained > 0 {
+		os.RemoveAll(dir) // os.Exit runs no deferred calls
 		os.Exit(1)
 	}
 }
@@ -305,6 +306,7 @@ func buildSchemata(dir, bin string, files []*file) int {
 			}
 		}
 		if dropped == 0 || attempt > 20 {
+			os.RemoveAll(dir)
 			fatalf("the mutated package does not build:\n%s", out)
 		}
 		left += dropped
