@@ -31,6 +31,20 @@ func TestRecheckBackoffDoublesWithEachFailureUpToTheCap(t *testing.T) {
 	if n := b.succeeded(); n != 8 || !b.admitProbe(now) {
 		t.Fatalf("a success ended %d failures and left the backoff on", n)
 	}
+	// A long outage: the wait stays at the cap (no overflow), with jitter
+	// (a zero draw out of six billion would fail this once in that many).
+	var long plexBackoff
+	for range 200 {
+		long.failed(now, base, 0)
+	}
+	if got := waitAfter(&long, now); got <= maxPlexBackoff || got > maxPlexBackoff+maxPlexBackoff/10 {
+		t.Fatalf("after 200 failures the next probe waits %v, want just over %v", got, maxPlexBackoff)
+	}
+	var one plexBackoff
+	one.failed(now, base, 0)
+	if waitAfter(&one, now) == base {
+		t.Fatal("no jitter: instances sharing an outage would probe in step")
+	}
 }
 
 func TestRecheckBackoffHonoursRetryAfterWhenLonger(t *testing.T) {

@@ -1,0 +1,18 @@
+#!/bin/sh
+# The mutation run: changes the plex_auth package one line at a time (in a
+# copy, never this checkout) and runs its tests against each change; prints
+# every change no test noticed (a survivor) with file:line, and the figures.
+#
+#   scripts/mutants.sh [flags] [file.go ...]    default: the files holding
+#                                               security rules and sessions
+#   scripts/mutants.sh -list redirect.go        the mutations, without running
+#   scripts/mutants.sh -full cookie.go          survivors of -short again
+#                                               against the whole suite
+#   scripts/mutants.sh -j 2 -timeout 2m ...     two at a time; per-mutation limit
+#
+# Survivors known to be harmless are in scripts/mutants-explained.txt, each
+# with why; the run exits 1 when a survivor is not there. Not part of
+# .ci/run: a run over every default file takes about an hour on two cores.
+set -eu
+cd "$(dirname "$0")/.."
+exec nice go run ./scripts/mutants "$@"

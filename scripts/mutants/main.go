@@ -1,0 +1,307 @@
+// Command mutants is the mutation run of scripts/mutants.sh: it changes one
+// line of the plex_auth package at a time (a condition negated, a branch
+// disabled, a statement removed, ...) and runs the package's tests against
+// each change. A change no test notices is a survivor: a rule the tests do
+// not hold.
+//
+// It never touches the working tree. The package is copied to a temporary
+// folder, and every mutation is compiled into that copy at once, each behind
+// a switch (mutantOn(id)) that is off unless PLEXAUTH_MUTANT=id: one build,
+// then one test run per mutation ("mutant schemata", Untch, Offutt and
+// Harrold, ISSTA 1993). A mutation the compiler refuses in that form is left
+// out and counted as such.
+//
+//	go run ./scripts/mutants [flags] [file.go ...]
+//
+// Flags: -timeout (per mutation), -full (run the survivors of the -short
+// suite against the whole suite), -run (a test regexp, for a quick look),
+// -list (print the mutations and stop), -j (mutations run side by side),
+// -explained (the list of survivors known to be harmless).
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// defaultFiles are the files that hold security rules and session state.
+var defaultFiles = []string{
+	"access.go", "admin.go", "allowusers.go", "cache.go", "cookie.go", "crosssite.go",
+	"identityheaders.go", "limits.go", "module.go", "ownerstore.go", "pinclaim.go",
+	"pinflow.go", "poll.go", "redirect.go", "revalidate.go", "rules.go", "signout.go",
+	"store.go", "urls.go", "verified.go",
+}
+
+func main() {
+	timeout := flag.Duration("timeout", 90*time.Second, "time limit of one mutation's test run")
+	full := flag.Bool("full", false, "run the survivors of the -short suite again against the whole suite (process and browser tests too)")
+	run := flag.String("run", "", "only the tests matching this regexp (a quick look: survivors then may be killed by other tests)")
+	list := flag.Bool("list", false, "print the mutations and stop")
+	only := flag.String("id", "", "run only these mutations (ids from -list, comma-separated), printing each one's test output")
+	jobs := flag.Int("j", 1, "mutations run side by side")
+	explainedPath := flag.String("explained", "scripts/mutants-explained.txt", "survivors known to be harmless, with why")
+	flag.Parse()
+
+	root, err := os.Getwd()
+	check(err)
+	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
+		fatalf("run from the repository's root (scripts/mutants.sh does)")
+	}
+	names := flag.Args()
+	if len(names) == 0 {
+		names = defaultFiles
+	}
+
+	var files []*file
+	ids := 0
+	for _, n := range names {
+		files = append(files, parseFile(root, filepath.Base(n), &ids))
+	}
+	if *list {
+		for _, f := range files {
+			for _, p := range f.points {
+				fmt.Printf("%d\t%s:%d\t%s\t%s\n", p.id, p.file, p.line, p.op, p.change)
+			}
+		}
+		return
+	}
+
+	dir, err := os.MkdirTemp("", "plexauth-mutants-")
+	check(err)
+	defer os.RemoveAll(dir)
+	// Stopped (Ctrl-C, kill): the copy goes too.
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-stop
+		os.RemoveAll(dir)
+		os.Exit(130)
+	}()
+	check(copyTree(root, dir))
+	check(os.WriteFile(filepath.Join(dir, "zz_mutant_switch.go"), []byte(switchSource), 0o644))
+
+	bin := filepath.Join(dir, "plexauth.test")
+	left := buildSchemata(dir, bin, files)
+
+	var all []*point
+	for _, f := range files {
+		all = append(all, f.points...)
+	}
+	if *only != "" {
+		want := map[string]bool{}
+		for _, s := range strings.Split(*only, ",") {
+			want[strings.TrimSpace(s)] = true
+		}
+		var some []*point
+		for _, p := range all {
+			if want[strconv.Itoa(p.id)] {
+				some = append(some, p)
+			}
+		}
+		all = some
+		verbose = true
+	}
+	explained := readExplained(filepath.Join(root, *explainedPath))
+	fmt.Printf("%d mutations in %d files (%d left out: the compiler refused them behind a switch); running the -short suite, %v each\n",
+		len(all), len(files), left, *timeout)
+
+	results := make([]outcome, len(all))
+	var wg sync.WaitGroup
+	var progress sync.Mutex
+	done, survivors := 0, 0
+	next := make(chan int)
+	for range max(*jobs, 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				r := runMutant(dir, bin, all[i], true, *run, *timeout)
+				results[i] = r
+				progress.Lock()
+				done++
+				if r == survived {
+					survivors++
+					fmt.Fprintf(os.Stderr, "  survived -short: %s:%d %s: %s\n", all[i].file, all[i].line, all[i].op, all[i].change)
+				}
+				if done%25 == 0 {
+					fmt.Fprintf(os.Stderr, "  [%d/%d] %d survived so far\n", done, len(all), survivors)
+				}
+				progress.Unlock()
+			}
+		}()
+	}
+	for i := range all {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+
+	if *full {
+		for i, p := range all {
+			if results[i] == survived {
+				fmt.Printf("  %s:%d survived -short; the whole suite now...\n", p.file, p.line)
+				results[i] = runMutant(dir, bin, p, false, *run, 4**timeout+20*time.Minute)
+			}
+		}
+	}
+
+	var killed, surv, timedOut, unexplained int
+	for i, p := range all {
+		switch results[i] {
+		case killed_:
+			killed++
+		case timedOut_:
+			timedOut++
+		case survived:
+			surv++
+			why, ok := explained[explainKey(p)]
+			if ok {
+				fmt.Printf("SURVIVED (explained) %s:%d  %s: %s\n    %s\n    why: %s\n", p.file, p.line, p.op, p.change, p.src, why)
+			} else {
+				unexplained++
+				fmt.Printf("SURVIVED %s:%d  %s: %s\n    %s\n", p.file, p.line, p.op, p.change, p.src)
+			}
+		}
+	}
+	suite := "-short"
+	if *full {
+		suite = "-short, survivors again with the whole suite"
+	}
+	fmt.Printf("\nmutations %d, killed %d, survived %d (%d explained, %d not), timed out %d, left out %d (suite: %s)\n",
+		len(all), killed, surv, surv-unexplained, unexplained, timedOut, left, suite)
+	if unexplained > 0 {
+		os.RemoveAll(dir) // os.Exit runs no deferred calls
+		os.Exit(1)
+	}
+}
+
+// verbose: print each mutation's test output (with -id).
+var verbose bool
+
+// tail is the last n lines of s, without Caddy's JSON log lines.
+func tail(s string, n int) string {
+	var keep []string
+	for _, l := range strings.Split(s, "\n") {
+		if !strings.HasPrefix(l, "{") {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep[max(0, len(keep)-n):], "\n")
+}
+
+type outcome int
+
+const (
+	killed_ outcome = iota
+	survived
+	timedOut_
+)
+
+func runMutant(dir, bin string, p *point, short bool, run string, timeout time.Duration) outcome {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout+30*time.Second)
+	defer cancel()
+	args := []string{"-test.count=1", "-test.failfast", "-test.timeout=" + timeout.String()}
+	if short {
+		args = append(args, "-test.short")
+	}
+	if run != "" {
+		args = append(args, "-test.run="+run)
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "PLEXAUTH_MUTANT="+strconv.Itoa(p.id))
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if verbose {
+		fmt.Printf("=== mutation %d, %s:%d %s: %s\n%s\n", p.id, p.file, p.line, p.op, p.change, tail(out.String(), 40))
+	}
+	switch {
+	case err == nil:
+		return survived
+	case ctx.Err() != nil || strings.Contains(out.String(), "panic: test timed out"):
+		return timedOut_
+	default:
+		return killed_
+	}
+}
+
+// buildSchemata writes every file with its mutations behind switches and
+// builds the test binary, leaving out the mutations on lines the compiler
+
+func copyTree(from, to string) error {
+	return filepath.WalkDir(from, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, path)
+		if d.IsDir() {
+			if rel != "." && (strings.HasPrefix(d.Name(), ".") || rel == "bench/out" || rel == "testoutput") {
+				return filepath.SkipDir
+			}
+			return os.MkdirAll(filepath.Join(to, rel), 0o755)
+		}
+		if !d.Type().IsRegular() || strings.HasSuffix(rel, ".test") || rel == "caddy" || rel == "cmd/caddy/caddy" {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(to, rel), b, 0o644)
+	})
+}
+
+// readExplained reads the survivors known to be harmless: lines of
+// "file.go:line | operator | change | source line | why"; the line number is
+// for the reader, the match is on the rest, so it holds while lines move.
+func readExplained(path string) map[string]string {
+	m := map[string]string{}
+	fh, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return m
+	}
+	check(err)
+	defer fh.Close()
+	sc := bufio.NewScanner(fh)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		parts := strings.Split(line, " | ")
+		if len(parts) < 5 {
+			continue
+		}
+		fileName, _, _ := strings.Cut(parts[0], ":")
+		m[fileName+"|"+parts[1]+"|"+parts[2]+"|"+parts[3]] = strings.Join(parts[4:], " | ")
+	}
+	return m
+}
+
+func explainKey(p *point) string { return p.file + "|" + p.op + "|" + p.change + "|" + p.src }
+
+func check(err error) {
+	if err != nil {
+		fatalf("%v", err)
+	}
+}
+
+func fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "mutants: "+format+"\n", args...)
+	os.Exit(2)
+}

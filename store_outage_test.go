@@ -1,0 +1,172 @@
+package plexauth
+
+// Unit tests of what "Running several Caddy instances" promises while the
+// store is unreachable, in milliseconds (the process test with a stopped
+// Redis, TestProcessRedisOutageKeepsSignedInUsersAndRefusesNewSignInsCleanly,
+// checks the same through Caddy).
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+// failingStore is a session store in memory that refuses every call while
+// down is set, as an unreachable store does.
+type failingStore struct {
+	mu      sync.Mutex
+	entries map[string][]byte
+	down    atomic.Bool
+}
+
+var errStoreDown = errors.New("dial tcp 127.0.0.1:1: connection refused")
+
+func (s *failingStore) call() error {
+	if s.down.Load() {
+		return errStoreDown
+	}
+	return nil
+}
+
+func (s *failingStore) load(_ context.Context, key string) ([]byte, error) {
+	if err := s.call(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b, ok := s.entries[key]; ok {
+		return b, nil
+	}
+	return nil, errSessionNotFound
+}
+
+func (s *failingStore) save(_ context.Context, key string, val []byte, _ time.Time) error {
+	if err := s.call(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.entries[key] = val
+	return nil
+}
+
+func (s *failingStore) replace(ctx context.Context, key string, val []byte, exp time.Time) error {
+	if _, err := s.load(ctx, key); err != nil {
+		return err
+	}
+	return s.save(ctx, key, val, exp)
+}
+
+func (s *failingStore) remove(_ context.Context, key string) error {
+	if err := s.call(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.entries, key)
+	return nil
+}
+
+func (s *failingStore) has(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.entries[storeKey(id)]
+	return ok
+}
+
+func (s *failingStore) sweep(context.Context) error { return s.call() }
+func (s *failingStore) describe() string            { return "failing test store" }
+
+func outageSession(name string) *Session {
+	now := time.Now()
+	return &Session{UserID: 4242, Username: name, Created: now, Checked: now, Expires: now.Add(time.Hour)}
+}
+
+func TestStoreOutageKeepsSessionsInMemoryRefusesNewOnesAndIsLoggedOnce(t *testing.T) {
+	st := &failingStore{entries: map[string][]byte{}}
+	core, logs := observer.New(zap.InfoLevel)
+	sc := newSessionCache(st, zap.New(core))
+	defer sc.Destruct()
+	if err := sc.put(context.Background(), "signed-in", outageSession("kept")); err != nil {
+		t.Fatal(err)
+	}
+
+	st.down.Store(true)
+	const cacheTTL = time.Minute
+	for i := range 5 {
+		at := time.Now().Add(time.Duration(i+2) * cacheTTL)
+		if s, err := sc.lookup("signed-in", at, cacheTTL); err != nil || s == nil || s.Username != "kept" {
+			t.Fatalf("lookup %d past cache_ttl with the store down: %v, %v; want the session from memory", i, s, err)
+		}
+	}
+	if err := sc.put(context.Background(), "new", outageSession("new")); err == nil {
+		t.Fatal("a new session was made while the store is down: other instances and a restart would lose it")
+	}
+	if s, _ := sc.lookup("new", time.Now(), cacheTTL); s != nil {
+		t.Fatal("the sign-in the store refused is in memory all the same")
+	}
+	if _, err := sc.lookup("never-seen", time.Now(), cacheTTL); err == nil {
+		t.Fatal("a session memory does not hold was answered as absent while the store could not be asked")
+	}
+
+	st.down.Store(false)
+	sc.probeStore()
+	if s, err := sc.lookup("signed-in", time.Now().Add(10*cacheTTL), cacheTTL); err != nil || s == nil {
+		t.Fatalf("after the store came back: %v, %v", s, err)
+	}
+	var down, back int
+	for _, e := range logs.All() {
+		switch {
+		case strings.Contains(e.Message, "session store unreachable"):
+			down++
+		case strings.Contains(e.Message, "session store reachable again"):
+			back++
+		}
+	}
+	if down != 1 || back != 1 {
+		t.Fatalf("the outage was logged %d times as starting and %d as ending, want once each: %v", down, back, logs.All())
+	}
+}
+
+func TestLogoutWhoseStoreDeletionFailsIsRetriedUntilItSucceeds(t *testing.T) {
+	st := &failingStore{entries: map[string][]byte{}}
+	here := newSessionCache(st, nil)
+	defer here.Destruct()
+	there := newSessionCache(st, nil) // another instance on the same store
+	defer there.Destruct()
+	if err := here.put(context.Background(), "leaving", outageSession("leaving")); err != nil {
+		t.Fatal(err)
+	}
+
+	st.down.Store(true)
+	here.remove("leaving")
+	if s, _ := here.lookup("leaving", time.Now().Add(time.Hour), time.Minute); s != nil {
+		t.Fatal("the logged-out session still works here while the store is down")
+	}
+	here.retryRemovals() // the sweeper's retry, still failing
+	if !st.has("leaving") {
+		t.Fatal("the entry went while the store was down?")
+	}
+
+	st.down.Store(false)
+	here.retryRemovals()
+	if st.has("leaving") {
+		t.Fatal("the logout's deletion was not retried once the store answered")
+	}
+	if s, err := there.lookup("leaving", time.Now(), time.Minute); s != nil || err != nil {
+		t.Fatalf("another instance still finds the logged-out session: %v, %v", s, err)
+	}
+	here.mu.Lock()
+	left := len(here.pendingRemoval)
+	here.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d deletions still pending after they succeeded", left)
+	}
+}
