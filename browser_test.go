@@ -23,8 +23,8 @@ import (
 // through would see.
 
 // screenshotDir receives the screenshots of every run; with -update-docs
-// the README's screenshots in docs/ are replaced too (font rendering varies
-// between machines, so they change only when asked).
+// the screenshots in docs/ (docs/sign-in.md shows them) are replaced too
+// (font rendering varies between machines, so they change only when asked).
 const screenshotDir = "testoutput"
 
 var updateDocs = flag.Bool("update-docs", false, "replace the screenshots in docs/ with this run's")
@@ -503,7 +503,7 @@ func TestBrowserLoginTitleAndLogoFile(t *testing.T) {
 	}
 }
 
-// TestBrowserScreenshots takes the README's screenshots of the login page,
+// TestBrowserScreenshots takes the documents' screenshots of the login page,
 // and one of every page for a person to look over, into testoutput/.
 func TestBrowserScreenshots(t *testing.T) {
 	e := newEnv(t, basicSite)

@@ -16,7 +16,7 @@ import (
 // with cookie_domain share the session cookie, so a sign-in on one is a
 // sign-in on all, and a sign-out on one ends it on all.
 
-// subdomainSites is the README's pattern: a snippet with the plex_auth
+// subdomainSites is the pattern of docs/sessions.md: a snippet with the plex_auth
 // block, imported by each site. Two site blocks make two handlers, which
 // share sessions only through the session store and the secret they both
 // load from Caddy's storage.

@@ -69,15 +69,21 @@ func itoa(i int) string { return strings.TrimSpace(formatInt(int64(i))) }
 var jsonBlock = regexp.MustCompile("(?ms)^```json\n(.*?)^```")
 
 // TestEveryJSONConfigInTheDocsLoads provisions every JSON config of the
-// README that uses plex_auth, as `caddy validate` would, with its fields
-// read strictly: a misspelt field name fails.
+// README and docs/ that uses plex_auth, as `caddy validate` would, with its
+// fields read strictly: a misspelt field name fails.
 func TestEveryJSONConfigInTheDocsLoads(t *testing.T) {
-	b, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
+	docs, _ := filepath.Glob("docs/*.md")
+	docs = append([]string{"README.md"}, docs...)
+	var blocks [][][]byte
+	for _, doc := range docs {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blocks = append(blocks, jsonBlock.FindAllSubmatch(b, -1)...)
 	}
 	n := 0
-	for _, m := range jsonBlock.FindAllSubmatch(b, -1) {
+	for _, m := range blocks {
 		if !bytes.Contains(m[1], []byte(`"handler": "plex_auth"`)) {
 			continue
 		}
@@ -127,7 +133,7 @@ func TestEveryJSONConfigInTheDocsLoads(t *testing.T) {
 		}
 	}
 	if n == 0 {
-		t.Fatal("the README has no JSON config using plex_auth")
+		t.Fatal("neither the README nor docs/ has a JSON config using plex_auth")
 	}
 }
 

@@ -174,7 +174,7 @@ func TestIdentityTrailersNeverReachTheUpstream(t *testing.T) {
 }
 
 // recipeBlock returns the site block for host in the example Caddyfile,
-// checking that the README shows the same block.
+// checking that docs/recipes.md shows the same block.
 func recipeBlock(t *testing.T, host string) string {
 	t.Helper()
 	example, err := os.ReadFile("examples/tools.Caddyfile")
@@ -187,12 +187,12 @@ func recipeBlock(t *testing.T, host string) string {
 	}
 	block := string(example[start+1:])
 	block = block[:strings.Index(block, "\n}\n")+3]
-	readme, err := os.ReadFile("README.md")
+	recipes, err := os.ReadFile("docs/recipes.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(readme), block) {
-		t.Fatalf("README.md does not show the %s recipe as examples/tools.Caddyfile has it:\n%s", host, block)
+	if !strings.Contains(string(recipes), block) {
+		t.Fatalf("docs/recipes.md does not show the %s recipe as examples/tools.Caddyfile has it:\n%s", host, block)
 	}
 	return block
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // Prometheus metrics, served with Caddy's own at the admin endpoint's
-// /metrics. The names are a contract with dashboards; the README lists them.
+// /metrics. The names are a contract with dashboards; docs/operating.md lists them.
 //
 // The collectors live for the whole process and are registered in each
 // config's registry: Caddy gives every config load a fresh registry

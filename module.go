@@ -88,7 +88,7 @@ type PlexAuth struct {
 	// when they sign in, and in their list of authorized devices. Default: Caddy.
 	// A name that says which site asks ("Media Tools at tools.example.com")
 	// lets a user asked to approve a pin they did not start see that it is
-	// not theirs (device-code phishing; see the README's security notes).
+	// not theirs (device-code phishing; see docs/security.md).
 	Product string `json:"product,omitempty"`
 
 	// ClientID is the X-Plex-Client-Identifier. Default: generated once and

@@ -39,7 +39,7 @@ import (
 //     block. If a map on the server writes one of these placeholders,
 //     plex_auth Sets them there as before (placeholderFacts, learned at
 //     Provision from the config), so a map cannot speak for the signed-in
-//     user. The README says so; a third-party handler that registers its
+//     user. docs/identity.md says so; a third-party handler that registers its
 //     own provider for these names is the one case this cannot see.
 //   - On an answer that does not admit, the same holds (dropIdentity):
 //     earlier values are deleted, a map's are outvoted, and only an

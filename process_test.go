@@ -722,7 +722,7 @@ func TestProcessLogsNeverCarryTokensOrCookieValues(t *testing.T) {
 		}
 	}
 	if strings.Contains(logs, code) {
-		t.Log("the pin code appears in the log (the Location header of /start, in the access log); see the README's security notes")
+		t.Log("the pin code appears in the log (the Location header of /start, in the access log); see docs/security.md")
 	}
 }
 

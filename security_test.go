@@ -22,9 +22,9 @@ import (
 )
 
 // Each test here keeps one security rule honest: it fails when the line
-// that enforces the rule is broken (the README's table "What the tests
-// prove" names them). A rule enforced in more than one place gets a test
-// that isolates each place, so a second guard cannot hide a broken first.
+// that enforces the rule is broken (the table "What the tests prove" in
+// docs/tests.md names them). A rule enforced in more than one place gets a
+// test that isolates each place, so a second guard cannot hide a broken first.
 
 // sessionHandler is a handler with what ServeHTTP needs to admit or refuse
 // a session cookie: sealing, an in-memory session cache, and rules that
