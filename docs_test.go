@@ -148,3 +148,53 @@ func mustConfig(t *testing.T, b []byte) *caddy.Config {
 	cfg.StorageRaw = json.RawMessage(`{"module":"file_system","root":` + strconv.Quote(t.TempDir()) + `}`)
 	return &cfg
 }
+
+// TestEveryTestTheDocsNameExists checks that each test, fuzz target and
+// benchmark the README and docs/ name (in backticks, as the tests table
+// does) is a function of some _test.go file of the module: a claim must
+// not point at a test that was renamed or dropped.
+func TestEveryTestTheDocsNameExists(t *testing.T) {
+	defined := map[string]bool{}
+	funcRE := regexp.MustCompile(`(?m)^func ((?:Test|Fuzz|Benchmark)[A-Z0-9][A-Za-z0-9_]*)\(`)
+	err := filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && path != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "node_modules") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range funcRE.FindAllSubmatch(b, -1) {
+			defined[string(m[1])] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, _ := filepath.Glob("docs/*.md")
+	docs = append(docs, "README.md", "bench/README.md")
+	namedRE := regexp.MustCompile("`((?:Test|Fuzz|Benchmark)[A-Z0-9][A-Za-z0-9_]*)(?:/[^`]*)?`")
+	named := 0
+	for _, path := range docs {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range namedRE.FindAllSubmatch(b, -1) {
+			named++
+			if !defined[string(m[1])] {
+				t.Errorf("%s names %s, which no _test.go file defines", path, m[1])
+			}
+		}
+	}
+	if named < 100 || len(defined) < 200 {
+		t.Fatalf("%d names in the docs, %d test functions found: the patterns no longer match what they read", named, len(defined))
+	}
+}
