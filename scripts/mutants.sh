@@ -1,13 +1,18 @@
 #!/bin/sh
-# The mutation run: changes the plex_auth package one line at a time (in a
-# copy, never this checkout) and runs its tests against each change; prints
-# every change no test noticed (a survivor) with file:line, and the figures.
+# The mutation run: changes the module one line at a time (in a copy, never
+# this checkout) and runs the tests of the line's package against each
+# change; prints every change no test noticed (a survivor) with file:line,
+# and the figures. Files are named by their path from the repository's
+# root (a bare name is a root file); a folder stands for its files.
 #
-#   scripts/mutants.sh [flags] [file.go ...]    default: the files holding
+#   scripts/mutants.sh [flags] [file.go | dir ...]  default: the files holding
 #                                               security rules and sessions
 #   scripts/mutants.sh -list redirect.go        the mutations, without running
+#   scripts/mutants.sh internal/access          that package's files, its tests
 #   scripts/mutants.sh -full cookie.go          survivors of -short again
-#                                               against the whole suite
+#                                               against the whole suite (for
+#                                               another package: its tests
+#                                               and the root's whole suite)
 #   scripts/mutants.sh -j 2 -timeout 2m ...     two at a time; per-mutation limit
 #
 # Survivors known to be harmless are in scripts/mutants-explained.txt, each

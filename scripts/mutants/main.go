@@ -1,17 +1,24 @@
 // Command mutants is the mutation run of scripts/mutants.sh: it changes one
-// line of the plex_auth package at a time (a condition negated, a branch
-// disabled, a statement removed, ...) and runs the package's tests against
+// line of the module at a time (a condition negated, a branch disabled, a
+// statement removed, ...) and runs the tests of the line's package against
 // each change. A change no test notices is a survivor: a rule the tests do
 // not hold.
 //
-// It never touches the working tree. The package is copied to a temporary
+// It never touches the working tree. The module is copied to a temporary
 // folder, and every mutation is compiled into that copy at once, each behind
-// a switch (mutantOn(id)) that is off unless PLEXAUTH_MUTANT=id: one build,
-// then one test run per mutation ("mutant schemata", Untch, Offutt and
-// Harrold, ISSTA 1993). A mutation the compiler refuses in that form is left
-// out and counted as such.
+// a switch (mutantOn(id)) that is off unless PLEXAUTH_MUTANT=id: one build
+// per package, then one test run per mutation ("mutant schemata", Untch,
+// Offutt and Harrold, ISSTA 1993). A mutation the compiler refuses in that
+// form is left out and counted as such.
 //
-//	go run ./scripts/mutants [flags] [file.go ...]
+//	go run ./scripts/mutants [flags] [file.go | folder ...]
+//
+// Files are named by their path from the repository's root
+// (internal/access/access.go; a bare name is a file of the root package); a
+// folder stands for its files but the tests. A file's mutations run
+// against its own package's tests; with -full, a survivor of another
+// package than the root runs again against that package's tests and the
+// root package's whole suite, which uses it.
 //
 // Flags: -timeout (per mutation), -full (run the survivors of the -short
 // suite against the whole suite), -run (a test regexp, for a quick look),
@@ -30,6 +37,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -39,16 +47,21 @@ import (
 )
 
 // defaultFiles are the files that hold security rules and session state.
+// internal/plextv's client.go and pins.go tell plex.tv's failures apart
+// (a rejected token, an expired pin, plex.tv unavailable).
 var defaultFiles = []string{
-	"access.go", "admin.go", "allowusers.go", "cache.go", "cookie.go", "crosssite.go",
+	"admin.go", "cache.go", "cookie.go", "crosssite.go",
 	"identityheaders.go", "limits.go", "module.go", "ownerstore.go", "pinclaim.go",
 	"pinflow.go", "poll.go", "redirect.go", "revalidate.go", "rules.go", "signout.go",
 	"store.go", "urls.go", "verified.go",
+	"internal/access/access.go", "internal/access/allowusers.go",
+	"internal/access/list.go", "internal/access/tier.go",
+	"internal/plextv/client.go", "internal/plextv/pins.go",
 }
 
 func main() {
 	timeout := flag.Duration("timeout", 90*time.Second, "time limit of one mutation's test run")
-	full := flag.Bool("full", false, "run the survivors of the -short suite again against the whole suite (process and browser tests too)")
+	full := flag.Bool("full", false, "run the survivors of the -short tests again against their package's whole tests and the root package's whole suite (process and browser tests too)")
 	run := flag.String("run", "", "only the tests matching this regexp (a quick look: survivors then may be killed by other tests)")
 	list := flag.Bool("list", false, "print the mutations and stop")
 	only := flag.String("id", "", "run only these mutations (ids from -list, comma-separated), printing each one's test output")
@@ -61,15 +74,15 @@ func main() {
 	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
 		fatalf("run from the repository's root (scripts/mutants.sh does)")
 	}
-	names := flag.Args()
-	if len(names) == 0 {
-		names = defaultFiles
+	args := flag.Args()
+	if len(args) == 0 {
+		args = defaultFiles
 	}
 
 	var files []*file
 	ids := 0
-	for _, n := range names {
-		files = append(files, parseFile(root, filepath.Base(n), &ids))
+	for _, n := range sourceFiles(root, args) {
+		files = append(files, parseFile(root, n, &ids))
 	}
 	if *list {
 		for _, f := range files {
@@ -92,10 +105,28 @@ func main() {
 		os.Exit(130)
 	}()
 	check(copyTree(root, dir))
-	check(os.WriteFile(filepath.Join(dir, "zz_mutant_switch.go"), []byte(switchSource), 0o644))
+	// Binaries in a folder the go command ignores (a leading _).
+	bins := filepath.Join(dir, "_mutants")
+	check(os.MkdirAll(bins, 0o755))
 
-	bin := filepath.Join(dir, "plexauth.test")
-	left := buildSchemata(dir, bin, files)
+	// A package's test binary holds its own mutations and those of the
+	// packages it imports, all behind switches; the root is built last
+	// (it imports the others, never the reverse).
+	pkgs := packagesOf(files)
+	var rootPkg *pkg
+	byDir := map[string]*pkg{}
+	left := 0
+	for _, pk := range pkgs {
+		byDir[pk.dir] = pk
+		if pk.dir == "." {
+			rootPkg = pk
+			continue
+		}
+		left += buildSchemata(dir, bins, pk, files)
+	}
+	if rootPkg != nil {
+		left += buildSchemata(dir, bins, rootPkg, files)
+	}
 
 	var all []*point
 	for _, f := range files {
@@ -116,8 +147,8 @@ func main() {
 		verbose = true
 	}
 	explained := readExplained(filepath.Join(root, *explainedPath))
-	fmt.Printf("%d mutations in %d files (%d left out: the compiler refused them behind a switch); running the -short suite, %v each\n",
-		len(all), len(files), left, *timeout)
+	fmt.Printf("%d mutations in %d files of %d packages (%d left out: the compiler refused them behind a switch); running each package's -short tests, %v each\n",
+		len(all), len(files), len(pkgs), left, *timeout)
 
 	results := make([]outcome, len(all))
 	var wg sync.WaitGroup
@@ -129,7 +160,7 @@ func main() {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				r := runMutant(dir, bin, all[i], true, *run, *timeout)
+				r := runMutant(dir, byDir[all[i].pkg], all[i], true, *run, *timeout)
 				results[i] = r
 				progress.Lock()
 				done++
@@ -151,11 +182,27 @@ func main() {
 	wg.Wait()
 
 	if *full {
+		long := 4**timeout + 20*time.Minute
 		for i, p := range all {
-			if results[i] == survived {
-				fmt.Printf("  %s:%d survived -short; the whole suite now...\n", p.file, p.line)
-				results[i] = runMutant(dir, bin, p, false, *run, 4**timeout+20*time.Minute)
+			if results[i] != survived {
+				continue
 			}
+			if p.pkg != "." {
+				fmt.Printf("  %s:%d survived -short; %s's whole tests now...\n", p.file, p.line, p.pkg)
+				results[i] = runMutant(dir, byDir[p.pkg], p, false, *run, long)
+				if results[i] != survived {
+					continue
+				}
+			}
+			// The root's suite: for another package's line, the uses of it.
+			if rootPkg == nil {
+				// Built from the same copy, so it refuses no line the
+				// packages' builds took.
+				rootPkg = &pkg{dir: ".", name: "plexauth"}
+				buildSchemata(dir, bins, rootPkg, files)
+			}
+			fmt.Printf("  %s:%d survived -short; the root package's whole suite now...\n", p.file, p.line)
+			results[i] = runMutant(dir, rootPkg, p, false, *run, long)
 		}
 	}
 
@@ -177,9 +224,9 @@ func main() {
 			}
 		}
 	}
-	suite := "-short"
+	suite := "each package's -short tests"
 	if *full {
-		suite = "-short, survivors again with the whole suite"
+		suite = "-short, survivors again with their package's whole tests and the root's whole suite"
 	}
 	fmt.Printf("\nmutations %d, killed %d, survived %d (%d explained, %d not), timed out %d, left out %d (suite: %s)\n",
 		len(all), killed, surv, surv-unexplained, unexplained, timedOut, left, suite)
@@ -211,7 +258,9 @@ const (
 	timedOut_
 )
 
-func runMutant(dir, bin string, p *point, short bool, run string, timeout time.Duration) outcome {
+// runMutant runs pk's test binary, in pk's folder of the copy at dir, with
+// mutation p switched on.
+func runMutant(dir string, pk *pkg, p *point, short bool, run string, timeout time.Duration) outcome {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout+30*time.Second)
 	defer cancel()
 	args := []string{"-test.count=1", "-test.failfast", "-test.timeout=" + timeout.String()}
@@ -221,14 +270,14 @@ func runMutant(dir, bin string, p *point, short bool, run string, timeout time.D
 	if run != "" {
 		args = append(args, "-test.run="+run)
 	}
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Dir = dir
+	cmd := exec.CommandContext(ctx, pk.bin, args...)
+	cmd.Dir = filepath.Join(dir, filepath.FromSlash(pk.dir))
 	cmd.Env = append(os.Environ(), "PLEXAUTH_MUTANT="+strconv.Itoa(p.id))
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	if verbose {
-		fmt.Printf("=== mutation %d, %s:%d %s: %s\n%s\n", p.id, p.file, p.line, p.op, p.change, tail(out.String(), 40))
+		fmt.Printf("=== mutation %d, %s:%d %s: %s (tests of %s)\n%s\n", p.id, p.file, p.line, p.op, p.change, pk.dir, tail(out.String(), 40))
 	}
 	switch {
 	case err == nil:
@@ -240,8 +289,56 @@ func runMutant(dir, bin string, p *point, short bool, run string, timeout time.D
 	}
 }
 
-// buildSchemata writes every file with its mutations behind switches and
-// builds the test binary, leaving out the mutations on lines the compiler
+// sourceFiles are the files args name, each as its path from root with
+// '/': a file by its path from the root (a bare name is in the root
+// package) or an absolute one inside root; a folder for its .go files but
+// the tests. Test files are skipped: they are the oracle, not the code.
+func sourceFiles(root string, args []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	tests := 0
+	add := func(rel string) {
+		if strings.HasSuffix(rel, "_test.go") {
+			tests++
+			return
+		}
+		if !seen[rel] {
+			seen[rel] = true
+			out = append(out, rel)
+		}
+	}
+	for _, a := range args {
+		p := a
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(root, p)
+		}
+		rel, err := filepath.Rel(root, filepath.Clean(p))
+		if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			fatalf("%s is outside the repository", a)
+		}
+		rel = filepath.ToSlash(rel)
+		st, err := os.Stat(p)
+		check(err)
+		if st.IsDir() {
+			ents, err := os.ReadDir(p)
+			check(err)
+			for _, e := range ents {
+				if !e.IsDir() && strings.HasSuffix(e.Name(), ".go") {
+					add(path.Join(rel, e.Name()))
+				}
+			}
+			continue
+		}
+		if !strings.HasSuffix(rel, ".go") {
+			fatalf("%s is not a Go file", a)
+		}
+		add(rel)
+	}
+	if tests > 0 {
+		fmt.Fprintf(os.Stderr, "  skipped %d test files\n", tests)
+	}
+	return out
+}
 
 func copyTree(from, to string) error {
 	return filepath.WalkDir(from, func(path string, d fs.DirEntry, err error) error {

@@ -8,6 +8,7 @@ import (
 	"go/parser"
 	"go/token"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,7 +17,8 @@ import (
 // point is one mutation.
 type point struct {
 	id     int
-	file   string
+	file   string // the path from the repository's root, with '/'
+	pkg    string // the package's folder from the root, "." for the root
 	line   int
 	group  int    // mutations that share edits are left out together
 	op     string // the operator, e.g. "negate", "remove statement"
@@ -38,22 +40,26 @@ type edit struct {
 }
 
 type file struct {
-	name   string
-	src    []byte
-	fset   *token.FileSet
-	tf     *token.File
-	points []*point
-	edits  []edit
-	lines  []string
+	name    string // the path from the repository's root, with '/'
+	pkg     string // the package's folder from the root, "." for the root
+	pkgName string // the package clause's name
+	src     []byte
+	fset    *token.FileSet
+	tf      *token.File
+	points  []*point
+	edits   []edit
+	lines   []string
 }
 
+// parseFile finds the mutations of the file at name, a path from root with
+// '/'.
 func parseFile(root, name string, ids *int) *file {
-	src, err := os.ReadFile(filepath.Join(root, name))
+	src, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(name)))
 	check(err)
 	fset := token.NewFileSet()
 	af, err := parser.ParseFile(fset, name, src, parser.ParseComments)
 	check(err)
-	f := &file{name: name, src: src, fset: fset, tf: fset.File(af.Pos()), lines: strings.Split(string(src), "\n")}
+	f := &file{name: name, pkg: path.Dir(name), pkgName: af.Name.Name, src: src, fset: fset, tf: fset.File(af.Pos()), lines: strings.Split(string(src), "\n")}
 	m := &mutator{f: f, ids: ids}
 	for _, d := range af.Decls {
 		switch d := d.(type) {
@@ -91,7 +97,7 @@ func (m *mutator) text(n ast.Node) string {
 
 func (m *mutator) add(n ast.Node, op, change string) *point {
 	line := m.f.fset.Position(n.Pos()).Line
-	p := &point{file: m.f.name, line: line, op: op, change: change, src: strings.TrimSpace(m.f.lines[line-1])}
+	p := &point{file: m.f.name, pkg: m.f.pkg, line: line, op: op, change: change, src: strings.TrimSpace(m.f.lines[line-1])}
 	*m.ids++
 	p.id, p.group = *m.ids, *m.ids
 	m.f.points = append(m.f.points, p)

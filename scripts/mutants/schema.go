@@ -1,7 +1,7 @@
 package main
 
 // Writing every mutation into the copy at once, each behind its switch,
-// and building the test binary from it.
+// and building each package's test binary from it.
 
 import (
 	"bytes"
@@ -12,24 +12,68 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 )
 
-// refuses. It returns how many were left out.
-func buildSchemata(dir, bin string, files []*file) int {
+// pkg is one package of the module with files to mutate (or, for the root
+// under -full, none: its tests see the other packages' mutations).
+type pkg struct {
+	dir   string  // the folder from the repository's root, with '/'; "." for the root
+	name  string  // the package clause's name
+	files []*file // the files mutated in it
+	bin   string  // its test binary, once built
+}
+
+// packagesOf groups files by package, in the order of first mention.
+func packagesOf(files []*file) []*pkg {
+	var pkgs []*pkg
+	by := map[string]*pkg{}
+	for _, f := range files {
+		pk := by[f.pkg]
+		if pk == nil {
+			pk = &pkg{dir: f.pkg, name: f.pkgName}
+			by[f.pkg] = pk
+			pkgs = append(pkgs, pk)
+		}
+		pk.files = append(pk.files, f)
+	}
+	return pkgs
+}
+
+// binName is the file name of a package's test binary, e.g.
+// internal-access.test, plexauth.test for the root.
+func (pk *pkg) binName() string {
+	if pk.dir == "." {
+		return "plexauth.test"
+	}
+	return strings.ReplaceAll(pk.dir, "/", "-") + ".test"
+}
+
+// buildSchemata writes the package's switch, and every file with its
+// mutations behind switches, into the copy at dir, and builds the
+// package's test binary (go test -c in its folder) into bins, leaving out
+// the mutations on lines the compiler refuses. It returns how many were
+// left out. The package's imports are built from the copy too, so a
+// package's mutations are in every test binary that uses it; a refused
+// line in one of them is left out the same way.
+func buildSchemata(dir, bins string, pk *pkg, all []*file) int {
+	pdir := filepath.Join(dir, filepath.FromSlash(pk.dir))
+	check(os.WriteFile(filepath.Join(pdir, "zz_mutant_switch.go"), []byte("package "+pk.name+"\n"+switchSource), 0o644))
+	pk.bin = filepath.Join(bins, pk.binName())
 	left := 0
 	for attempt := 0; ; attempt++ {
-		for _, f := range files {
-			check(os.WriteFile(filepath.Join(dir, f.name), f.render(), 0o644))
+		for _, f := range all {
+			check(os.WriteFile(filepath.Join(dir, filepath.FromSlash(f.name)), f.render(), 0o644))
 		}
-		cmd := exec.Command("go", "test", "-c", "-o", bin, ".")
-		cmd.Dir = dir
+		cmd := exec.Command("go", "test", "-c", "-o", pk.bin, ".")
+		cmd.Dir = pdir
 		out, err := cmd.CombinedOutput()
 		if err == nil {
 			return left
 		}
-		bad := compileErrors(out)
+		bad := compileErrors(out, dir, pdir)
 		dropped := 0
-		for _, f := range files {
+		for _, f := range all {
 			for line := range bad[f.name] {
 				n := f.dropLine(line)
 				if n > 0 {
@@ -40,22 +84,35 @@ func buildSchemata(dir, bin string, files []*file) int {
 		}
 		if dropped == 0 || attempt > 20 {
 			os.RemoveAll(dir)
-			fatalf("the mutated package does not build:\n%s", out)
+			fatalf("the mutated package %s does not build:\n%s", pk.dir, out)
 		}
 		left += dropped
 	}
 }
 
-var compileError = regexp.MustCompile(`(?m)^\./([a-z_0-9]+\.go):(\d+):\d+: `)
+// compileError is a compiler error; the go command names the file from the
+// folder it runs in (./name.go, ../other/name.go).
+var compileError = regexp.MustCompile(`(?m)^(\S+\.go):(\d+):\d+: `)
 
-func compileErrors(out []byte) map[string]map[int]bool {
+// compileErrors are the lines the compiler refused, by file (its path from
+// the copy's root dir, with '/'), from the output of a build run in cwd.
+func compileErrors(out []byte, dir, cwd string) map[string]map[int]bool {
 	m := map[string]map[int]bool{}
 	for _, s := range compileError.FindAllSubmatch(out, -1) {
-		n, _ := strconv.Atoi(string(s[2]))
-		if m[string(s[1])] == nil {
-			m[string(s[1])] = map[int]bool{}
+		name := string(s[1])
+		if !filepath.IsAbs(name) {
+			name = filepath.Join(cwd, name)
 		}
-		m[string(s[1])][n] = true
+		rel, err := filepath.Rel(dir, name)
+		if err != nil {
+			continue
+		}
+		rel = filepath.ToSlash(rel)
+		n, _ := strconv.Atoi(string(s[2]))
+		if m[rel] == nil {
+			m[rel] = map[int]bool{}
+		}
+		m[rel][n] = true
 	}
 	return m
 }
@@ -142,8 +199,8 @@ func (f *file) render() []byte {
 }
 
 // switchSource is the switch every mutation sits behind.
-const switchSource = `package plexauth
-
+// It follows the package clause.
+const switchSource = `
 import (
 	"cmp"
 	"os"
