@@ -151,7 +151,7 @@ func (m *memoryConformer) claim(key string, expires time.Time) (bool, error) {
 func (m *memoryConformer) release(key string) error { m.sc.releasePin(key); return nil }
 
 // conformStep is one operation of a case and what it must give. Lifetimes
-// are counted from the step: short is the store's resolution, over is a
+// are counted from the step: conformShort is the store's resolution, conformOver is a
 // lifetime that ended a minute ago.
 type conformStep struct {
 	do   string // save, load, replace, remove, sweep, entries, outlive, mark, markIs, bump, counter, claim, release
@@ -165,10 +165,10 @@ type conformStep struct {
 }
 
 const (
-	long = time.Hour
-	over = -time.Minute
-	// short stands for the store's resolution (conformStore.resolution).
-	short = time.Duration(-1)
+	conformLong = time.Hour
+	conformOver = -time.Minute
+	// conformShort stands for the store's resolution (conformStore.resolution).
+	conformShort = time.Duration(-1)
 )
 
 var storeConformance = []struct {
@@ -178,7 +178,7 @@ var storeConformance = []struct {
 	skip map[string]string
 }{
 	{name: "save_then_load_gives_the_value_back", steps: []conformStep{
-		{do: "save", key: "a", val: "v1", ttl: long},
+		{do: "save", key: "a", val: "v1", ttl: conformLong},
 		{do: "load", key: "a", val: "v1"},
 		{do: "load", key: "b", val: "", note: "another key reads the entry"},
 	}},
@@ -187,31 +187,31 @@ var storeConformance = []struct {
 		{do: "entries", n: 0},
 	}},
 	{name: "save_overwrites", steps: []conformStep{
-		{do: "save", key: "a", val: "v1", ttl: long},
-		{do: "save", key: "a", val: "v2", ttl: long},
+		{do: "save", key: "a", val: "v1", ttl: conformLong},
+		{do: "save", key: "a", val: "v2", ttl: conformLong},
 		{do: "load", key: "a", val: "v2"},
 		{do: "entries", n: 1},
 	}},
 	{name: "replace_of_a_missing_key_writes_nothing_and_says_so", steps: []conformStep{
-		{do: "replace", key: "a", val: "v1", ttl: long, err: errSessionNotFound},
+		{do: "replace", key: "a", val: "v1", ttl: conformLong, err: errSessionNotFound},
 		{do: "load", key: "a", val: "", note: "replace brought back an entry that was not there"},
 		{do: "entries", n: 0},
 	}},
 	{name: "replace_of_a_present_key_overwrites", steps: []conformStep{
-		{do: "save", key: "a", val: "v1", ttl: long},
-		{do: "replace", key: "a", val: "v2", ttl: long},
+		{do: "save", key: "a", val: "v1", ttl: conformLong},
+		{do: "replace", key: "a", val: "v2", ttl: conformLong},
 		{do: "load", key: "a", val: "v2"},
 		{do: "entries", n: 1},
 	}},
 	{name: "replace_after_remove_writes_nothing", steps: []conformStep{
-		{do: "save", key: "a", val: "v1", ttl: long},
+		{do: "save", key: "a", val: "v1", ttl: conformLong},
 		{do: "remove", key: "a"},
-		{do: "replace", key: "a", val: "v2", ttl: long, err: errSessionNotFound},
+		{do: "replace", key: "a", val: "v2", ttl: conformLong, err: errSessionNotFound},
 		{do: "load", key: "a", val: "", note: "a re-check brought back a session that was logged out"},
 	}},
 	{name: "replace_with_a_lifetime_over_leaves_nothing_loadable", steps: []conformStep{
-		{do: "save", key: "a", val: "v1", ttl: long},
-		{do: "replace", key: "a", val: "v2", ttl: over},
+		{do: "save", key: "a", val: "v1", ttl: conformLong},
+		{do: "replace", key: "a", val: "v2", ttl: conformOver},
 		{do: "load", key: "a", val: ""},
 	}, skip: map[string]string{
 		// Not reached today: a re-check keeps the session's expiry, so
@@ -221,8 +221,8 @@ var storeConformance = []struct {
 			"(go-cache's Set treats a negative duration as no expiration; cache.go putLocalAt passes time.Until(s.Expires))",
 	}},
 	{name: "remove_then_load_is_not_found", steps: []conformStep{
-		{do: "save", key: "a", val: "v1", ttl: long},
-		{do: "save", key: "b", val: "v2", ttl: long},
+		{do: "save", key: "a", val: "v1", ttl: conformLong},
+		{do: "save", key: "b", val: "v2", ttl: conformLong},
 		{do: "remove", key: "a"},
 		{do: "load", key: "a", val: ""},
 		{do: "load", key: "b", val: "v2", note: "remove took another key"},
@@ -233,31 +233,31 @@ var storeConformance = []struct {
 		{do: "remove", key: "nothing"},
 	}},
 	{name: "an_entry_saved_already_over_is_not_loaded", steps: []conformStep{
-		{do: "save", key: "a", val: "v1", ttl: over},
+		{do: "save", key: "a", val: "v1", ttl: conformOver},
 		{do: "load", key: "a", val: ""},
 	}, skip: map[string]string{
 		"memory": "DIFFERS (defect): put with a lifetime already over keeps the session in memory with no expiry, and lookup returns it " +
 			"(go-cache's Set treats a negative duration as no expiration; cache.go putLocalAt); the handler's own expiry check refuses it",
 	}},
 	{name: "an_entry_runs_out_with_its_lifetime", steps: []conformStep{
-		{do: "save", key: "a", val: "v1", ttl: short},
-		{do: "save", key: "b", val: "v2", ttl: long},
+		{do: "save", key: "a", val: "v1", ttl: conformShort},
+		{do: "save", key: "b", val: "v2", ttl: conformLong},
 		{do: "load", key: "a", val: "v1"},
 		{do: "outlive", key: "a"},
 		{do: "load", key: "a", val: ""},
 		{do: "load", key: "b", val: "v2"},
 	}},
 	{name: "sweep_drops_entries_that_ran_out_and_keeps_the_others", steps: []conformStep{
-		{do: "save", key: "a", val: "v1", ttl: short},
-		{do: "save", key: "b", val: "v2", ttl: long},
+		{do: "save", key: "a", val: "v1", ttl: conformShort},
+		{do: "save", key: "b", val: "v2", ttl: conformLong},
 		{do: "outlive", key: "a"},
 		{do: "sweep"},
 		{do: "entries", n: 1, note: "the entry that ran out still takes room after the sweep"},
 		{do: "load", key: "b", val: "v2"},
 	}},
 	{name: "sweep_drops_an_entry_saved_already_over", steps: []conformStep{
-		{do: "save", key: "a", val: "v1", ttl: over},
-		{do: "save", key: "b", val: "v2", ttl: long},
+		{do: "save", key: "a", val: "v1", ttl: conformOver},
+		{do: "save", key: "b", val: "v2", ttl: conformLong},
 		{do: "sweep"},
 		{do: "entries", n: 1},
 	}, skip: map[string]string{
@@ -265,21 +265,21 @@ var storeConformance = []struct {
 	}},
 	{name: "sign_out_marker_save_load_overwrite", steps: []conformStep{
 		{do: "markIs", key: "acct1", n: 0, note: "a marker before any sign-out"},
-		{do: "mark", key: "acct1", n: 1_700_000_000_000_000_001, ttl: long},
+		{do: "mark", key: "acct1", n: 1_700_000_000_000_000_001, ttl: conformLong},
 		{do: "markIs", key: "acct1", n: 1_700_000_000_000_000_001},
 		{do: "markIs", key: "acct2", n: 0, note: "another account has the marker"},
-		{do: "mark", key: "acct1", n: 1_700_000_000_000_000_002, ttl: long},
+		{do: "mark", key: "acct1", n: 1_700_000_000_000_000_002, ttl: conformLong},
 		{do: "markIs", key: "acct1", n: 1_700_000_000_000_000_002},
 		// Markers are compared for equality, never as times: a smaller
 		// number (a clock behind) must be kept as it is.
-		{do: "mark", key: "acct1", n: 5, ttl: long},
+		{do: "mark", key: "acct1", n: 5, ttl: conformLong},
 		{do: "markIs", key: "acct1", n: 5},
 	}, skip: map[string]string{
 		"memory": "by design: memory keeps no sign-out markers; one process, endAccount ends its sessions in memory directly",
 	}},
 	{name: "sign_out_marker_runs_out_by_the_sweep", steps: []conformStep{
-		{do: "mark", key: "acct1", n: 7, ttl: short},
-		{do: "mark", key: "acct2", n: 8, ttl: long},
+		{do: "mark", key: "acct1", n: 7, ttl: conformShort},
+		{do: "mark", key: "acct2", n: 8, ttl: conformLong},
 		{do: "outlive", key: "acct1"},
 		{do: "sweep"},
 		{do: "markIs", key: "acct1", n: 0},
@@ -288,7 +288,7 @@ var storeConformance = []struct {
 		"memory": "by design: memory keeps no sign-out markers",
 	}},
 	{name: "sign_out_marker_past_its_lifetime_reads_as_none", steps: []conformStep{
-		{do: "mark", key: "acct1", n: 7, ttl: short},
+		{do: "mark", key: "acct1", n: 7, ttl: conformShort},
 		{do: "outlive", key: "acct1"},
 		{do: "markIs", key: "acct1", n: 0},
 	}, skip: map[string]string{
@@ -308,26 +308,26 @@ var storeConformance = []struct {
 		"memory": "by design: memory has no sign-out counter; no other instance reads it",
 	}},
 	{name: "pin_claim_once_then_refused_then_released_and_claimed_again", steps: []conformStep{
-		{do: "claim", key: "p1", ttl: long, ok: true},
-		{do: "claim", key: "p1", ttl: long, ok: false, note: "a pin claimed twice"},
-		{do: "claim", key: "p2", ttl: long, ok: true, note: "a claim refused another pin"},
+		{do: "claim", key: "p1", ttl: conformLong, ok: true},
+		{do: "claim", key: "p1", ttl: conformLong, ok: false, note: "a pin claimed twice"},
+		{do: "claim", key: "p2", ttl: conformLong, ok: true, note: "a claim refused another pin"},
 		{do: "release", key: "p1"},
-		{do: "claim", key: "p1", ttl: long, ok: true, note: "a released pin cannot be claimed again"},
-		{do: "claim", key: "p1", ttl: long, ok: false},
+		{do: "claim", key: "p1", ttl: conformLong, ok: true, note: "a released pin cannot be claimed again"},
+		{do: "claim", key: "p1", ttl: conformLong, ok: false},
 	}},
 	{name: "pin_release_of_an_unclaimed_pin_is_fine", steps: []conformStep{
 		{do: "release", key: "p1"},
-		{do: "claim", key: "p1", ttl: long, ok: true},
+		{do: "claim", key: "p1", ttl: conformLong, ok: true},
 	}},
 	{name: "pin_claim_runs_out", steps: []conformStep{
-		{do: "claim", key: "p1", ttl: short, ok: true},
-		{do: "claim", key: "p1", ttl: short, ok: false},
+		{do: "claim", key: "p1", ttl: conformShort, ok: true},
+		{do: "claim", key: "p1", ttl: conformShort, ok: false},
 		{do: "outlive", key: "p1"},
-		{do: "claim", key: "p1", ttl: long, ok: true, note: "a claim that ran out still refuses the pin"},
+		{do: "claim", key: "p1", ttl: conformLong, ok: true, note: "a claim that ran out still refuses the pin"},
 	}},
 	{name: "pin_claim_already_over_refuses_nothing", steps: []conformStep{
-		{do: "claim", key: "p1", ttl: over, ok: true},
-		{do: "claim", key: "p1", ttl: long, ok: true},
+		{do: "claim", key: "p1", ttl: conformOver, ok: true},
+		{do: "claim", key: "p1", ttl: conformLong, ok: true},
 	}, skip: map[string]string{
 		// Not reached today: claims last maxStateTTL (poll.go).
 		"memory": "DIFFERS (defect, unreached): claimPin with a lifetime already over claims the pin in memory with no expiry, refusing it for the process's life (go-cache's Add treats a negative duration as no expiration)",
@@ -399,7 +399,7 @@ func runConformCase(t *testing.T, s conformStore, steps []conformStep) {
 	ends := map[string]time.Time{} // when what a key holds runs out
 	lifetime := func(st conformStep) time.Time {
 		d := st.ttl
-		if d == short {
+		if d == conformShort {
 			d = s.resolution()
 		}
 		ends[st.key] = time.Now().Add(d)
