@@ -164,6 +164,14 @@ func (sc *sessionCache) set(id string, s *Session, ttl time.Duration) {
 	if old, ok := sc.c.Get(id); ok && old.(*Session) != s {
 		old.(*Session).evicted.Store(true)
 	}
+	if ttl <= 0 {
+		// go-cache keeps an entry written with a lifetime of 0 or less for
+		// ever: a session already over (a re-check finishing after its
+		// expiry) would stay in memory, token and all, for the process's
+		// life. It is over: memory holds nothing for it.
+		sc.c.Delete(id)
+		return
+	}
 	sc.c.Set(id, s, ttl)
 }
 

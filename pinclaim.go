@@ -46,6 +46,11 @@ func (sc *sessionCache) pinSettled(key string) bool {
 // claimed already, here or, through the store, by another instance. err is
 // set when the store could not be asked; the pin is then not claimed.
 func (sc *sessionCache) claimPin(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	if ttl <= 0 {
+		// Over already: nothing to claim (go-cache would keep a claim
+		// made with such a lifetime for ever), as Redis does.
+		return true, nil
+	}
 	// go-cache's Add is atomic: of concurrent finishes here, one wins.
 	if sc.pins.Add(key, struct{}{}, ttl) != nil {
 		return false, nil
