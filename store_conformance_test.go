@@ -216,7 +216,7 @@ var storeConformance = []struct {
 	}, skip: map[string]string{
 		// Not reached today: a re-check keeps the session's expiry, so
 		// the entry left behind runs out at the same moment.
-		"redis": "DIFFERS: replace with a lifetime already over answers errSessionNotFound and leaves the old entry loadable until its own TTL (store_redis.go replace returns before SET XX); Caddy storage overwrites it with an entry that does not load",
+		"redis":  "DIFFERS: replace with a lifetime already over answers errSessionNotFound and leaves the old entry loadable until its own TTL (store_redis.go replace returns before SET XX); Caddy storage overwrites it with an entry that does not load",
 		"memory": "DIFFERS: replace with a lifetime already over drops the entry from memory and so reports it not found (cache.go set: go-cache would keep it for ever); nothing is loadable after it, as the case wants",
 	}},
 	{name: "remove_then_load_is_not_found", steps: []conformStep{
