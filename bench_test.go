@@ -158,7 +158,7 @@ func benchSession(i int, now time.Time, ttl time.Duration) *Session {
 func addSession(h *PlexAuth, s *Session) string {
 	rawID := randomBytes(sessionIDLen)
 	h.sessions.putLocal(string(rawID), s)
-	return h.sessionSealer.seal(h.CookieName, rawID, s.Expires)
+	return h.sessionSealer.Seal(h.CookieName, rawID, s.Expires)
 }
 
 // benchRequest is one request reused for every iteration, for the
@@ -581,7 +581,7 @@ func BenchmarkUnauthenticatedAPI(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	forged := h.CookieName + "=" + otherKey.seal(h.CookieName, randomBytes(sessionIDLen), time.Now().Add(time.Hour))
+	forged := h.CookieName + "=" + otherKey.Seal(h.CookieName, randomBytes(sessionIDLen), time.Now().Add(time.Hour))
 	br := newBenchRequest(http.MethodGet, "http://media.example.com/api/v2/status", "Accept", "application/json")
 	w := &nopWriter{h: http.Header{}}
 	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { b.Fatal("next ran"); return nil })

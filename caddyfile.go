@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/cookieheader"
 )
 
 func init() {
@@ -84,7 +85,7 @@ func (p *PlexAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			case "client_id":
 				p.ClientID = v
 			case "cookie_name":
-				if !validCookieName(v) {
+				if !cookieheader.ValidName(v) {
 					return d.Errf("cookie_name %q is not a valid cookie name", v)
 				}
 				p.CookieName = v

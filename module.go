@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/cookieheader"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
 )
 
@@ -465,7 +466,7 @@ func (h *PlexAuth) Validate() error {
 	if time.Duration(h.Timeout) <= 0 {
 		return errors.New("plex_auth: timeout must be positive")
 	}
-	if !validCookieName(h.CookieName) {
+	if !cookieheader.ValidName(h.CookieName) {
 		return fmt.Errorf("plex_auth: cookie_name %q is not a valid cookie name", h.CookieName)
 	}
 	if !strings.HasPrefix(h.Prefix, "/") || strings.ContainsAny(h.Prefix, "?#% \\") {
@@ -533,7 +534,7 @@ func (h *PlexAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 	// Dropping the session cookie first leaves room in the header map for
 	// the identity headers; a full map would grow, which costs more than
 	// all the rest of this.
-	stripCookie(r.Header, h.CookieName)
+	cookieheader.Strip(r.Header, h.CookieName)
 	h.setIdentity(r, srv, s, tier)
 	return next.ServeHTTP(w, r)
 }
@@ -543,12 +544,12 @@ func (h *PlexAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 // the refusal page can name the account; admit refuses it. err is set only
 // when the session store could not be asked.
 func (h *PlexAuth) sessionFromRequest(r *http.Request) (*Session, string, error) {
-	s, id, err := h.sessionFromCookie(r, findCookie(r.Header, h.CookieName))
+	s, id, err := h.sessionFromCookie(r, cookieheader.Find(r.Header, h.CookieName))
 	if s == nil && err == nil {
 		// A browser that holds the cookie in two scopes (host-only and
 		// cookie_domain, after that option changed) sends the older
 		// first: a stale one must not hide a live one.
-		if vs := cookieValues(r.Header, h.CookieName); len(vs) > 1 {
+		if vs := cookieheader.Values(r.Header, h.CookieName); len(vs) > 1 {
 			for _, v := range vs[1:] {
 				if s, id, err = h.sessionFromCookie(r, v); s != nil || err != nil {
 					break
@@ -578,7 +579,7 @@ func (h *PlexAuth) sessionFromCookie(r *http.Request, value string) (*Session, s
 	} else {
 		if !known {
 			buf := openBufs.Get().(*openBuf)
-			raw, until, oerr := h.sessionSealer.openUntil(h.CookieName, value, now, buf[:])
+			raw, until, oerr := h.sessionSealer.OpenUntil(h.CookieName, value, now, buf[:])
 			if oerr == nil && len(raw) == sessionIDLen {
 				id, sealedUntil = string(raw), until
 			}

@@ -204,25 +204,6 @@ func TestIsNavigation(t *testing.T) {
 	}
 }
 
-func TestFindAndStripCookie(t *testing.T) {
-	h := http.Header{"Cookie": {"a=1; plex_auth_session=SEALED; b=2", "plex_auth_session_state=x"}}
-	if got := findCookie(h, "plex_auth_session"); got != "SEALED" {
-		t.Fatalf("findCookie = %q", got)
-	}
-	if got := findCookie(h, "plex_auth"); got != "" {
-		t.Fatalf("prefix of a name must not match, got %q", got)
-	}
-	stripCookie(h, "plex_auth_session")
-	if got := strings.Join(h["Cookie"], " | "); got != "a=1; b=2 | plex_auth_session_state=x" {
-		t.Fatalf("after strip: %q", got)
-	}
-	only := http.Header{"Cookie": {"plex_auth_session=SEALED"}}
-	stripCookie(only, "plex_auth_session")
-	if _, ok := only["Cookie"]; ok {
-		t.Fatal("a Cookie header holding only the session cookie should go")
-	}
-}
-
 func TestSpoofedIdentityHeadersNeverReachNextWithoutSession(t *testing.T) {
 	h := ruleHandler([]string{"srv"}, nil, nil)
 	h.CookieName = "plex_auth_session"

@@ -171,7 +171,7 @@ func TestForgedStateNamingSomeoneElsesPinIsRefused(t *testing.T) {
 	const name = "plex_auth_session_state"
 	open := func(v string) loginState {
 		t.Helper()
-		raw, err := stolen.open(name, v, time.Now(), nil)
+		raw, err := stolen.Open(name, v, time.Now(), nil)
 		if err != nil {
 			t.Fatalf("the stolen secret does not open a state cookie: %v", err)
 		}
@@ -187,7 +187,7 @@ func TestForgedStateNamingSomeoneElsesPinIsRefused(t *testing.T) {
 	e.start(attacker, "/")
 	mine := open(stateCookie(attacker).Value)
 	forged, _ := json.Marshal(loginState{PinID: mine.PinID + 1, Code: "guessed", RD: "/"})
-	forgedState := stolen.seal(name, forged, time.Now().Add(10*time.Minute))
+	forgedState := stolen.Seal(name, forged, time.Now().Add(10*time.Minute))
 
 	// The victim starts next, and approves as the owner.
 	victim := newBrowser(t)

@@ -12,7 +12,9 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/caddy-plexauth/caddy-plexauth/internal/cookieheader"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/returnurl"
 )
 
 // maxFormBody bounds what the endpoints read of a POST body.
@@ -79,7 +81,7 @@ func (h *PlexAuth) returnTo(w http.ResponseWriter, r *http.Request) (string, boo
 		writeStatus(w, r, http.StatusBadRequest, "malformed request parameters", "")
 		return "", false
 	}
-	return safeRedirect(r.Form.Get("rd"), r.Host, h.RedirectDomains), true
+	return returnurl.Safe(r.Form.Get("rd"), r.Host, h.RedirectDomains), true
 }
 
 func (h *PlexAuth) serveLogin(w http.ResponseWriter, r *http.Request) {
@@ -152,7 +154,7 @@ func (h *PlexAuth) serveStart(w http.ResponseWriter, r *http.Request) {
 	payload, _ := json.Marshal(loginState{PinID: pin.ID, Code: pin.Code, RD: rd})
 	http.SetCookie(w, &http.Cookie{
 		Name:     h.stateCookie,
-		Value:    h.stateSealer.seal(h.stateCookie, payload, time.Now().Add(ttl)),
+		Value:    h.stateSealer.Seal(h.stateCookie, payload, time.Now().Add(ttl)),
 		Path:     h.externalPrefix(r) + "/",
 		MaxAge:   int(ttl / time.Second),
 		HttpOnly: true,
@@ -176,11 +178,11 @@ func (h *PlexAuth) serveStart(w http.ResponseWriter, r *http.Request) {
 
 // readState opens the state cookie; nil when it is missing, forged or expired.
 func (h *PlexAuth) readState(r *http.Request) *loginState {
-	v := findCookie(r.Header, h.stateCookie)
+	v := cookieheader.Find(r.Header, h.stateCookie)
 	if v == "" {
 		return nil
 	}
-	raw, err := h.stateSealer.open(h.stateCookie, v, time.Now(), nil)
+	raw, err := h.stateSealer.Open(h.stateCookie, v, time.Now(), nil)
 	if err != nil {
 		return nil
 	}
@@ -188,7 +190,7 @@ func (h *PlexAuth) readState(r *http.Request) *loginState {
 	if json.Unmarshal(raw, &st) != nil || st.PinID <= 0 {
 		return nil
 	}
-	st.RD = safeRedirect(st.RD, r.Host, h.RedirectDomains)
+	st.RD = returnurl.Safe(st.RD, r.Host, h.RedirectDomains)
 	return &st
 }
 
@@ -244,7 +246,7 @@ func (h *PlexAuth) newSession(w http.ResponseWriter, r *http.Request, s *Session
 	h.warnCookieDomain(r.Host)
 	http.SetCookie(w, &http.Cookie{
 		Name:     h.CookieName,
-		Value:    h.sessionSealer.seal(h.CookieName, rawID, s.Expires),
+		Value:    h.sessionSealer.Seal(h.CookieName, rawID, s.Expires),
 		Path:     "/",
 		Domain:   h.CookieDomain,
 		MaxAge:   int(ttl / time.Second),
@@ -292,7 +294,7 @@ func (h *PlexAuth) serveLogout(w http.ResponseWriter, r *http.Request) {
 	// outlive the sign-out. This block's session_ttl does not decide what
 	// ends: a sibling site with a longer one still admits the session.
 	now := time.Now()
-	for _, v := range cookieValues(r.Header, h.CookieName) {
+	for _, v := range cookieheader.Values(r.Header, h.CookieName) {
 		id := h.sealedSessionID(v, now)
 		if id == "" {
 			continue
@@ -329,7 +331,7 @@ func (h *PlexAuth) sealedSessionID(value string, now time.Time) string {
 	if e, ok := h.verifiedCookies().get(h.CookieName, value, now); ok {
 		return e.id
 	}
-	raw, err := h.sessionSealer.open(h.CookieName, value, now, nil)
+	raw, err := h.sessionSealer.Open(h.CookieName, value, now, nil)
 	if err != nil || len(raw) != sessionIDLen {
 		return ""
 	}

@@ -146,7 +146,7 @@ func FuzzStateCookieAndPinSettling(f *testing.F) {
 
 		value := raw
 		if value == "" {
-			value = h.stateSealer.seal(h.stateCookie, payload, time.Now().Add(time.Hour))
+			value = h.stateSealer.Seal(h.stateCookie, payload, time.Now().Add(time.Hour))
 		}
 		var st loginState
 		opens := raw == "" && json.Unmarshal(payload, &st) == nil && st.PinID > 0

@@ -357,7 +357,7 @@ func TestGeneratedSecretAndClientIDAreSharedThroughStorageAndRemadeWhenDeleted(t
 	if err != nil {
 		t.Fatal(err)
 	}
-	cookie := old.seal("plex_session", []byte("session-id"), time.Now().Add(time.Hour))
+	cookie := old.Seal("plex_session", []byte("session-id"), time.Now().Add(time.Hour))
 	if err := st.Delete(ctx, storageSecretKey); err != nil {
 		t.Fatal(err)
 	}
@@ -372,7 +372,7 @@ func TestGeneratedSecretAndClientIDAreSharedThroughStorageAndRemadeWhenDeleted(t
 		t.Fatal("deleting the secret changed the client id")
 	}
 	fresh, _ := newSealer("session", s3)
-	if _, err := fresh.open("plex_session", cookie, time.Now(), nil); err == nil {
+	if _, err := fresh.Open("plex_session", cookie, time.Now(), nil); err == nil {
 		t.Fatal("a cookie made under the deleted secret still opens")
 	}
 }

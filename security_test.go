@@ -58,7 +58,7 @@ func storeSession(t *testing.T, h *PlexAuth, s *Session) string {
 	if err := h.sessions.put(context.Background(), string(raw), s); err != nil {
 		t.Fatal(err)
 	}
-	return h.sessionSealer.seal(h.CookieName, raw, time.Now().Add(24*time.Hour))
+	return h.sessionSealer.Seal(h.CookieName, raw, time.Now().Add(24*time.Hour))
 }
 
 // serveWithCookie sends a JSON request carrying the session cookie (and
@@ -189,11 +189,11 @@ func TestExpiredStateCookieIsRefused(t *testing.T) {
 	}
 	const name = defaultCookieName + "_state"
 	live := stateCookie(b)
-	payload, err := sl.open(name, live.Value, time.Now(), nil)
+	payload, err := sl.Open(name, live.Value, time.Now(), nil)
 	if err != nil {
 		t.Fatalf("the test's sealer cannot open the module's state cookie: %v", err)
 	}
-	old := sl.seal(name, payload, time.Now().Add(-time.Minute))
+	old := sl.Seal(name, payload, time.Now().Add(-time.Minute))
 
 	checks := e.plex.Count(http.MethodGet, "/api/v2/pins/*")
 	thief := newBrowser(t)

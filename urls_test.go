@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/caddy-plexauth/caddy-plexauth/internal/returnurl"
 )
 
 // setCookies returns the cookies named name that resp sets or clears.
@@ -192,7 +194,7 @@ func TestReturnPathStartsWithOneSlash(t *testing.T) {
 		if !staysOnHost(got) {
 			t.Errorf("%q leaves the host", got)
 		}
-		if rd := safeRedirect(got, "site.test", nil); !staysOnHost(rd) {
+		if rd := returnurl.Safe(got, "site.test", nil); !staysOnHost(rd) {
 			t.Errorf("%q comes back from the return-URL check as %q", got, rd)
 		}
 	}

@@ -117,7 +117,7 @@ func TestVerifiedCookieExpiresWithItsSealedExpiryAndTheSession(t *testing.T) {
 			if err := h.sessions.put(context.Background(), string(raw), testSession(now, tc.ends)); err != nil {
 				t.Fatal(err)
 			}
-			cookie := h.sessionSealer.seal(h.CookieName, raw, tc.sealed)
+			cookie := h.sessionSealer.Seal(h.CookieName, raw, tc.sealed)
 			if !admitted(t, h, cookie) {
 				t.Fatal("a live session was refused")
 			}
@@ -171,7 +171,7 @@ func TestSessionEndedElsewhereIsRefusedAndForgotten(t *testing.T) {
 	if err := h.sessions.put(context.Background(), string(raw), testSession(time.Now(), time.Now().Add(time.Hour))); err != nil {
 		t.Fatal(err)
 	}
-	cookie := h.sessionSealer.seal(h.CookieName, raw, time.Now().Add(time.Hour))
+	cookie := h.sessionSealer.Seal(h.CookieName, raw, time.Now().Add(time.Hour))
 	if !admitted(t, h, cookie) {
 		t.Fatal("a live session was refused")
 	}
@@ -253,7 +253,7 @@ func BenchmarkVerifiedTableFull(b *testing.B) {
 	n := verifiedShards * verifiedPerShard
 	values := make([]string, 0, 2*n)
 	for range 2 * n {
-		values = append(values, s.seal(defaultCookieName, randomBytes(sessionIDLen), time.Now().Add(time.Hour)))
+		values = append(values, s.Seal(defaultCookieName, randomBytes(sessionIDLen), time.Now().Add(time.Hour)))
 	}
 	exp := time.Now().Add(time.Hour).Unix()
 	var perValue float64
@@ -282,7 +282,7 @@ func TestSessionReplacedInMemoryIsNotServedFromTheTable(t *testing.T) {
 	raw := randomBytes(sessionIDLen)
 	first := testSession(time.Now(), time.Now().Add(time.Hour))
 	h.sessions.putLocal(string(raw), first)
-	cookie := h.sessionSealer.seal(h.CookieName, raw, time.Now().Add(time.Hour))
+	cookie := h.sessionSealer.Seal(h.CookieName, raw, time.Now().Add(time.Hour))
 	if _, seen := serveWithCookie(t, h, cookie, nil); seen == nil || seen.Header.Get("Remote-User") != "friend" {
 		t.Fatal("a live session was refused")
 	}

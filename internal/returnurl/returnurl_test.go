@@ -1,4 +1,4 @@
-package plexauth
+package returnurl
 
 import (
 	"bufio"
@@ -149,8 +149,8 @@ func TestSafeRedirect(t *testing.T) {
 			if want == "" {
 				want = tt.rd
 			}
-			if got := safeRedirect(tt.rd, host, rdTestDomains); got != want {
-				t.Errorf("safeRedirect(%q, %q) = %q, want %q", tt.rd, host, got, want)
+			if got := Safe(tt.rd, host, rdTestDomains); got != want {
+				t.Errorf("Safe(%q, %q) = %q, want %q", tt.rd, host, got, want)
 			}
 		})
 	}
@@ -205,7 +205,7 @@ func rdBrowserResolve(requestHost, ref string) (*url.URL, error) {
 	return base.ResolveReference(r), nil
 }
 
-// rdCheckLanding returns an error unless out, as returned by safeRedirect,
+// rdCheckLanding returns an error unless out, as returned by Safe,
 // is "/" or takes a browser somewhere okHost accepts over http(s), both as
 // given and after each round of percent-decoding (some hop may unescape it).
 func rdCheckLanding(out, requestHost string, okHost func(*url.URL) bool) error {
@@ -299,7 +299,7 @@ func TestOpenRedirectCorpus(t *testing.T) {
 				payloads = append(payloads, unq)
 			}
 			for _, rd := range payloads {
-				out := safeRedirect(rd, run.requestHost, run.domains)
+				out := Safe(rd, run.requestHost, run.domains)
 				if out != "/" {
 					kept++
 				}
@@ -341,19 +341,19 @@ func FuzzSafeRedirect(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, rd string) {
 		for _, c := range configs {
-			out := safeRedirect(rd, c.requestHost, c.domains)
+			out := Safe(rd, c.requestHost, c.domains)
 			if out != "/" && out != rd {
-				t.Fatalf("safeRedirect(%q, %q) = %q: neither \"/\" nor the input", rd, c.requestHost, out)
+				t.Fatalf("Safe(%q, %q) = %q: neither \"/\" nor the input", rd, c.requestHost, out)
 			}
 			okHost := func(u *url.URL) bool {
 				// Only absolute URLs may leave the request host.
 				return strings.EqualFold(u.Host, c.requestHost) || (!strings.HasPrefix(out, "/") && c.domainOK(u))
 			}
 			if err := rdCheckLanding(out, c.requestHost, okHost); err != nil {
-				t.Fatalf("safeRedirect(%q, %q): %v", rd, c.requestHost, err)
+				t.Fatalf("Safe(%q, %q): %v", rd, c.requestHost, err)
 			}
-			if again := safeRedirect(out, c.requestHost, c.domains); again != out {
-				t.Fatalf("safeRedirect not idempotent: %q -> %q -> %q", rd, out, again)
+			if again := Safe(out, c.requestHost, c.domains); again != out {
+				t.Fatalf("Safe not idempotent: %q -> %q -> %q", rd, out, again)
 			}
 		}
 	})

@@ -1,4 +1,4 @@
-package plexauth
+package returnurl
 
 import "testing"
 
@@ -8,12 +8,12 @@ import "testing"
 func TestReturnURLWithoutAHostIsRefusedForARequestWithoutOne(t *testing.T) {
 	for _, rd := range []string{"https:evil.com", "https:/evil.com", "https:///evil.com", "https://", "http:///", "https://:443/"} {
 		for _, domains := range [][]string{nil, rdTestDomains} {
-			if got := safeRedirect(rd, "", domains); got != "/" {
-				t.Errorf("safeRedirect(%q, no Host, %v) = %q, want /", rd, domains, got)
+			if got := Safe(rd, "", domains); got != "/" {
+				t.Errorf("Safe(%q, no Host, %v) = %q, want /", rd, domains, got)
 			}
 		}
 	}
-	if got := safeRedirect("/kept", "", nil); got != "/kept" {
+	if got := Safe("/kept", "", nil); got != "/kept" {
 		t.Errorf("a local path is kept without a Host too; got %q", got)
 	}
 }
@@ -31,7 +31,7 @@ func TestReturnURLHostCharacters(t *testing.T) {
 			continue // end the host, make userinfo, or are refused by net/url or other rules
 		}
 		rd := "https://a" + string(c) + "b.allowed.tld/"
-		if got := safeRedirect(rd, rdTestHost, rdTestDomains) == rd; got != want {
+		if got := Safe(rd, rdTestHost, rdTestDomains) == rd; got != want {
 			t.Errorf("host byte %q: kept = %v, want %v", c, got, want)
 		}
 	}

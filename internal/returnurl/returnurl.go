@@ -1,4 +1,8 @@
-package plexauth
+// Package returnurl decides where a browser may be sent after sign-in: the
+// return URL ("rd") checked against the request's host and the operator's
+// redirect_domains. It is pure (no I/O, no net/http), with table tests of
+// attacks, oauth2-proxy's open-redirect corpus and a fuzz target beside it.
+package returnurl
 
 import (
 	"net/url"
@@ -15,14 +19,19 @@ const maxRedirectLen = 2048
 // rather than trusted, so nesting one level deeper cannot get past the check.
 const maxRedirectDecodeRounds = 4
 
-// safeRedirect returns rd when it is a safe place to send the user after
-// sign-in, else "/".
+// Safe returns rd when it is a safe place to send the user after sign-in,
+// else "/". It never returns anything else: a caller may put the result in
+// a Location header as is. Safe(Safe(rd, h, d), h, d) == Safe(rd, h, d).
 //
 // Only two shapes are accepted:
 //   - a path starting with exactly one "/": a browser always resolves that
 //     against the current origin;
 //   - an absolute http(s) URL whose host is the request's Host header
-//     (port included, case-insensitive) or matches domains (see hostAllowed).
+//     (port included, case-insensitive) or matches an entry of domains:
+//     "example.com" matches only that name, ".example.com" that name and
+//     any subdomain of it; an entry with a port ("example.com:8443") needs
+//     that port in the URL, one without accepts any; IPv6 entries are
+//     bracketed; names compare case-insensitively (see hostAllowed).
 //
 // Browsers are more lenient than net/url: they read "\" as "/", delete tabs
 // and newlines anywhere in a URL, and treat "//host" as a link to another
@@ -32,8 +41,9 @@ const maxRedirectDecodeRounds = 4
 // the same checks, and rd that cannot be decoded is refused.
 //
 // Accepted values are returned unchanged, so what we checked is exactly what
-// goes into the Location header.
-func safeRedirect(rd, requestHost string, domains []string) string {
+// goes into the Location header. rd longer than 2048 bytes, or still
+// changing after 4 rounds of percent-decoding, is refused.
+func Safe(rd, requestHost string, domains []string) string {
 	if rd == "" || len(rd) > maxRedirectLen {
 		return "/"
 	}
