@@ -52,8 +52,9 @@ import (
 var defaultFiles = []string{
 	"admin.go", "cache.go", "cookie.go", "crosssite.go",
 	"identityheaders.go", "limits.go", "module.go", "ownerstore.go", "pinclaim.go",
-	"pinflow.go", "poll.go", "redirect.go", "revalidate.go", "rules.go", "signout.go",
+	"pinflow.go", "pinledger.go", "poll.go", "revalidate.go", "rules.go", "signout.go",
 	"store.go", "urls.go", "verified.go",
+	"internal/returnurl/returnurl.go", "internal/seal/seal.go", "internal/cookieheader/cookieheader.go",
 	"internal/access/access.go", "internal/access/allowusers.go",
 	"internal/access/list.go", "internal/access/tier.go",
 	"internal/plextv/client.go", "internal/plextv/pins.go",
