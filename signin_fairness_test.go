@@ -19,32 +19,26 @@ import (
 // Each takes the flood's full length (30 s and 20 s); -short skips them.
 
 // rawPoll asks {prefix}/poll as the login page's script does, from b's
-// address and cookies, off the test's goroutine: it reports instead of
-// failing the test.
+// address and cookies (or the given state cookie), off the test's
+// goroutine: it reports instead of failing the test.
 func rawPoll(b *browser, cookie *http.Cookie) (int, flowAnswer, error) {
 	req, _ := http.NewRequest(http.MethodGet, siteURL+"/_plexauth/poll", nil)
-	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Sec-Fetch-Mode", "cors")
 	if cookie != nil {
 		req.Header.Set("Cookie", cookie.Name+"="+cookie.Value)
 	}
-	resp, err := b.c.Do(req)
-	if err != nil {
-		return 0, flowAnswer{}, err
-	}
-	defer resp.Body.Close()
-	var a flowAnswer
-	body, _ := io.ReadAll(resp.Body)
-	if err := json.Unmarshal(body, &a); err != nil {
-		return resp.StatusCode, a, fmt.Errorf("poll answered %d %.200q: not JSON", resp.StatusCode, body)
-	}
-	return resp.StatusCode, a, nil
+	return flowCall(b, req)
 }
 
 // rawStart posts to {prefix}/start as the login page's script does.
 func rawStart(b *browser) (int, flowAnswer, error) {
 	req, _ := http.NewRequest(http.MethodPost, siteURL+"/_plexauth/start", strings.NewReader("rd=%2F&popup=1"))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return flowCall(b, req)
+}
+
+// flowCall sends req from b and reads the JSON answer of the sign-in flow.
+func flowCall(b *browser, req *http.Request) (int, flowAnswer, error) {
 	req.Header.Set("Accept", "application/json")
 	resp, err := b.c.Do(req)
 	if err != nil {
@@ -54,7 +48,7 @@ func rawStart(b *browser) (int, flowAnswer, error) {
 	var a flowAnswer
 	body, _ := io.ReadAll(resp.Body)
 	if err := json.Unmarshal(body, &a); err != nil {
-		return resp.StatusCode, a, fmt.Errorf("start answered %d %.200q: not JSON", resp.StatusCode, body)
+		return resp.StatusCode, a, fmt.Errorf("%s %s answered %d %.200q: not JSON", req.Method, req.URL.Path, resp.StatusCode, body)
 	}
 	return resp.StatusCode, a, nil
 }
