@@ -250,3 +250,38 @@ func TestClientAloneSpendsItsWholeBurstDespiteFairness(t *testing.T) {
 		}
 	}
 }
+
+// The error says which limit refused, for the log line that carries it.
+func TestLimitErrorSaysWhichLimitRefused(t *testing.T) {
+	for _, c := range []struct {
+		e    *limitError
+		want string
+	}{
+		{&limitError{during: duringCreate}, "local sign-in limit: this client's budget for creating pin is spent"},
+		{&limitError{during: duringCheck, shared: true}, "local sign-in limit: all clients' budget for checking pin is spent"},
+		{&limitError{during: duringCreate, inProgress: true}, "local sign-in limit: this client has 3 sign-ins in progress"},
+	} {
+		if got := c.e.Error(); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.e, got, c.want)
+		}
+	}
+}
+
+// A table below its bound forgets no one: every client keeps what it
+// spent, whatever the order of the map.
+func TestClientTableBelowItsBoundForgetsNoOne(t *testing.T) {
+	l := limit{rate: 0.1, burst: 3}
+	t0 := time.Unix(1000, 0)
+	c := newClientBuckets(l, 64)
+	for i := range 63 {
+		a := netip.AddrFrom4([4]byte{10, 0, 0, byte(i)})
+		for range 3 {
+			c.take(a, t0)
+		}
+	}
+	for i := range 63 {
+		if ok, _ := c.take(netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}), t0); ok {
+			t.Fatalf("client %d was forgotten below the bound: its spent budget came back", i)
+		}
+	}
+}
