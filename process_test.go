@@ -221,6 +221,9 @@ func (p *caddyProc) reload(config string) {
 		body, _ := io.ReadAll(resp.Body)
 		p.t.Fatalf("reload: %d %s", resp.StatusCode, body)
 	}
+	// The reload closes the old servers' connections: the next request on
+	// a kept-alive one would fail with EOF.
+	closeIdleTransports()
 }
 
 // goroutines returns the process's goroutine dump from the admin API.
