@@ -101,6 +101,23 @@ func (f *flood) odd(s string) {
 	}
 }
 
+// count notes one answer of the flood: a 429, or the status the flood
+// expects (200 with want), or else something to report. An error once the
+// flood is stopped is no answer.
+func (f *flood) count(status int, a flowAnswer, err error, want string) {
+	f.sent.Add(1)
+	switch {
+	case err != nil:
+		if !f.stopped() {
+			f.odd(err.Error())
+		}
+	case status == http.StatusTooManyRequests:
+		f.refused.Add(1)
+	case status != http.StatusOK || a.Status != want:
+		f.odd(fmt.Sprintf("%d %+v", status, a))
+	}
+}
+
 func (f *flood) end() {
 	select {
 	case <-f.stop:
@@ -149,15 +166,7 @@ func TestSixteenPollingAddressesDoNotBlockOthersSigningIn(t *testing.T) {
 				case <-tick.C:
 				}
 				status, a, err := rawPoll(holders[n%len(holders)], nil)
-				f.sent.Add(1)
-				switch {
-				case err != nil && !f.stopped():
-					f.odd(err.Error())
-				case status == http.StatusTooManyRequests:
-					f.refused.Add(1)
-				case status != http.StatusOK || a.Status != "pending":
-					f.odd(fmt.Sprintf("%d %+v", status, a))
-				}
+				f.count(status, a, err, "pending")
 			}
 		}()
 	}
@@ -243,15 +252,7 @@ func TestSixtyFourStartingAddressesDoNotBlockOthersStarting(t *testing.T) {
 			defer f.wg.Done()
 			for !f.stopped() {
 				status, a, err := rawStart(b)
-				f.sent.Add(1)
-				switch {
-				case err != nil && !f.stopped():
-					f.odd(err.Error())
-				case status == http.StatusTooManyRequests:
-					f.refused.Add(1)
-				case status != http.StatusOK || a.Status != "started":
-					f.odd(fmt.Sprintf("%d %+v", status, a))
-				}
+				f.count(status, a, err, "started")
 			}
 		}()
 	}
