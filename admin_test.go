@@ -187,7 +187,7 @@ func TestAdminEndsOneSessionByHandleOnEveryInstance(t *testing.T) {
 	if !f.live(1, id) {
 		t.Fatal("the other instance dropped its copy before reading the sign-out counter; the check below could not fail")
 	}
-	f.caches[1].checkSignouts(f.caches[1].store.(signoutStore))
+	f.caches[1].checkSignouts()
 	if f.live(1, id) {
 		t.Fatal("the other instance still admits the session after reading the sign-out counter")
 	}
@@ -228,7 +228,7 @@ func TestAdminEndsEveryAccountSessionOnEveryInstance(t *testing.T) {
 	if !f.live(1, there) {
 		t.Fatal("instance 1 dropped its copy before reading the sign-out counter; the check below could not fail")
 	}
-	f.caches[1].checkSignouts(f.caches[1].store.(signoutStore))
+	f.caches[1].checkSignouts()
 	if f.live(1, there) || f.live(1, here1) {
 		t.Fatal("instance 1 still admits the account after reading the sign-out counter")
 	}
@@ -277,7 +277,7 @@ func TestASessionReadWhileItsAccountIsSignedOutIsReadAgain(t *testing.T) {
 		if _, err := a.endAccount(context.Background(), 9001, time.Now()); err != nil {
 			t.Error(err)
 		}
-		b.checkSignouts(b.store.(signoutStore))
+		b.checkSignouts()
 	}
 	hs.mu.Unlock()
 
@@ -342,21 +342,12 @@ func TestAdminRefusesWhatItDoesNotServe(t *testing.T) {
 // sign-out markers; memory is no such store.
 var sharedStores = []struct {
 	name  string
-	store func(t *testing.T) interface {
-		sessionStore
-		signoutStore
-	}
+	store func(t *testing.T) sessionStore
 }{
-	{"caddy storage", func(t *testing.T) interface {
-		sessionStore
-		signoutStore
-	} {
+	{"caddy storage", func(t *testing.T) sessionStore {
 		return &caddyStore{st: &certmagic.FileStorage{Path: t.TempDir()}}
 	}},
-	{"redis", func(t *testing.T) interface {
-		sessionStore
-		signoutStore
-	} {
+	{"redis", func(t *testing.T) sessionStore {
 		r, err := newRedisStore("redis://"+startRedis(t)+"/0", storeTimeout)
 		if err != nil {
 			t.Fatal(err)
@@ -392,7 +383,7 @@ func TestAccountSignoutHoldsAcrossInstancesWhoseClocksDisagree(t *testing.T) {
 				if _, err := a.endAccount(context.Background(), userID, aClock); err != nil {
 					t.Fatal(err)
 				}
-				b.checkSignouts(st) // as b's watcher does within a second
+				b.checkSignouts() // as b's watcher does within a second
 			}
 			// live: both instances admit the session, a reading it from
 			// the store (it never held it), b from memory or, after the

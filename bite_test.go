@@ -256,6 +256,14 @@ func (s *hangingStore) remove(context.Context, string) error { return nil }
 func (s *hangingStore) sweep(context.Context) error          { return nil }
 func (s *hangingStore) describe() string                     { return "hanging test store" }
 
+// It keeps no sign-out markers and grants every pin claim, without hanging.
+func (s *hangingStore) saveSignout(context.Context, string, int64, time.Duration) error { return nil }
+func (s *hangingStore) loadSignout(context.Context, string) (int64, error)              { return 0, nil }
+func (s *hangingStore) bumpSignouts(context.Context) error                              { return nil }
+func (s *hangingStore) signouts(context.Context) (string, error)                        { return "", nil }
+func (s *hangingStore) claimPin(context.Context, string, time.Time) (bool, error)       { return true, nil }
+func (s *hangingStore) unclaimPin(context.Context, string) error                        { return nil }
+
 func TestHangingStoreHoldsOneLookupNotEveryOnePastCacheTTL(t *testing.T) {
 	st := &hangingStore{entries: map[string][]byte{}, release: make(chan struct{})}
 	sc := newSessionCache(st, nil)

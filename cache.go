@@ -222,9 +222,9 @@ func newSessionCache(store sessionStore, log *zap.Logger) *sessionCache {
 	sc.c.OnEvicted(func(_ string, v any) { v.(*Session).evicted.Store(true) })
 	sc.done.Add(1)
 	go sc.sweep()
-	if ss, ok := store.(signoutStore); ok {
+	if store != nil {
 		sc.done.Add(1)
-		go sc.watchSignouts(ss)
+		go sc.watchSignouts()
 	}
 	return sc
 }

@@ -3,10 +3,7 @@ package plexauth
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
-	"errors"
-	"io/fs"
 	"strconv"
 	"time"
 )
@@ -24,15 +21,6 @@ import (
 func pinClaimKey(clientID string, pinID int64) string {
 	sum := sha256.Sum256([]byte("plex_auth pin claim\x00" + clientID + "\x00" + strconv.FormatInt(pinID, 10)))
 	return hex.EncodeToString(sum[:])
-}
-
-// pinClaimer is a session store that remembers claimed pins.
-type pinClaimer interface {
-	// claimPin records the claim key until expires, atomically: it
-	// returns false when a live claim exists already.
-	claimPin(ctx context.Context, key string, expires time.Time) (bool, error)
-	// unclaimPin drops a claim, so the pin can be finished again.
-	unclaimPin(ctx context.Context, key string) error
 }
 
 // pinSettled reports whether this instance has seen the pin claimed, so a
@@ -55,13 +43,12 @@ func (sc *sessionCache) claimPin(ctx context.Context, key string, ttl time.Durat
 	if sc.pins.Add(key, struct{}{}, ttl) != nil {
 		return false, nil
 	}
-	pc, ok := sc.store.(pinClaimer)
-	if !ok {
+	if sc.store == nil {
 		return true, nil // memory only
 	}
 	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
-	claimed, err := pc.claimPin(sctx, key, time.Now().Add(ttl))
+	claimed, err := sc.store.claimPin(sctx, key, time.Now().Add(ttl))
 	sc.storeResult(err)
 	if err != nil {
 		sc.pins.Delete(key)
@@ -76,63 +63,9 @@ func (sc *sessionCache) claimPin(ctx context.Context, key string, ttl time.Durat
 // (plex.tv or the store not answering), so the browser can ask again.
 func (sc *sessionCache) releasePin(key string) {
 	sc.pins.Delete(key)
-	if pc, ok := sc.store.(pinClaimer); ok {
+	if sc.store != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 		defer cancel()
-		sc.storeResult(pc.unclaimPin(ctx, key))
+		sc.storeResult(sc.store.unclaimPin(ctx, key))
 	}
 }
-
-// Claims in Caddy's storage: one entry per pin under caddyPinPrefix, whose
-// content is its expiry (8 bytes, as session entries begin), so the sweep
-// drops it. Caddy's storage has no create-if-absent, so a claim is made
-// under its lock, which Caddy's storage modules share between instances.
-
-const caddyPinPrefix = "plex_auth/pins"
-
-func (c *caddyStore) claimPin(ctx context.Context, key string, expires time.Time) (bool, error) {
-	lock := "plex_auth_pin_" + key
-	if err := c.st.Lock(ctx, lock); err != nil {
-		return false, err
-	}
-	defer func() { _ = c.st.Unlock(context.WithoutCancel(ctx), lock) }()
-	name := caddyPinPrefix + "/" + key
-	b, err := c.st.Load(ctx, name)
-	switch {
-	case err == nil && entryExpiry(b).After(time.Now()):
-		return false, nil
-	case err != nil && !errors.Is(err, fs.ErrNotExist):
-		return false, err
-	}
-	return true, c.st.Store(ctx, name, binary.BigEndian.AppendUint64(nil, uint64(expires.Unix())))
-}
-
-func (c *caddyStore) unclaimPin(ctx context.Context, key string) error {
-	err := c.st.Delete(ctx, caddyPinPrefix+"/"+key)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	return err
-}
-
-// Claims in Redis: SET NX with the claim's TTL.
-
-const redisPinPrefix = "plex_auth:pin:"
-
-func (r *redisStore) claimPin(ctx context.Context, key string, expires time.Time) (bool, error) {
-	ttl := time.Until(expires)
-	if ttl <= 0 {
-		return true, nil
-	}
-	return r.c.SetNX(ctx, redisPinPrefix+key, "1", ttl).Result()
-}
-
-func (r *redisStore) unclaimPin(ctx context.Context, key string) error {
-	return r.c.Del(ctx, redisPinPrefix+key).Err()
-}
-
-// Interface guards
-var (
-	_ pinClaimer = (*caddyStore)(nil)
-	_ pinClaimer = (*redisStore)(nil)
-)

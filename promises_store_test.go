@@ -54,6 +54,48 @@ func (s *switchStore) remove(ctx context.Context, key string) error {
 	return s.sessionStore.remove(ctx, key)
 }
 
+func (s *switchStore) saveSignout(ctx context.Context, key string, mark int64, ttl time.Duration) error {
+	if s.down.Load() {
+		return errTestStoreDown
+	}
+	return s.sessionStore.saveSignout(ctx, key, mark, ttl)
+}
+
+func (s *switchStore) loadSignout(ctx context.Context, key string) (int64, error) {
+	if s.down.Load() {
+		return 0, errTestStoreDown
+	}
+	return s.sessionStore.loadSignout(ctx, key)
+}
+
+func (s *switchStore) bumpSignouts(ctx context.Context) error {
+	if s.down.Load() {
+		return errTestStoreDown
+	}
+	return s.sessionStore.bumpSignouts(ctx)
+}
+
+func (s *switchStore) signouts(ctx context.Context) (string, error) {
+	if s.down.Load() {
+		return "", errTestStoreDown
+	}
+	return s.sessionStore.signouts(ctx)
+}
+
+func (s *switchStore) claimPin(ctx context.Context, key string, expires time.Time) (bool, error) {
+	if s.down.Load() {
+		return false, errTestStoreDown
+	}
+	return s.sessionStore.claimPin(ctx, key, expires)
+}
+
+func (s *switchStore) unclaimPin(ctx context.Context, key string) error {
+	if s.down.Load() {
+		return errTestStoreDown
+	}
+	return s.sessionStore.unclaimPin(ctx, key)
+}
+
 func fileStore(t *testing.T) *caddyStore {
 	return &caddyStore{st: &certmagic.FileStorage{Path: t.TempDir()}}
 }

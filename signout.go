@@ -4,15 +4,11 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
-	"io/fs"
 	"strconv"
 	"sync"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // Ending sessions from outside the browser (the admin API, admin.go).
@@ -55,19 +51,6 @@ const signoutWatchInterval = time.Second
 // instance that sweeps Caddy's storage: a day absorbs clocks that disagree
 // by less. A marker is a few bytes per signed-out account.
 const signoutMarkMargin = 24 * time.Hour
-
-// signoutStore is a session store that keeps account sign-out markers and
-// the sign-out counter.
-type signoutStore interface {
-	// saveSignout sets the account's marker to mark (never 0) for ttl.
-	saveSignout(ctx context.Context, key string, mark int64, ttl time.Duration) error
-	// loadSignout returns the account's marker, or 0 when there is none.
-	loadSignout(ctx context.Context, key string) (int64, error)
-	// bumpSignouts changes the sign-out counter.
-	bumpSignouts(ctx context.Context) error
-	// signouts returns the sign-out counter ("" before the first bump).
-	signouts(ctx context.Context) (string, error)
-}
 
 // signoutKey names the marker of an account: a hash of its id.
 func signoutKey(userID int64) string {
@@ -134,13 +117,13 @@ func (sc *sessionCache) endSession(ctx context.Context, id string) error {
 func (sc *sessionCache) endAccount(ctx context.Context, userID int64, at time.Time) ([]*Session, error) {
 	var errs []error
 	mark := newSignoutMark(at, 0)
-	if ss, ok := sc.store.(signoutStore); ok {
+	if sc.store != nil {
 		sctx, cancel := context.WithTimeout(ctx, storeTimeout)
-		cur, err := ss.loadSignout(sctx, signoutKey(userID))
+		cur, err := sc.store.loadSignout(sctx, signoutKey(userID))
 		mark = newSignoutMark(at, cur)
 		if err == nil {
 			ttl := max(time.Duration(sc.maxSessionTTL.Load()), defaultSessionTTL) + signoutMarkMargin
-			err = ss.saveSignout(sctx, signoutKey(userID), mark, ttl)
+			err = sc.store.saveSignout(sctx, signoutKey(userID), mark, ttl)
 		}
 		cancel()
 		sc.storeResult(err)
@@ -171,24 +154,22 @@ func newSignoutMark(at time.Time, cur int64) int64 {
 // bumpSignouts tells other instances sharing the store to read their
 // sessions again.
 func (sc *sessionCache) bumpSignouts(ctx context.Context) error {
-	ss, ok := sc.store.(signoutStore)
-	if !ok {
+	if sc.store == nil {
 		return nil
 	}
 	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
-	err := ss.bumpSignouts(sctx)
+	err := sc.store.bumpSignouts(sctx)
 	sc.storeResult(err)
 	return err
 }
 
 // endedBySignout reports whether the account's marker ends s.
 func (sc *sessionCache) endedBySignout(ctx context.Context, s *Session) (bool, error) {
-	ss, ok := sc.store.(signoutStore)
-	if !ok {
+	if sc.store == nil {
 		return false, nil
 	}
-	mark, err := ss.loadSignout(ctx, signoutKey(s.UserID))
+	mark, err := sc.store.loadSignout(ctx, signoutKey(s.UserID))
 	if err != nil {
 		return false, err
 	}
@@ -212,13 +193,12 @@ func endedByMark(s *Session, mark int64) bool {
 // recordSignoutMark records in s, a session being made, the account's
 // marker as the store holds it now.
 func (sc *sessionCache) recordSignoutMark(ctx context.Context, s *Session) error {
-	ss, ok := sc.store.(signoutStore)
-	if !ok {
+	if sc.store == nil {
 		return nil
 	}
 	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
-	mark, err := ss.loadSignout(sctx, signoutKey(s.UserID))
+	mark, err := sc.store.loadSignout(sctx, signoutKey(s.UserID))
 	sc.storeResult(err)
 	if err != nil {
 		return err
@@ -227,7 +207,7 @@ func (sc *sessionCache) recordSignoutMark(ctx context.Context, s *Session) error
 	return nil
 }
 
-func (sc *sessionCache) watchSignouts(ss signoutStore) {
+func (sc *sessionCache) watchSignouts() {
 	defer sc.done.Done()
 	t := time.NewTicker(signoutWatchInterval)
 	defer t.Stop()
@@ -236,18 +216,18 @@ func (sc *sessionCache) watchSignouts(ss signoutStore) {
 		case <-sc.stop:
 			return
 		case <-t.C:
-			sc.checkSignouts(ss)
+			sc.checkSignouts()
 		}
 	}
 }
 
 // checkSignouts reads the sign-out counter; when it changed, every session
 // in memory is read from the store again on its next request.
-func (sc *sessionCache) checkSignouts(ss signoutStore) {
+func (sc *sessionCache) checkSignouts() {
 	sc.watchMu.Lock()
 	defer sc.watchMu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-	gen, err := ss.signouts(ctx)
+	gen, err := sc.store.signouts(ctx)
 	cancel()
 	if err != nil {
 		// Whatever it reads next counts as a change: a sign-out may
@@ -263,83 +243,3 @@ func (sc *sessionCache) checkSignouts(ss signoutStore) {
 		sc.staleBefore.Store(time.Now().UnixNano())
 	}
 }
-
-// Markers in Caddy's storage: one entry per account under
-// caddySignoutPrefix, holding its expiry (8 bytes, as session entries
-// begin, so the sweep drops it) and its number (8 bytes); the counter is
-// one entry of random bytes.
-
-const (
-	caddySignoutPrefix   = "plex_auth/signouts"
-	caddySignoutsCounter = "plex_auth/signouts_counter"
-)
-
-func (c *caddyStore) saveSignout(ctx context.Context, key string, mark int64, ttl time.Duration) error {
-	b := binary.BigEndian.AppendUint64(nil, uint64(time.Now().Add(ttl).Unix()))
-	b = binary.BigEndian.AppendUint64(b, uint64(mark))
-	return c.st.Store(ctx, caddySignoutPrefix+"/"+key, b)
-}
-
-func (c *caddyStore) loadSignout(ctx context.Context, key string) (int64, error) {
-	b, err := c.st.Load(ctx, caddySignoutPrefix+"/"+key)
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	if len(b) != 16 {
-		return 0, errors.New("malformed sign-out marker")
-	}
-	return int64(binary.BigEndian.Uint64(b[8:])), nil
-}
-
-func (c *caddyStore) bumpSignouts(ctx context.Context) error {
-	return c.st.Store(ctx, caddySignoutsCounter, randomBytes(16))
-}
-
-func (c *caddyStore) signouts(ctx context.Context) (string, error) {
-	b, err := c.st.Load(ctx, caddySignoutsCounter)
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", nil
-	}
-	return string(b), err
-}
-
-// Markers in Redis: one key per account with the marker's TTL; the counter
-// is INCR'd.
-
-const (
-	redisSignoutPrefix   = "plex_auth:signout:"
-	redisSignoutsCounter = "plex_auth:signouts"
-)
-
-func (r *redisStore) saveSignout(ctx context.Context, key string, mark int64, ttl time.Duration) error {
-	return r.c.Set(ctx, redisSignoutPrefix+key, strconv.FormatInt(mark, 10), ttl).Err()
-}
-
-func (r *redisStore) loadSignout(ctx context.Context, key string) (int64, error) {
-	v, err := r.c.Get(ctx, redisSignoutPrefix+key).Int64()
-	if errors.Is(err, redis.Nil) {
-		return 0, nil
-	}
-	return v, err
-}
-
-func (r *redisStore) bumpSignouts(ctx context.Context) error {
-	return r.c.Incr(ctx, redisSignoutsCounter).Err()
-}
-
-func (r *redisStore) signouts(ctx context.Context) (string, error) {
-	v, err := r.c.Get(ctx, redisSignoutsCounter).Result()
-	if errors.Is(err, redis.Nil) {
-		return "", nil
-	}
-	return v, err
-}
-
-// Interface guards
-var (
-	_ signoutStore = (*caddyStore)(nil)
-	_ signoutStore = (*redisStore)(nil)
-)

@@ -11,11 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
-	"strings"
 	"time"
-
-	"github.com/caddyserver/certmagic"
 )
 
 // The second level of the session cache: a store that outlives the process
@@ -30,23 +26,60 @@ import (
 
 var errSessionNotFound = errors.New("session not found")
 
-// sessionStore is a second-level session store.
+// sessionStore is a second-level session store: what every store offers
+// (Caddy storage in store_caddy.go, Redis in store_redis.go; memory is a
+// cache with no store). Keys are hashes the cache makes (storeKey,
+// signoutKey, pinClaimKey), never a session id or an account id.
 type sessionStore interface {
-	// load returns the sealed entry for key, or errSessionNotFound.
+	// Sessions.
+
+	// load returns the sealed entry for key, or errSessionNotFound when
+	// there is none. It may return an entry whose session is over (Caddy
+	// storage keeps entries until the sweep): openEntry judges the expiry
+	// the entry carries.
 	load(ctx context.Context, key string) ([]byte, error)
-	// save stores the sealed entry for key until it expires.
+	// save stores the sealed entry for key until expires, overwriting one
+	// that is there. An entry saved already over is never loaded as a
+	// session.
 	save(ctx context.Context, key string, val []byte, expires time.Time) error
 	// replace overwrites the entry for key only if it is there, in one
 	// step with respect to remove, and answers errSessionNotFound when it
 	// is not: a re-check must not bring back a session that ended while
 	// plex.tv was being asked.
 	replace(ctx context.Context, key string, val []byte, expires time.Time) error
-	// remove deletes key; a missing key is not an error.
+	// remove deletes key; a missing key is not an error. An error means
+	// the entry may still be there: the caller deletes again later.
 	remove(ctx context.Context, key string) error
-	// sweep drops expired entries where the store cannot expire them itself.
+	// sweep drops expired entries (sessions, sign-out markers, pin claims)
+	// where the store cannot expire them itself.
 	sweep(ctx context.Context) error
-	// describe names the store for logs.
+	// describe names the store for logs, never with a password.
 	describe() string
+
+	// Account sign-out markers and the sign-out counter (signout.go).
+
+	// saveSignout sets the account's marker to mark (never 0) for ttl,
+	// replacing the one there.
+	saveSignout(ctx context.Context, key string, mark int64, ttl time.Duration) error
+	// loadSignout returns the account's marker, or 0 when there is none.
+	loadSignout(ctx context.Context, key string) (int64, error)
+	// bumpSignouts changes the sign-out counter: every later signouts
+	// answers something it did not answer before.
+	bumpSignouts(ctx context.Context) error
+	// signouts returns the sign-out counter ("" before the first bump).
+	// Only equality means anything.
+	signouts(ctx context.Context) (string, error)
+
+	// Pin claims (pinclaim.go).
+
+	// claimPin records the claim key until expires, atomically across
+	// every instance sharing the store: it returns false when a live
+	// claim exists already. A claim already over is granted and kept by
+	// no one.
+	claimPin(ctx context.Context, key string, expires time.Time) (bool, error)
+	// unclaimPin drops a claim, so the pin can be finished again; a
+	// missing claim is not an error.
+	unclaimPin(ctx context.Context, key string) error
 }
 
 // storeKey is the entry name of a session: a hash of its id, so the name
@@ -114,94 +147,3 @@ func entryExpiry(b []byte) time.Time {
 	}
 	return time.Unix(int64(binary.BigEndian.Uint64(b)), 0)
 }
-
-// caddyStore keeps sessions in Caddy's configured storage (the `storage`
-// global option; the file system when unset).
-type caddyStore struct {
-	st certmagic.Storage
-}
-
-const caddyStorePrefix = "plex_auth/sessions"
-
-func (c *caddyStore) path(key string) string { return caddyStorePrefix + "/" + key }
-
-func (c *caddyStore) load(ctx context.Context, key string) ([]byte, error) {
-	b, err := c.st.Load(ctx, c.path(key))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, errSessionNotFound
-	}
-	return b, err
-}
-
-func (c *caddyStore) save(ctx context.Context, key string, val []byte, _ time.Time) error {
-	return c.st.Store(ctx, c.path(key), val)
-}
-
-// lockName is the storage lock replace and remove take for key. Storage
-// offers no conditional write, so the lock is what keeps a logout from
-// landing between a re-check's read of the entry and its write.
-func (c *caddyStore) lockName(key string) string { return "plex_auth_session_" + key }
-
-func (c *caddyStore) replace(ctx context.Context, key string, val []byte, _ time.Time) error {
-	name := c.lockName(key)
-	if err := c.st.Lock(ctx, name); err != nil {
-		return fmt.Errorf("locking session entry: %w", err)
-	}
-	defer func() { _ = c.st.Unlock(context.WithoutCancel(ctx), name) }()
-	if _, err := c.load(ctx, key); err != nil {
-		return err
-	}
-	return c.st.Store(ctx, c.path(key), val)
-}
-
-func (c *caddyStore) remove(ctx context.Context, key string) error {
-	name := c.lockName(key)
-	lockErr := c.st.Lock(ctx, name)
-	if lockErr == nil {
-		defer func() { _ = c.st.Unlock(context.WithoutCancel(ctx), name) }()
-	}
-	// Deleting is never wrong, so it happens even without the lock; but
-	// then a re-check writing at that moment could bring the entry back,
-	// so the failure is reported and the caller deletes again later.
-	err := c.st.Delete(ctx, c.path(key))
-	if errors.Is(err, fs.ErrNotExist) {
-		err = nil
-	}
-	if err == nil && lockErr != nil {
-		return fmt.Errorf("locking session entry: %w", lockErr)
-	}
-	return err
-}
-
-func (c *caddyStore) sweep(ctx context.Context) error {
-	return errors.Join(c.sweepPrefix(ctx, caddyStorePrefix), c.sweepPrefix(ctx, caddyPinPrefix), c.sweepPrefix(ctx, caddySignoutPrefix))
-}
-
-// sweepPrefix drops the expired entries under prefix: sessions, pin claims
-// (see pinclaim.go) or sign-out markers (signout.go), all beginning with
-// their expiry.
-func (c *caddyStore) sweepPrefix(ctx context.Context, prefix string) error {
-	keys, err := c.st.List(ctx, prefix, false)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	now := time.Now()
-	for _, k := range keys {
-		if !strings.HasPrefix(k, prefix+"/") {
-			k = prefix + "/" + k
-		}
-		b, err := c.st.Load(ctx, k)
-		if err != nil {
-			continue
-		}
-		if !entryExpiry(b).After(now) {
-			_ = c.st.Delete(ctx, k)
-		}
-	}
-	return nil
-}
-
-func (c *caddyStore) describe() string { return "caddy storage" }

@@ -22,7 +22,7 @@ import (
 // store (module.go: newSessionCache(nil, …)), so memory is that cache,
 // driven through what its callers use (put, lookup, update, remove,
 // claimPin, releasePin). Caddy storage and Redis are driven through the
-// store interfaces (sessionStore, signoutStore, pinClaimer) with entries
+// store interface (sessionStore) with entries
 // sealed as the cache seals them, and a load opens the entry as the cache
 // does (loadFromStore): Caddy's storage keeps no expiry of its own, an
 // entry carries it (sealEntry, entryExpiry), so "not loaded" there means
@@ -41,7 +41,7 @@ type conformStore interface {
 	// entries is how many session entries the store occupies, run out or not.
 	entries() (int, error)
 	// markers is the store's sign-out markers and counter; nil: none.
-	markers() signoutStore
+	markers() sessionStore
 	claim(key string, expires time.Time) (bool, error)
 	release(key string) error
 	// resolution is the finest expiry the store honours: a lifetime of
@@ -51,11 +51,7 @@ type conformStore interface {
 
 // storeConformer drives Caddy storage or Redis through the store interfaces.
 type storeConformer struct {
-	st interface {
-		sessionStore
-		signoutStore
-		pinClaimer
-	}
+	st    sessionStore
 	count func() (int, error)
 	res   time.Duration
 }
@@ -95,7 +91,7 @@ func (s *storeConformer) remove(id string) error {
 }
 func (s *storeConformer) sweep() error              { return s.st.sweep(context.Background()) }
 func (s *storeConformer) entries() (int, error)     { return s.count() }
-func (s *storeConformer) markers() signoutStore     { return s.st }
+func (s *storeConformer) markers() sessionStore     { return s.st }
 func (s *storeConformer) resolution() time.Duration { return s.res }
 func (s *storeConformer) claim(key string, expires time.Time) (bool, error) {
 	return s.st.claimPin(context.Background(), key, expires)
@@ -143,7 +139,7 @@ func (m *memoryConformer) remove(id string) error { m.sc.remove(id); return nil 
 // sweep is what the sweeper does to memory every sweepInterval.
 func (m *memoryConformer) sweep() error              { m.sc.c.DeleteExpired(); return nil }
 func (m *memoryConformer) entries() (int, error)     { return m.sc.c.ItemCount(), nil }
-func (m *memoryConformer) markers() signoutStore     { return nil }
+func (m *memoryConformer) markers() sessionStore     { return nil }
 func (m *memoryConformer) resolution() time.Duration { return 50 * time.Millisecond }
 func (m *memoryConformer) claim(key string, expires time.Time) (bool, error) {
 	return m.sc.claimPin(context.Background(), key, time.Until(expires))

@@ -84,6 +84,19 @@ func (s *failingStore) has(id string) bool {
 func (s *failingStore) sweep(context.Context) error { return s.call() }
 func (s *failingStore) describe() string            { return "failing test store" }
 
+// It keeps no sign-out markers and grants every pin claim, and refuses
+// those calls too while down.
+func (s *failingStore) saveSignout(context.Context, string, int64, time.Duration) error {
+	return s.call()
+}
+func (s *failingStore) loadSignout(context.Context, string) (int64, error) { return 0, s.call() }
+func (s *failingStore) bumpSignouts(context.Context) error                 { return s.call() }
+func (s *failingStore) signouts(context.Context) (string, error)           { return "", s.call() }
+func (s *failingStore) claimPin(context.Context, string, time.Time) (bool, error) {
+	return true, s.call()
+}
+func (s *failingStore) unclaimPin(context.Context, string) error { return s.call() }
+
 func outageSession(name string) *Session {
 	now := time.Now()
 	return &Session{UserID: 4242, Username: name, Created: now, Checked: now, Expires: now.Add(time.Hour)}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -99,3 +100,54 @@ func (r *redisStore) sweep(context.Context) error { return nil } // Redis TTLs e
 func (r *redisStore) describe() string { return "redis " + r.addr }
 
 func (r *redisStore) close() error { return r.c.Close() }
+
+// Markers in Redis: one key per account with the marker's TTL; the counter
+// is INCR'd.
+
+const (
+	redisSignoutPrefix   = "plex_auth:signout:"
+	redisSignoutsCounter = "plex_auth:signouts"
+)
+
+func (r *redisStore) saveSignout(ctx context.Context, key string, mark int64, ttl time.Duration) error {
+	return r.c.Set(ctx, redisSignoutPrefix+key, strconv.FormatInt(mark, 10), ttl).Err()
+}
+
+func (r *redisStore) loadSignout(ctx context.Context, key string) (int64, error) {
+	v, err := r.c.Get(ctx, redisSignoutPrefix+key).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	return v, err
+}
+
+func (r *redisStore) bumpSignouts(ctx context.Context) error {
+	return r.c.Incr(ctx, redisSignoutsCounter).Err()
+}
+
+func (r *redisStore) signouts(ctx context.Context) (string, error) {
+	v, err := r.c.Get(ctx, redisSignoutsCounter).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	return v, err
+}
+
+// Claims in Redis: SET NX with the claim's TTL.
+
+const redisPinPrefix = "plex_auth:pin:"
+
+func (r *redisStore) claimPin(ctx context.Context, key string, expires time.Time) (bool, error) {
+	ttl := time.Until(expires)
+	if ttl <= 0 {
+		return true, nil
+	}
+	return r.c.SetNX(ctx, redisPinPrefix+key, "1", ttl).Result()
+}
+
+func (r *redisStore) unclaimPin(ctx context.Context, key string) error {
+	return r.c.Del(ctx, redisPinPrefix+key).Err()
+}
+
+// Interface guard
+var _ sessionStore = (*redisStore)(nil)
