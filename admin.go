@@ -2,6 +2,9 @@ package plexauth
 
 import (
 	"cmp"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -61,6 +65,18 @@ func (AdminAPI) CaddyModule() caddy.ModuleInfo {
 func (a *AdminAPI) Provision(caddy.Context) error {
 	a.audit = adminAuditLog()
 	return nil
+}
+
+// handleKey keys session handles; it lives as long as the process, so a
+// handle is stable for as long as this process holds the session.
+var handleKey = sync.OnceValue(func() []byte { return randomBytes(32) })
+
+// sessionHandle is the opaque stand-in for a session id on the admin API:
+// it names the session there without being usable as, or revealing, the id.
+func sessionHandle(id string) string {
+	mac := hmac.New(sha256.New, handleKey())
+	mac.Write([]byte(id))
+	return hex.EncodeToString(mac.Sum(nil)[:12])
 }
 
 // adminAuditLog is the audit trail's logger, which the handlers' audit
@@ -139,8 +155,8 @@ func adminJSON(w http.ResponseWriter, v any) error {
 func caches() []*sessionCache {
 	var out []*sessionCache
 	sessionPool.Range(func(_, v any) bool {
-		if sc, ok := v.(*sessionCache); ok {
-			out = append(out, sc)
+		if p, ok := v.(*pooledSessions); ok {
+			out = append(out, p.cache)
 		}
 		return true
 	})

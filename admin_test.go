@@ -46,7 +46,7 @@ func newAdminFixtureIn(t *testing.T, dir string, instances int) *adminFixture {
 		f.caches = append(f.caches, sc)
 		if i == 0 {
 			key := sessionPoolKey + "|admin test|" + t.Name()
-			if _, _, err := sessionPool.LoadOrNew(key, func() (caddy.Destructor, error) { return sc, nil }); err != nil {
+			if _, _, err := sessionPool.LoadOrNew(key, func() (caddy.Destructor, error) { return &pooledSessions{cache: sc}, nil }); err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _, _ = sessionPool.Delete(key) })

@@ -3,6 +3,7 @@ package plexauth
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,32 @@ import (
 // survives. When the last plex_auth handler goes away, Destruct stops the
 // sweeper so nothing leaks.
 var sessionPool = caddy.NewUsagePool()
+
+// pooledSessions is what the pool holds for one store: the session cache
+// and the re-check backoff its sessions share (revalidate.go), both
+// surviving reloads.
+type pooledSessions struct {
+	cache    *sessionCache
+	rechecks plexBackoff
+}
+
+// Destruct implements caddy.Destructor: the last handler using the store
+// is gone.
+func (p *pooledSessions) Destruct() error { return p.cache.Destruct() }
+
+// newSessionCache is a session cache as the handlers use it: a failed
+// store operation counts in the metrics, a session ended elsewhere through
+// the admin API gets its audit line, and an account's sign-out marker lasts
+// at least as long as the default session_ttl.
+func newSessionCache(store sessionStore, log *zap.Logger) *sessionCache {
+	return newCache(store, log, cacheConfig{
+		MarkerTTL:   defaultSessionTTL,
+		StoreFailed: metrics.storeErrors.Inc,
+		EndedBySignout: func(s *Session) {
+			adminAuditLog().Info("session ended", zap.Int64("plex_user_id", s.UserID), zap.String("username", s.Username), zap.String("reason", endedByAdmin))
+		},
+	})
+}
 
 // sessionPoolKey names the cache all plex_auth handlers using the same
 // store share: "plex_auth.sessions|" plus the store. Sharing is safe because
@@ -81,7 +108,7 @@ type Session struct {
 func (s *Session) prepare() {
 	s.foldedUsername = foldASCII(s.Username)
 	s.foldedEmail = foldASCII(s.Email)
-	s.idString = formatInt(s.UserID)
+	s.idString = strconv.FormatInt(s.UserID, 10)
 	s.anyID, s.anyUsername, s.anyEmail, s.anyUUID, s.anyTitle = s.idString, s.Username, s.Email, s.UUID, s.Title
 }
 
@@ -134,7 +161,7 @@ type sessionCache struct {
 
 	pins *cache.Cache // pins claimed here (see pinclaim.go)
 
-	plex plexBackoff
+	cfg cacheConfig
 
 	// staleBefore: memory copies read from the store at or before this
 	// time (UnixNano) are read again, as if cache_ttl had passed (see
@@ -204,7 +231,22 @@ func (sc *sessionCache) flushLocal() {
 	sc.c.Flush()
 }
 
-func newSessionCache(store sessionStore, log *zap.Logger) *sessionCache {
+// cacheConfig is what a cache needs from the handlers using it.
+type cacheConfig struct {
+	// MarkerTTL is the shortest session_ttl an account's sign-out marker
+	// must outlive (before signoutMarkMargin), however short the
+	// session_ttl of every handler using the cache (noteSessionTTL).
+	MarkerTTL time.Duration
+	// StoreFailed, if set, is called once for each store operation that
+	// failed (a session not found is no failure).
+	StoreFailed func()
+	// EndedBySignout, if set, is called with each session a read from the
+	// store found ended by its account's sign-out marker, once its entry
+	// is removed.
+	EndedBySignout func(*Session)
+}
+
+func newCache(store sessionStore, log *zap.Logger, cfg cacheConfig) *sessionCache {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -217,6 +259,7 @@ func newSessionCache(store sessionStore, log *zap.Logger) *sessionCache {
 		stop:           make(chan struct{}),
 		pendingRemoval: make(map[string]struct{}),
 		pins:           cache.New(cache.NoExpiration, 0),
+		cfg:            cfg,
 	}
 	// Deletions and expiry (DeleteExpired) mark what they drop; see set.
 	sc.c.OnEvicted(func(_ string, v any) { v.(*Session).evicted.Store(true) })
@@ -281,7 +324,9 @@ func (sc *sessionCache) storeResult(err error) {
 		}
 		return
 	}
-	metrics.storeErrors.Inc()
+	if sc.cfg.StoreFailed != nil {
+		sc.cfg.StoreFailed()
+	}
 	if sc.storeDown.CompareAndSwap(false, true) {
 		sc.log.Error("session store unreachable; signed-in sessions in memory keep working, new sign-ins fail until it is back",
 			zap.String("store", sc.store.describe()), zap.Error(err))
@@ -369,7 +414,9 @@ func (sc *sessionCache) loadFromStore(id string, seen *Session) (*Session, error
 		// Ended through the admin API (signout.go): the entry goes, so no
 		// instance reads it again.
 		sc.storeResult(sc.store.remove(ctx, storeKey(id)))
-		adminAuditLog().Info("session ended", zap.Int64("plex_user_id", s.UserID), zap.String("username", s.Username), zap.String("reason", endedByAdmin))
+		if sc.cfg.EndedBySignout != nil {
+			sc.cfg.EndedBySignout(s)
+		}
 		return nil, errSessionNotFound
 	}
 	// What was read enters memory only if memory still holds what it held

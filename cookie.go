@@ -29,6 +29,15 @@ func newSealer(purpose string, secrets [][]byte) (*sealer, error) {
 	return &sealer{Sealer: *s, verified: newVerifiedCookies()}, nil
 }
 
+// verifiedCookies is the table of h's session sealer, or nil before
+// Provision made one.
+func (h *PlexAuth) verifiedCookies() *verifiedCookies {
+	if h.sessionSealer == nil {
+		return nil
+	}
+	return h.sessionSealer.verified
+}
+
 // openBuf is scratch space for opening a session cookie: room for a
 // cookie value, its decoding, the payload and the cookie name (see
 // seal.Sealer.OpenUntil).

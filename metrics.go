@@ -130,8 +130,8 @@ func sessionsInMemory() float64 {
 	// The pool is locked while it is ranged: collect, then count.
 	var caches []*sessionCache
 	sessionPool.Range(func(_, v any) bool {
-		if sc, ok := v.(*sessionCache); ok {
-			caches = append(caches, sc)
+		if p, ok := v.(*pooledSessions); ok {
+			caches = append(caches, p.cache)
 		}
 		return true
 	})

@@ -238,6 +238,10 @@ type PlexAuth struct {
 	owner            *ownerList // with owner_token
 
 	cookieDomainWarned uint32 // set once the cookie_domain warning is logged
+
+	// rechecks is the re-check backoff of the sessions' cache, shared with
+	// every handler using it (revalidate.go).
+	rechecks *plexBackoff
 }
 
 // CaddyModule returns the Caddy module information.
@@ -358,12 +362,13 @@ func (h *PlexAuth) Provision(ctx caddy.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		return newSessionCache(st, logger), nil
+		return &pooledSessions{cache: newSessionCache(st, logger)}, nil
 	})
 	if err != nil {
 		return fmt.Errorf("plex_auth: %v", err)
 	}
-	h.sessions = v.(*sessionCache)
+	pooled := v.(*pooledSessions)
+	h.sessions, h.rechecks = pooled.cache, &pooled.rechecks
 	h.sessions.noteSessionTTL(time.Duration(h.SessionTTL))
 	// Only a handler that would have opened the same cookie to the same
 	// session (same cookie name, secret and store) may take it over.

@@ -70,9 +70,9 @@ func TestRecheckOnlyWhenDueOncePerSessionAndAgainLater(t *testing.T) {
 	defer plex.Close()
 	h := recheckHandler(t, plex.URL)
 	running := func() int {
-		h.sessions.plex.mu.Lock()
-		defer h.sessions.plex.mu.Unlock()
-		return h.sessions.plex.running
+		h.rechecks.mu.Lock()
+		defer h.rechecks.mu.Unlock()
+		return h.rechecks.running
 	}
 
 	fresh := dueSession("token")
@@ -116,12 +116,12 @@ func TestRecheckEndsBackoffAndRememberedValuesOrRefreshesTheAccount(t *testing.T
 	h.sessions.putLocal("id", s)
 	exp := time.Now().Add(time.Hour).Unix()
 	h.sessionSealer.verified.put("plex_auth_session", "cookie-value", "id", s, exp, exp)
-	h.sessions.plex.failed(time.Now().Add(-time.Hour), time.Minute, 0) // an outage, its wait over
+	h.rechecks.failed(time.Now().Add(-time.Hour), time.Minute, 0) // an outage, its wait over
 	plex.SetTokenStatus("friend", http.StatusUnauthorized)
 	h.revalidateSession("id", s, origin{})
-	h.sessions.plex.mu.Lock()
-	fails := h.sessions.plex.fails
-	h.sessions.plex.mu.Unlock()
+	h.rechecks.mu.Lock()
+	fails := h.rechecks.fails
+	h.rechecks.mu.Unlock()
 	if fails != 0 {
 		t.Error("plex.tv answered (401 for one token) and re-checks still back off")
 	}
@@ -485,7 +485,7 @@ func TestAdminSeesTheSessionsOfEveryStore(t *testing.T) {
 	f.signIn(0, 9501, "first", map[string]string{"m1": tierFriend})
 	other := newSessionCache(nil, nil) // a block with store memory
 	key := sessionPoolKey + "|admin test, other store|" + t.Name()
-	if _, _, err := sessionPool.LoadOrNew(key, func() (caddy.Destructor, error) { return other, nil }); err != nil {
+	if _, _, err := sessionPool.LoadOrNew(key, func() (caddy.Destructor, error) { return &pooledSessions{cache: other}, nil }); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _, _ = sessionPool.Delete(key) })
@@ -510,9 +510,9 @@ func TestDueSessionWithoutRoomStartsNoRecheck(t *testing.T) {
 	defer plex.Close()
 	defer close(hold)
 	h := recheckHandler(t, plex.URL)
-	h.sessions.plex.mu.Lock()
-	h.sessions.plex.running = maxRechecks // room for none
-	h.sessions.plex.mu.Unlock()
+	h.rechecks.mu.Lock()
+	h.rechecks.running = maxRechecks // room for none
+	h.rechecks.mu.Unlock()
 	before := runtime.NumGoroutine()
 	for i := range 20 {
 		s := dueSession("token")

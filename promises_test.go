@@ -178,19 +178,19 @@ func TestRefusedTokenDuringAnOutageLetsOtherRechecksCarryOn(t *testing.T) {
 	plex.SetTokenStatus("friend", http.StatusUnauthorized)
 	h := recheckHandler(t, plex.URL)
 	now := time.Now()
-	h.sessions.plex.failed(now.Add(-2*time.Hour), time.Minute, 0) // an outage whose wait is over
+	h.rechecks.failed(now.Add(-2*time.Hour), time.Minute, 0) // an outage whose wait is over
 	s := dueSession(acct.Token)
 	h.sessions.putLocal("id", s)
-	if !h.sessions.plex.admitProbe(now) {
+	if !h.rechecks.admitProbe(now) {
 		t.Fatal("the probe of an outage whose wait is over was not let through")
 	}
 	h.revalidateSession("id", s, origin{})
-	h.sessions.plex.finished()
+	h.rechecks.finished()
 	if got, _ := h.sessions.lookup("id", now, time.Hour); got != nil {
 		t.Fatal("the session whose token plex.tv refused is still there")
 	}
 	for i := range 2 {
-		if !h.sessions.plex.admitProbe(now) {
+		if !h.rechecks.admitProbe(now) {
 			t.Fatalf("after plex.tv answered, re-check %d of other sessions still waits on the outage", i+1)
 		}
 	}

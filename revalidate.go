@@ -103,13 +103,13 @@ func (h *PlexAuth) maybeRevalidate(r *http.Request, id string, s *Session, now t
 	if !s.checking.CompareAndSwap(false, true) {
 		return // singleflight: one re-check per session at a time
 	}
-	if !h.sessions.plex.admitProbe(now) {
+	if !h.rechecks.admitProbe(now) {
 		s.checking.Store(false)
 		return
 	}
 	from := originOf(r)
 	go func() {
-		defer h.sessions.plex.finished()
+		defer h.rechecks.finished()
 		h.revalidateSession(id, s, from)
 	}()
 }
@@ -124,7 +124,7 @@ func (h *PlexAuth) revalidateSession(id string, s *Session, from origin) {
 	case errors.Is(err, plextv.ErrTokenRejected):
 		// plex.tv answered, about this token only: other sessions'
 		// re-checks go on (and a probe during an outage ends it).
-		h.sessions.plex.succeeded()
+		h.rechecks.succeeded()
 		h.sessions.remove(id)
 		h.verifiedCookies().dropSession(id)
 		countRecheck(recheckEnded)
@@ -138,14 +138,14 @@ func (h *PlexAuth) revalidateSession(id string, s *Session, from origin) {
 			retryAfter = un.RetryAfter
 		}
 		countRecheck(recheckError)
-		if n := h.sessions.plex.failed(now, h.revalidate, retryAfter); n == 1 {
+		if n := h.rechecks.failed(now, h.revalidate, retryAfter); n == 1 {
 			h.logger.Warn("plex.tv unavailable; signed-in users keep their sessions, re-checks back off",
 				zap.Error(err))
 		}
 		return
 	}
 	countRecheck(recheckOK)
-	if n := h.sessions.plex.succeeded(); n > 0 {
+	if n := h.rechecks.succeeded(); n > 0 {
 		h.logger.Info("plex.tv reachable again", zap.Int("failed_checks", n))
 	}
 	// The session is shared by every plex_auth block, so no block's rules

@@ -70,7 +70,7 @@ func TestRecheckBackoffHonoursRetryAfterWhenLonger(t *testing.T) {
 	h.sessions.putLocal("id", s)
 	before := time.Now()
 	h.revalidateSession("id", s, origin{})
-	if got := waitAfter(&h.sessions.plex, before); got < time.Hour {
+	if got := waitAfter(h.rechecks, before); got < time.Hour {
 		t.Fatalf("plex.tv answered 429 with Retry-After: 3600 and re-checks wait only %v", got)
 	}
 }

@@ -103,7 +103,7 @@ func recheckHandler(t *testing.T, base string) *PlexAuth {
 	t.Helper()
 	h := &PlexAuth{Timeout: caddy.Duration(5 * time.Second), revalidate: time.Minute, logger: zap.NewNop(), audit: zap.NewNop()}
 	h.plex = newPlexClient(base, "test", "test-client", 5*time.Second)
-	h.sessions = newSessionCache(nil, nil)
+	h.sessions, h.rechecks = newSessionCache(nil, nil), new(plexBackoff)
 	t.Cleanup(func() { h.sessions.Destruct() })
 	return h
 }
@@ -148,9 +148,9 @@ func TestRecheckAnswersEndTheSessionOrBackOff(t *testing.T) {
 			if !c.ends && got != s {
 				t.Fatalf("plex.tv answered %d (not about the token) and the session ended", c.status)
 			}
-			h.sessions.plex.mu.Lock()
-			fails := h.sessions.plex.fails
-			h.sessions.plex.mu.Unlock()
+			h.rechecks.mu.Lock()
+			fails := h.rechecks.fails
+			h.rechecks.mu.Unlock()
 			if c.ends && fails != 0 {
 				t.Fatalf("a %d for one token counted as plex.tv failing (%d); other sessions' re-checks would wait", c.status, fails)
 			}

@@ -2,12 +2,10 @@ package plexauth
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"strconv"
-	"sync"
 	"time"
 )
 
@@ -56,18 +54,6 @@ const signoutMarkMargin = 24 * time.Hour
 func signoutKey(userID int64) string {
 	sum := sha256.Sum256([]byte("plex_auth account sign-out\x00" + strconv.FormatInt(userID, 10)))
 	return hex.EncodeToString(sum[:])
-}
-
-// handleKey keys session handles; it lives as long as the process, so a
-// handle is stable for as long as this process holds the session.
-var handleKey = sync.OnceValue(func() []byte { return randomBytes(32) })
-
-// sessionHandle is the opaque stand-in for a session id on the admin API:
-// it names the session there without being usable as, or revealing, the id.
-func sessionHandle(id string) string {
-	mac := hmac.New(sha256.New, handleKey())
-	mac.Write([]byte(id))
-	return hex.EncodeToString(mac.Sum(nil)[:12])
 }
 
 // noteSessionTTL records a session_ttl of a handler using this cache: an
@@ -122,7 +108,7 @@ func (sc *sessionCache) endAccount(ctx context.Context, userID int64, at time.Ti
 		cur, err := sc.store.loadSignout(sctx, signoutKey(userID))
 		mark = newSignoutMark(at, cur)
 		if err == nil {
-			ttl := max(time.Duration(sc.maxSessionTTL.Load()), defaultSessionTTL) + signoutMarkMargin
+			ttl := max(time.Duration(sc.maxSessionTTL.Load()), sc.cfg.MarkerTTL) + signoutMarkMargin
 			err = sc.store.saveSignout(sctx, signoutKey(userID), mark, ttl)
 		}
 		cancel()

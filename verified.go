@@ -220,12 +220,3 @@ func constantTimeEqual(a, b string) bool {
 		unsafe.Slice(unsafe.StringData(a), len(a)),
 		unsafe.Slice(unsafe.StringData(b), len(b))) == 1
 }
-
-// verifiedCookies is the table of h's session sealer, or nil before
-// Provision made one.
-func (h *PlexAuth) verifiedCookies() *verifiedCookies {
-	if h.sessionSealer == nil {
-		return nil
-	}
-	return h.sessionSealer.verified
-}
