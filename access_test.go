@@ -22,9 +22,9 @@ func TestAdmitInOwnerMode(t *testing.T) {
 	h.owner = &ownerList{}
 	h.owner.view.Store(&access.OwnerView{List: ownerFixture()})
 	friend := &Session{UserID: 3, Username: "carol", Servers: map[string]string{}}
-	friend.prepare()
+	friend.Prepare()
 	impostor := &Session{UserID: 99, Username: "mallory", Servers: map[string]string{"srv": tierOwner}}
-	impostor.prepare()
+	impostor.Prepare()
 	if tier, ok := h.admit(friend); !ok || tier != tierFriend {
 		t.Fatalf("friend: %q %v", tier, ok)
 	}

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/session"
 )
 
 func init() {
@@ -152,8 +153,8 @@ func adminJSON(w http.ResponseWriter, v any) error {
 
 // caches returns every session cache this process holds: one per store
 // the plex_auth handlers use.
-func caches() []*sessionCache {
-	var out []*sessionCache
+func caches() []*session.Cache {
+	var out []*session.Cache
 	sessionPool.Range(func(_, v any) bool {
 		if p, ok := v.(*pooledSessions); ok {
 			out = append(out, p.cache)
@@ -167,10 +168,10 @@ func caches() []*sessionCache {
 func listSessions() []adminSession {
 	out := []adminSession{}
 	for _, sc := range caches() {
-		for _, h := range sc.held() {
-			s := h.s
+		for _, h := range sc.Held() {
+			s := h.Session
 			out = append(out, adminSession{
-				Handle:    sessionHandle(h.id),
+				Handle:    sessionHandle(h.ID),
 				AccountID: s.UserID,
 				Username:  s.Username,
 				Title:     s.Title,
@@ -202,12 +203,12 @@ func sessionTiers(s *Session) []string {
 
 func (a *AdminAPI) endSession(w http.ResponseWriter, r *http.Request, handle string) error {
 	for _, sc := range caches() {
-		for _, h := range sc.held() {
-			if sessionHandle(h.id) != handle {
+		for _, h := range sc.Held() {
+			if sessionHandle(h.ID) != handle {
 				continue
 			}
-			err := sc.endSession(r.Context(), h.id)
-			a.logEnded(r, h.s)
+			err := sc.EndSession(r.Context(), h.ID)
+			a.logEnded(r, h.Session)
 			if err != nil {
 				return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable,
 					Err: fmt.Errorf("session ended here, but the session store could not be told, so other instances may keep it for up to cache_ttl: %v", err)}
@@ -223,7 +224,7 @@ func (a *AdminAPI) endAccount(w http.ResponseWriter, r *http.Request, userID int
 	var ended []*Session
 	var errs []error
 	for _, sc := range caches() {
-		e, err := sc.endAccount(r.Context(), userID, at)
+		e, err := sc.EndAccount(r.Context(), userID, at)
 		ended = append(ended, e...)
 		errs = append(errs, err)
 	}

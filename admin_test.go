@@ -2,6 +2,7 @@ package plexauth
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/certmagic"
+
+	"github.com/caddy-plexauth/caddy-plexauth/internal/session"
 )
 
 // adminFixture is the admin API over session caches that share one Caddy
@@ -25,7 +28,7 @@ type adminFixture struct {
 	t      *testing.T
 	api    *AdminAPI
 	dir    string
-	caches []*sessionCache
+	caches []*session.Cache
 }
 
 func newAdminFixture(t *testing.T, instances int) *adminFixture {
@@ -42,7 +45,7 @@ func newAdminFixtureIn(t *testing.T, dir string, instances int) *adminFixture {
 	}
 	st := &certmagic.FileStorage{Path: f.dir}
 	for i := range instances {
-		sc := newSessionCache(&caddyStore{st: st}, nil)
+		sc := newSessionCache(session.NewCaddyStore(st), nil)
 		f.caches = append(f.caches, sc)
 		if i == 0 {
 			key := sessionPoolKey + "|admin test|" + t.Name()
@@ -65,7 +68,7 @@ func (f *adminFixture) signIn(i int, userID int64, username string, servers map[
 		Email: username + "@example.com", Token: "plex-token-of-" + username + "-" + hex.EncodeToString(randomBytes(4)),
 		Servers: servers, Created: now, Checked: now, Expires: now.Add(time.Hour)}
 	id := string(randomBytes(sessionIDLen))
-	if err := f.caches[i].put(context.Background(), id, s); err != nil {
+	if err := f.caches[i].Put(context.Background(), id, s); err != nil {
 		f.t.Fatal(err)
 	}
 	return id, s
@@ -110,7 +113,7 @@ func (f *adminFixture) list(accounts ...int64) []adminSession {
 // for an hour: only what ends sessions at once can end it.
 func (f *adminFixture) live(i int, id string) bool {
 	f.t.Helper()
-	s, err := f.caches[i].lookup(id, time.Now(), time.Hour)
+	s, err := f.caches[i].Lookup(id, time.Now(), time.Hour)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -121,9 +124,9 @@ func TestAdminListsSessionsWithoutTokensOrSessionIDs(t *testing.T) {
 	f := newAdminFixture(t, 1)
 	ownerID, owner := f.signIn(0, 9001, "owner", map[string]string{"m1": tierOwner, "m2": tierFriend, "m3": tierFriend})
 	friendID, friend := f.signIn(0, 9002, "friend", map[string]string{"m1": tierFriend})
-	f.caches[0].setGone("a-session-that-ended", time.Hour)
+	f.caches[0].Remove("a-session-that-ended") // leaves a placeholder in memory
 	past := time.Now().Add(-2 * time.Hour)
-	f.caches[0].putLocal("an-expired-session", &Session{UserID: 9003, Username: "late", Created: past, Expires: time.Now().Add(-time.Second)})
+	f.caches[0].PutLocal("an-expired-session", &Session{UserID: 9003, Username: "late", Created: past, Expires: time.Now().Add(-time.Second)})
 
 	_, body := f.call(http.MethodGet, "/plex_auth/sessions")
 	for _, secret := range []string{owner.Token, friend.Token, ownerID, friendID, hex.EncodeToString([]byte(ownerID)), owner.Email} {
@@ -187,7 +190,7 @@ func TestAdminEndsOneSessionByHandleOnEveryInstance(t *testing.T) {
 	if !f.live(1, id) {
 		t.Fatal("the other instance dropped its copy before reading the sign-out counter; the check below could not fail")
 	}
-	f.caches[1].checkSignouts()
+	f.caches[1].CheckSignouts()
 	if f.live(1, id) {
 		t.Fatal("the other instance still admits the session after reading the sign-out counter")
 	}
@@ -228,7 +231,7 @@ func TestAdminEndsEveryAccountSessionOnEveryInstance(t *testing.T) {
 	if !f.live(1, there) {
 		t.Fatal("instance 1 dropped its copy before reading the sign-out counter; the check below could not fail")
 	}
-	f.caches[1].checkSignouts()
+	f.caches[1].CheckSignouts()
 	if f.live(1, there) || f.live(1, here1) {
 		t.Fatal("instance 1 still admits the account after reading the sign-out counter")
 	}
@@ -242,53 +245,17 @@ func TestAdminEndsEveryAccountSessionOnEveryInstance(t *testing.T) {
 		t.Fatal("a sign-in after the sign-out is refused")
 	}
 
-	// The marker gives nothing away: named by a hash, holding a time.
-	entries, err := os.ReadDir(filepath.Join(f.dir, filepath.FromSlash(caddySignoutPrefix)))
-	if err != nil || len(entries) != 1 || entries[0].Name() != signoutKey(9001) {
+	// The marker gives nothing away: named by a hash of the account id (as
+	// internal/session names it, signoutKey), holding a time.
+	markers := filepath.Join(f.dir, "plex_auth", "signouts")
+	named := sha256.Sum256([]byte("plex_auth account sign-out\x00" + "9001"))
+	entries, err := os.ReadDir(markers)
+	if err != nil || len(entries) != 1 || entries[0].Name() != hex.EncodeToString(named[:]) {
 		t.Fatalf("markers: %v, %v; want one, named by the account's hash", entries, err)
 	}
-	b, _ := os.ReadFile(filepath.Join(f.dir, filepath.FromSlash(caddySignoutPrefix), entries[0].Name()))
+	b, _ := os.ReadFile(filepath.Join(markers, entries[0].Name()))
 	if len(b) != 16 || strings.Contains(string(b), "friend") {
 		t.Fatalf("the marker holds %q, want 16 bytes of times", b)
-	}
-}
-
-// A session read from the store just before an account's marker was
-// written, and kept in memory just after the instance saw the sign-out
-// counter change, must still be read again: its copy counts as read when
-// the read began.
-func TestASessionReadWhileItsAccountIsSignedOutIsReadAgain(t *testing.T) {
-	fs := &certmagic.FileStorage{Path: t.TempDir()}
-	hs := &hookStorage{Storage: fs, locks: make(chan string, 16), held: map[string]bool{}}
-	a := newSessionCache(&caddyStore{st: fs}, nil)
-	b := newSessionCache(&caddyStore{st: hs}, nil)
-	defer a.Destruct()
-	defer b.Destruct()
-	now := time.Now()
-	id := "a-session"
-	if err := a.put(context.Background(), id, &Session{UserID: 9001, Username: "friend", Created: now, Checked: now, Expires: now.Add(time.Hour)}); err != nil {
-		t.Fatal(err)
-	}
-	hs.mu.Lock()
-	hs.path = caddySignoutPrefix + "/" + signoutKey(9001)
-	hs.onLoad = func() {
-		// b has read the entry and found no marker: now the account is
-		// signed out, and b notices the counter before it keeps its copy.
-		if _, err := a.endAccount(context.Background(), 9001, time.Now()); err != nil {
-			t.Error(err)
-		}
-		b.checkSignouts()
-	}
-	hs.mu.Unlock()
-
-	if s, err := b.lookup(id, time.Now(), time.Hour); s == nil || err != nil {
-		t.Fatalf("first read: %v, %v; want the session, read before the sign-out", s, err)
-	}
-	if hs.onLoad != nil {
-		t.Fatal("b never read the marker; the test injected nothing")
-	}
-	if s, _ := b.lookup(id, time.Now(), time.Hour); s != nil {
-		t.Fatal("a copy read before the sign-out is trusted after it")
 	}
 }
 
@@ -301,7 +268,7 @@ func TestAdminSaysWhenTheStoreCouldNotBeTold(t *testing.T) {
 	f := newAdminFixtureIn(t, blocked, 1)
 	now := time.Now()
 	for _, id := range []string{"one", "two"} {
-		f.caches[0].putLocal(id, &Session{UserID: 9001, Username: "friend", Created: now, Checked: now, Expires: now.Add(time.Hour)})
+		f.caches[0].PutLocal(id, &Session{UserID: 9001, Username: "friend", Created: now, Checked: now, Expires: now.Add(time.Hour)})
 	}
 
 	code, body := f.call(http.MethodDelete, "/plex_auth/sessions/"+sessionHandle("one"))
@@ -335,198 +302,5 @@ func TestAdminRefusesWhatItDoesNotServe(t *testing.T) {
 		if code, body := f.call(c.method, c.path); code != c.want {
 			t.Errorf("%s %s: %d (%s), want %d", c.method, c.path, code, body, c.want)
 		}
-	}
-}
-
-// sharedStores are the stores instances share, and so the ones that keep
-// sign-out markers; memory is no such store.
-var sharedStores = []struct {
-	name  string
-	store func(t *testing.T) sessionStore
-}{
-	{"caddy storage", func(t *testing.T) sessionStore {
-		return &caddyStore{st: &certmagic.FileStorage{Path: t.TempDir()}}
-	}},
-	{"redis", func(t *testing.T) sessionStore {
-		r, err := newRedisStore("redis://"+startRedis(t)+"/0", storeTimeout)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = r.close() })
-		return r
-	}},
-}
-
-// Instances sharing a store may read clocks minutes or hours apart. An
-// account's sign-out must end exactly the sessions made before it, whichever
-// instance's clock is right: here instance a, which signs the account out,
-// reads its own clock (an hour fast, then five minutes slow, then standing
-// still), and b, where the account signs in, the true time.
-func TestAccountSignoutHoldsAcrossInstancesWhoseClocksDisagree(t *testing.T) {
-	for _, c := range sharedStores {
-		t.Run(c.name, func(t *testing.T) {
-			st := c.store(t)
-			a, b := newSessionCache(st, nil), newSessionCache(st, nil)
-			defer a.Destruct()
-			defer b.Destruct()
-			signIn := func(userID int64) string {
-				t.Helper()
-				now := time.Now() // b's clock
-				id := string(randomBytes(sessionIDLen))
-				if err := b.put(context.Background(), id, &Session{UserID: userID, Username: "friend", Created: now, Checked: now, Expires: now.Add(time.Hour)}); err != nil {
-					t.Fatal(err)
-				}
-				return id
-			}
-			signOut := func(userID int64, aClock time.Time) {
-				t.Helper()
-				if _, err := a.endAccount(context.Background(), userID, aClock); err != nil {
-					t.Fatal(err)
-				}
-				b.checkSignouts() // as b's watcher does within a second
-			}
-			// live: both instances admit the session, a reading it from
-			// the store (it never held it), b from memory or, after the
-			// sign-out counter changed, from the store again.
-			live := func(id string) (onA, onB bool) {
-				t.Helper()
-				sa, err := a.lookup(id, time.Now(), time.Hour)
-				if err != nil {
-					t.Fatal(err)
-				}
-				sb, err := b.lookup(id, time.Now(), time.Hour)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return sa != nil, sb != nil
-			}
-
-			// a's clock an hour fast: its marker reads as an hour ahead.
-			before := signIn(9001)
-			signOut(9001, time.Now().Add(time.Hour))
-			after := signIn(9001)
-			if onA, onB := live(before); onA || onB {
-				t.Errorf("a session made before the sign-out lives on (instance a: %v, b: %v)", onA, onB)
-			}
-			if onA, onB := live(after); !onA || !onB {
-				t.Errorf("a sign-in made after a sign-out from a clock an hour fast is refused (instance a: %v, b: %v)", onA, onB)
-			}
-
-			// a's clock five minutes slow: the session made just before the
-			// sign-out reads as made five minutes after it.
-			justBefore := signIn(9002)
-			signOut(9002, time.Now().Add(-5*time.Minute))
-			if onA, onB := live(justBefore); onA || onB {
-				t.Errorf("a session made just before a sign-out from a clock five minutes slow lives on (instance a: %v, b: %v)", onA, onB)
-			}
-			if onA, onB := live(signIn(9002)); !onA || !onB {
-				t.Errorf("a sign-in after the sign-out is refused (instance a: %v, b: %v)", onA, onB)
-			}
-
-			// a's clock reads the same for two sign-outs (coarse, or set
-			// back): the second still ends what was made between them.
-			stuck := time.Now()
-			signOut(9003, stuck)
-			between := signIn(9003)
-			signOut(9003, stuck)
-			if onA, onB := live(between); onA || onB {
-				t.Errorf("a session made between two sign-outs at one clock reading lives on (instance a: %v, b: %v)", onA, onB)
-			}
-		})
-	}
-}
-
-func TestSignoutMarkersAndCounterInEveryStore(t *testing.T) {
-	for _, c := range sharedStores {
-		t.Run(c.name, func(t *testing.T) {
-			ctx := context.Background()
-			st := c.store(t)
-			if mark, err := st.loadSignout(ctx, signoutKey(1)); err != nil || mark != 0 {
-				t.Fatalf("no marker yet: %v, %v", mark, err)
-			}
-			before, err := st.signouts(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			mark := time.Now().UnixNano()
-			if err := st.saveSignout(ctx, signoutKey(1), mark, time.Hour); err != nil {
-				t.Fatal(err)
-			}
-			if got, err := st.loadSignout(ctx, signoutKey(1)); err != nil || got != mark {
-				t.Fatalf("marker = %v, %v; want %v", got, err, mark)
-			}
-			if got, _ := st.loadSignout(ctx, signoutKey(2)); got != 0 {
-				t.Fatal("another account has the marker")
-			}
-			if err := st.bumpSignouts(ctx); err != nil {
-				t.Fatal(err)
-			}
-			after, err := st.signouts(ctx)
-			if err != nil || after == before {
-				t.Fatalf("the counter did not change: %q, then %q (%v)", before, after, err)
-			}
-		})
-	}
-}
-
-// Session entries stored before sessions recorded the account's marker,
-// and markers stored before then (the same format: the sign-out's time),
-// are still read: such a session is judged by the times, as it was.
-func TestSessionStoredBeforeSignoutMarksIsJudgedByItsTimes(t *testing.T) {
-	for _, c := range sharedStores {
-		t.Run(c.name, func(t *testing.T) {
-			ctx := context.Background()
-			st := c.store(t)
-			sc := newSessionCache(st, nil)
-			defer sc.Destruct()
-			signedOut := time.Now()
-			old := func(created time.Time) string {
-				t.Helper()
-				id := string(randomBytes(sessionIDLen))
-				s := &Session{UserID: 9001, Username: "friend", Created: created, Checked: created, Expires: signedOut.Add(time.Hour)}
-				if plain, _ := json.Marshal(s); strings.Contains(string(plain), "signout") {
-					t.Fatalf("a session that recorded no marker is stored as %s, not as before", plain)
-				}
-				b, err := sealEntry(id, s)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := st.save(ctx, storeKey(id), b, s.Expires); err != nil {
-					t.Fatal(err)
-				}
-				return id
-			}
-			before, after := old(signedOut.Add(-time.Minute)), old(signedOut.Add(time.Minute))
-			if err := st.saveSignout(ctx, signoutKey(9001), signedOut.UnixNano(), time.Hour); err != nil {
-				t.Fatal(err)
-			}
-			if s, err := sc.lookup(before, time.Now(), time.Hour); s != nil || err != nil {
-				t.Errorf("an old session made before the old marker's time: %v, %v; want it ended", s, err)
-			}
-			if s, err := sc.lookup(after, time.Now(), time.Hour); s == nil || err != nil {
-				t.Errorf("an old session made after the old marker's time: %v, %v; want it live", s, err)
-			}
-		})
-	}
-}
-
-func TestCaddyStoreSweepDropsExpiredSignoutMarkers(t *testing.T) {
-	ctx := context.Background()
-	st := &caddyStore{st: &certmagic.FileStorage{Path: t.TempDir()}}
-	now := time.Now()
-	if err := st.saveSignout(ctx, signoutKey(1), now.Add(-2*time.Hour).UnixNano(), -time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.saveSignout(ctx, signoutKey(2), now.UnixNano(), time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.sweep(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if mark, _ := st.loadSignout(ctx, signoutKey(1)); mark != 0 {
-		t.Fatal("an expired marker survived the sweep")
-	}
-	if mark, _ := st.loadSignout(ctx, signoutKey(2)); mark == 0 {
-		t.Fatal("a live marker was swept")
 	}
 }

@@ -157,7 +157,7 @@ func benchSession(i int, now time.Time, ttl time.Duration) *Session {
 // s.Checked.
 func addSession(h *PlexAuth, s *Session) string {
 	rawID := randomBytes(sessionIDLen)
-	h.sessions.putLocal(string(rawID), s)
+	h.sessions.PutLocal(string(rawID), s)
 	return h.sessionSealer.Seal(h.CookieName, rawID, s.Expires)
 }
 
@@ -520,8 +520,8 @@ const activeSessions = 1000
 // shuffled, with the heap bytes the cache grew by per session.
 func fillSessions(b *testing.B, h *PlexAuth, n int) ([]string, float64) {
 	b.Helper()
-	h.sessions.flushLocal()
-	b.Cleanup(h.sessions.flushLocal)
+	h.sessions.FlushLocal()
+	b.Cleanup(h.sessions.FlushLocal)
 	now := time.Now()
 	var before, after runtime.MemStats
 	runtime.GC()
@@ -539,8 +539,8 @@ func fillSessions(b *testing.B, h *PlexAuth, n int) ([]string, float64) {
 	// The cookies kept are not the cache's; take them out again.
 	cookieBytes := len(cookies) * (16 + len(cookies[0]))
 	perSession := float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)-int64(cookieBytes)) / float64(n)
-	if h.sessions.count() != n {
-		b.Fatalf("cache holds %d sessions, want %d", h.sessions.count(), n)
+	if h.sessions.Count() != n {
+		b.Fatalf("cache holds %d sessions, want %d", h.sessions.Count(), n)
 	}
 	// In allocation order the sessions' memory would be read in sequence,
 	// which the CPU prefetches and users do not do.

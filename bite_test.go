@@ -12,7 +12,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -180,18 +179,18 @@ func TestStoreMemoryKeepsSessionsAcrossAReload(t *testing.T) {
 	old, stopOld := provisionHandler(t, cfg)
 	now := time.Now()
 	s := &Session{UserID: 7, Username: "kept", Created: now, Checked: now, Expires: now.Add(time.Hour)}
-	if err := old.sessions.put(context.Background(), "reload-test-session", s); err != nil {
+	if err := old.sessions.Put(context.Background(), "reload-test-session", s); err != nil {
 		t.Fatal(err)
 	}
 	// A reload provisions the new handlers before cleaning up the old ones.
 	reloaded, stopNew := provisionHandler(t, cfg)
 	defer stopNew()
 	stopOld()
-	got, err := reloaded.sessions.lookup("reload-test-session", time.Now(), time.Hour)
+	got, err := reloaded.sessions.Lookup("reload-test-session", time.Now(), time.Hour)
 	if err != nil || got != s {
 		t.Fatalf("after a reload the session is %v (%v): store memory signed it out", got, err)
 	}
-	reloaded.sessions.remove("reload-test-session")
+	reloaded.sessions.Remove("reload-test-session")
 }
 
 func TestValidateRefusesAnUnknownTierInAJSONConfig(t *testing.T) {
@@ -214,108 +213,3 @@ func TestValidateRefusesAnUnknownTierInAJSONConfig(t *testing.T) {
 		}
 	}
 }
-
-// hangingStore is a session store that answers saves and, once hang is
-// set, holds every load of a session until released (as a store that
-// accepts connections and never answers does, until storeTimeout).
-type hangingStore struct {
-	entries map[string][]byte
-	hang    atomic.Bool
-	waiting atomic.Int32 // loads of a session held so far
-	release chan struct{}
-}
-
-func (s *hangingStore) load(ctx context.Context, key string) ([]byte, error) {
-	if s.hang.Load() {
-		if key == storeKey("plex_auth store probe") {
-			return nil, context.DeadlineExceeded // the sweeper's probe: still down
-		}
-		s.waiting.Add(1)
-		select {
-		case <-s.release:
-		case <-ctx.Done():
-		}
-		return nil, context.DeadlineExceeded
-	}
-	if b, ok := s.entries[key]; ok {
-		return b, nil
-	}
-	return nil, errSessionNotFound
-}
-
-func (s *hangingStore) save(_ context.Context, key string, val []byte, _ time.Time) error {
-	s.entries[key] = val
-	return nil
-}
-
-func (s *hangingStore) replace(ctx context.Context, key string, val []byte, exp time.Time) error {
-	return s.save(ctx, key, val, exp)
-}
-
-func (s *hangingStore) remove(context.Context, string) error { return nil }
-func (s *hangingStore) sweep(context.Context) error          { return nil }
-func (s *hangingStore) describe() string                     { return "hanging test store" }
-
-// It keeps no sign-out markers and grants every pin claim, without hanging.
-func (s *hangingStore) saveSignout(context.Context, string, int64, time.Duration) error { return nil }
-func (s *hangingStore) loadSignout(context.Context, string) (int64, error)              { return 0, nil }
-func (s *hangingStore) bumpSignouts(context.Context) error                              { return nil }
-func (s *hangingStore) signouts(context.Context) (string, error)                        { return "", nil }
-func (s *hangingStore) claimPin(context.Context, string, time.Time) (bool, error)       { return true, nil }
-func (s *hangingStore) unclaimPin(context.Context, string) error                        { return nil }
-
-func TestHangingStoreHoldsOneLookupNotEveryOnePastCacheTTL(t *testing.T) {
-	st := &hangingStore{entries: map[string][]byte{}, release: make(chan struct{})}
-	sc := newSessionCache(st, nil)
-	defer sc.Destruct()
-	defer close(st.release)
-	now := time.Now()
-	ids := []string{"session-a", "session-b", "session-c"}
-	for i, id := range ids {
-		s := &Session{UserID: int64(100 + i), Username: id, Created: now, Checked: now, Expires: now.Add(time.Hour)}
-		if err := sc.put(context.Background(), id, s); err != nil {
-			t.Fatal(err)
-		}
-	}
-	const cacheTTL = time.Minute
-	later := now.Add(2 * cacheTTL)
-	st.hang.Store(true)
-
-	// The first lookup past cache_ttl waits on the store, and learns it is
-	// down when the wait ends (here: released, as storeTimeout would).
-	first := make(chan *Session)
-	go func() {
-		s, _ := sc.lookup(ids[0], later, cacheTTL)
-		first <- s
-	}()
-	waitFor(t, 10*time.Second, "the first lookup to ask the store", func() bool { return st.waiting.Load() == 1 })
-	st.release <- struct{}{}
-	if s := <-first; s == nil || s.Username != ids[0] {
-		t.Fatalf("a session in memory was lost while the store hung: %v", s)
-	}
-	// Every later lookup past cache_ttl trusts memory at once.
-	for _, id := range ids {
-		done := make(chan *Session, 1)
-		go func() {
-			s, _ := sc.lookup(id, later.Add(cacheTTL), cacheTTL)
-			done <- s
-		}()
-		for {
-			select {
-			case s := <-done:
-				if s == nil || s.Username != id {
-					t.Fatalf("%s: got %v from memory while the store is down", id, s)
-				}
-			default:
-				if n := st.waiting.Load(); n > 1 {
-					t.Fatalf("%s: the lookup waits on a store known to be down (%d loads held)", id, n)
-				}
-				time.Sleep(time.Millisecond)
-				continue
-			}
-			break
-		}
-	}
-}
-
-var _ sessionStore = (*hangingStore)(nil)

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/seal"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/session"
 )
 
 // Cookies this module sets are sealed by internal/seal (AES-256-GCM, the
@@ -17,7 +18,7 @@ import (
 // keys through h.sessionSealer as directly as before the package split.
 type sealer struct {
 	seal.Sealer
-	verified *verifiedCookies
+	verified *session.VerifiedCookies
 }
 
 // newSealer is seal.New for purpose with an empty verified-cookie table.
@@ -26,12 +27,12 @@ func newSealer(purpose string, secrets [][]byte) (*sealer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &sealer{Sealer: *s, verified: newVerifiedCookies()}, nil
+	return &sealer{Sealer: *s, verified: session.NewVerifiedCookies()}, nil
 }
 
 // verifiedCookies is the table of h's session sealer, or nil before
 // Provision made one.
-func (h *PlexAuth) verifiedCookies() *verifiedCookies {
+func (h *PlexAuth) verifiedCookies() *session.VerifiedCookies {
 	if h.sessionSealer == nil {
 		return nil
 	}

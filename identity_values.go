@@ -30,7 +30,7 @@ func accountSession(u *plextv.Account, servers map[string]string, token string) 
 		Servers:  servers,
 		Token:    token,
 	}
-	s.prepare()
+	s.Prepare()
 	return s
 }
 

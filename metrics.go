@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/caddy-plexauth/caddy-plexauth/internal/session"
 )
 
 // Prometheus metrics, served with Caddy's own at the admin endpoint's
@@ -128,7 +130,7 @@ func observePlexCall(endpoint string, status int, took time.Duration) {
 // process (one per store; all plex_auth blocks using a store share it).
 func sessionsInMemory() float64 {
 	// The pool is locked while it is ranged: collect, then count.
-	var caches []*sessionCache
+	var caches []*session.Cache
 	sessionPool.Range(func(_, v any) bool {
 		if p, ok := v.(*pooledSessions); ok {
 			caches = append(caches, p.cache)
@@ -137,7 +139,7 @@ func sessionsInMemory() float64 {
 	})
 	n := 0
 	for _, sc := range caches {
-		n += sc.liveCount()
+		n += sc.LiveCount()
 	}
 	return float64(n)
 }

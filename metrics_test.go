@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/zap"
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
 	"github.com/caddy-plexauth/caddy-plexauth/plextest"
@@ -392,21 +391,6 @@ func TestFailedPinCreationCountsAsSignInError(t *testing.T) {
 		if got := signInCounts(t)[signInError] - before; got != 1 {
 			t.Errorf("popup=%s: a failed pin creation moved error by %v, want 1", popup, got)
 		}
-	}
-}
-
-// TestSessionsGaugeCountsLiveSessionsOnly puts a live session, one past
-// its expiry and a placeholder for a session the store lacks in a cache:
-// only the live one is a session in memory.
-func TestSessionsGaugeCountsLiveSessionsOnly(t *testing.T) {
-	sc := newSessionCache(nil, zap.NewNop())
-	defer sc.Destruct()
-	now := time.Now()
-	sc.putLocal("live", &Session{UserID: 1, Expires: now.Add(time.Hour)})
-	sc.putLocal("over", &Session{UserID: 2, Expires: now.Add(-time.Second)}) // not yet swept
-	sc.setGone("gone", time.Hour)
-	if n := sc.liveCount(); n != 1 {
-		t.Fatalf("liveCount = %d, want 1 (cache holds %d entries)", n, sc.count())
 	}
 }
 

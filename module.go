@@ -21,6 +21,7 @@ import (
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/cookieheader"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/session"
 )
 
 func init() {
@@ -220,7 +221,7 @@ type PlexAuth struct {
 	cacheTTL      time.Duration
 	poolKey       string
 	plex          *plextv.Client
-	sessions      *sessionCache
+	sessions      *session.Cache
 	stateSealer   *sealer
 	sessionSealer *sealer
 	stateCookie   string
@@ -338,21 +339,21 @@ func (h *PlexAuth) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("plex_auth: %v", err)
 	}
 
-	var newStore func() (sessionStore, error)
+	var newStore func() (session.Store, error)
 	switch h.Store {
 	case "memory":
 		h.poolKey = sessionPoolKey + "|memory"
-		newStore = func() (sessionStore, error) { return nil, nil }
+		newStore = func() (session.Store, error) { return nil, nil }
 	case "", "caddy":
 		st := ctx.Storage()
 		// Keyed by the storage itself: a reload that changes the `storage`
 		// global option gets a cache writing to the new storage.
 		h.poolKey = sessionPoolKey + "|caddy|" + storageName(st)
-		newStore = func() (sessionStore, error) { return &caddyStore{st: st}, nil }
+		newStore = func() (session.Store, error) { return session.NewCaddyStore(st), nil }
 	case "redis":
 		redisURL := caddy.NewReplacer().ReplaceAll(h.StoreURL, "")
 		h.poolKey = sessionPoolKey + "|redis|" + redisURL
-		newStore = func() (sessionStore, error) { return newRedisStore(redisURL, storeTimeout) }
+		newStore = func() (session.Store, error) { return session.NewRedisStore(redisURL, session.StoreTimeout) }
 	default:
 		return fmt.Errorf("plex_auth: store: unknown kind %q (want caddy, redis or memory)", h.Store)
 	}
@@ -369,7 +370,7 @@ func (h *PlexAuth) Provision(ctx caddy.Context) error {
 	}
 	pooled := v.(*pooledSessions)
 	h.sessions, h.rechecks = pooled.cache, &pooled.rechecks
-	h.sessions.noteSessionTTL(time.Duration(h.SessionTTL))
+	h.sessions.NoteSessionTTL(time.Duration(h.SessionTTL))
 	// Only a handler that would have opened the same cookie to the same
 	// session (same cookie name, secret and store) may take it over.
 	// The name is a digest of the three: short, so the request's vars map
@@ -399,13 +400,13 @@ func (h *PlexAuth) Provision(ctx caddy.Context) error {
 // without reading the config back.
 func (h *PlexAuth) logStart() {
 	storeName, storeState := "memory", "n/a"
-	if st := h.sessions.store; st != nil {
-		storeName, storeState = st.describe(), "reachable"
-		if r, ok := st.(*redisStore); ok {
+	if st := h.sessions.Store(); st != nil {
+		storeName, storeState = st.Describe(), "reachable"
+		if r, ok := st.(*session.RedisStore); ok {
 			// One ping: unreachable is a warning, not a failed start;
 			// signed-in users are served from memory meanwhile.
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			err := r.c.Ping(ctx).Err()
+			err := r.Ping(ctx)
 			cancel()
 			if err != nil {
 				storeState = "unreachable"
@@ -575,12 +576,12 @@ func (h *PlexAuth) sessionFromCookie(r *http.Request, value string) (*Session, s
 	// still holds, unchanged, the session it found (verified.go says why
 	// that is as safe).
 	table := h.sessionSealer.verified
-	e, known := table.get(h.CookieName, value, now)
-	id, sealedUntil := e.id, e.sealed
+	e, known := table.Get(h.CookieName, value, now)
+	id, sealedUntil := e.ID, e.Sealed
 	var s *Session
 	var err error
-	if known && h.sessions.trusts(e.s, now, h.cacheTTL) {
-		s = e.s
+	if known && h.sessions.Trusts(e.Session, now, h.cacheTTL) {
+		s = e.Session
 	} else {
 		if !known {
 			buf := openBufs.Get().(*openBuf)
@@ -593,7 +594,7 @@ func (h *PlexAuth) sessionFromCookie(r *http.Request, value string) (*Session, s
 				return nil, "", nil
 			}
 		}
-		s, err = h.sessions.lookup(id, now, h.cacheTTL)
+		s, err = h.sessions.Lookup(id, now, h.cacheTTL)
 	}
 	// A session lives by the TTL of the handler checking it too, so a
 	// stricter site is not held open by a laxer one's cookie.
@@ -606,12 +607,12 @@ func (h *PlexAuth) sessionFromCookie(r *http.Request, value string) (*Session, s
 	}
 	if s == nil || !now.Before(ends) {
 		if known {
-			table.drop(value)
+			table.Drop(value)
 		}
 		return nil, "", err
 	}
-	if !known || e.s != s {
-		table.put(h.CookieName, value, id, s, sealedUntil, ends.Unix())
+	if !known || e.Session != s {
+		table.Put(h.CookieName, value, id, s, sealedUntil, ends.Unix())
 	}
 	h.maybeRevalidate(r, id, s, now)
 	return s, id, nil

@@ -148,7 +148,7 @@ func ruleHandler(servers, tiers, users []string) *PlexAuth {
 
 func TestAdmitRules(t *testing.T) {
 	friend := &Session{UserID: 7, Username: "Alice", Email: "alice@example.com", Servers: map[string]string{"srv": tierFriend, "other": tierOwner}}
-	friend.prepare()
+	friend.Prepare()
 	cases := []struct {
 		name     string
 		h        *PlexAuth

@@ -14,6 +14,7 @@ import (
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/session"
 )
 
 // The owner's list, for a block with owner_token: who the configured
@@ -76,7 +77,7 @@ func newOwnerList(ctx context.Context, plex *plextv.Client, token string, server
 		done: make(chan struct{}),
 	}
 	o.view.Store(&access.OwnerView{})
-	lctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	lctx, cancel := context.WithTimeout(ctx, session.StoreTimeout)
 	list, read, err := store.load(lctx)
 	cancel()
 	switch {
@@ -203,7 +204,7 @@ func (o *ownerList) read(ctx context.Context) error {
 		home, friends, pending := list.Counts()
 		c.Write(zap.Int("home", home), zap.Int("friends", friends), zap.Int("pending", pending))
 	}
-	sctx, cancel := context.WithTimeout(o.ctx, storeTimeout)
+	sctx, cancel := context.WithTimeout(o.ctx, session.StoreTimeout)
 	defer cancel()
 	if err := o.store.save(sctx, list); err != nil {
 		o.log.Warn("storing the owner's list failed; a restart during a plex.tv outage would use an older one", zap.Error(err))

@@ -1,12 +1,9 @@
 package plexauth
 
 import (
-	"bufio"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,8 +11,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/caddyserver/certmagic"
 )
 
 // finish asks for the end of a sign-in with the state cookie value, as a
@@ -222,115 +217,6 @@ func TestForgedStateNamingSomeoneElsesPinIsRefused(t *testing.T) {
 	expectStatus(t, resp, http.StatusFound, body)
 	if !sessionSet(resp) {
 		t.Fatal("the victim got no session")
-	}
-}
-
-// The pin claims the instances share: on Caddy's storage, creating a claim
-// that exists fails, also across two caches (two instances).
-func TestPinClaimIsOncePerStoreAndCanBeReleased(t *testing.T) {
-	dir := t.TempDir()
-	for _, c := range []struct {
-		name string
-		a, b sessionStore
-	}{
-		{"memory", nil, nil},
-		{"caddy storage", &caddyStore{st: &certmagic.FileStorage{Path: dir}}, &caddyStore{st: &certmagic.FileStorage{Path: dir}}},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			a, b := newSessionCache(c.a, nil), newSessionCache(c.b, nil)
-			defer a.Destruct()
-			defer b.Destruct()
-			ctx := context.Background()
-			key := pinClaimKey("client", 42)
-			if ok, err := a.claimPin(ctx, key, time.Minute); !ok || err != nil {
-				t.Fatalf("first claim: %v %v", ok, err)
-			}
-			if ok, _ := a.claimPin(ctx, key, time.Minute); ok {
-				t.Fatal("a second claim on the same instance succeeded")
-			}
-			if ok, _ := b.claimPin(ctx, key, time.Minute); ok != (c.a == nil) {
-				t.Fatalf("claim on another instance = %v", ok)
-			}
-			a.releasePin(key)
-			if c.a != nil {
-				// b remembers its refusal in memory; a fresh instance asks the store.
-				fresh := newSessionCache(&caddyStore{st: &certmagic.FileStorage{Path: dir}}, nil)
-				defer fresh.Destruct()
-				if ok, err := fresh.claimPin(ctx, key, time.Minute); !ok || err != nil {
-					t.Fatalf("claim after release: %v %v", ok, err)
-				}
-			}
-			other := pinClaimKey("client", 43)
-			if ok, err := a.claimPin(ctx, other, time.Minute); !ok || err != nil {
-				t.Fatalf("another pin: %v %v", ok, err)
-			}
-		})
-	}
-}
-
-// On Redis, the claim is SET NX with a TTL: once per key, across clients.
-func TestRedisPinClaimIsOnceAndExpires(t *testing.T) {
-	addr := startRedis(t)
-	a, err := newRedisStore("redis://"+addr+"/0", time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.close()
-	b, _ := newRedisStore("redis://"+addr+"/0", time.Second)
-	defer b.close()
-	ctx := context.Background()
-	if ok, err := a.claimPin(ctx, "k", time.Now().Add(time.Minute)); !ok || err != nil {
-		t.Fatal("first claim", ok, err)
-	}
-	if ok, err := b.claimPin(ctx, "k", time.Now().Add(time.Minute)); ok || err != nil {
-		t.Fatal("second claim from another client", ok, err)
-	}
-	if ttl := redisTTL(t, addr, redisPinPrefix+"k"); ttl <= 0 || ttl > 60 {
-		t.Fatalf("claim TTL %d s, want about 60", ttl)
-	}
-	if err := a.unclaimPin(ctx, "k"); err != nil {
-		t.Fatal(err)
-	}
-	if ok, err := b.claimPin(ctx, "k", time.Now().Add(time.Minute)); !ok || err != nil {
-		t.Fatal("claim after release", ok, err)
-	}
-}
-
-// redisTTL asks Redis for a key's TTL in seconds, speaking RESP directly.
-func redisTTL(t *testing.T, addr, key string) int {
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	fmt.Fprintf(conn, "*2\r\n$3\r\nTTL\r\n$%d\r\n%s\r\n", len(key), key)
-	var n int
-	if _, err := fmt.Fscanf(bufio.NewReader(conn), ":%d\r\n", &n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
-// Expired claims go from Caddy's storage with the sweep.
-func TestCaddyStoreSweepDropsExpiredPinClaims(t *testing.T) {
-	ctx := context.Background()
-	fs := &certmagic.FileStorage{Path: t.TempDir()}
-	st := &caddyStore{st: fs}
-	if ok, err := st.claimPin(ctx, "live", time.Now().Add(time.Hour)); !ok || err != nil {
-		t.Fatal(ok, err)
-	}
-	if ok, err := st.claimPin(ctx, "dead", time.Now().Add(-time.Second)); !ok || err != nil {
-		t.Fatal(ok, err)
-	}
-	if err := st.sweep(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if !fs.Exists(ctx, caddyPinPrefix+"/live") || fs.Exists(ctx, caddyPinPrefix+"/dead") {
-		t.Fatal("the sweep should drop the expired claim and keep the live one")
-	}
-	// An expired claim does not refuse a new one.
-	if ok, err := st.claimPin(ctx, "dead", time.Now().Add(time.Hour)); !ok || err != nil {
-		t.Fatal("an expired claim refused a new one", ok, err)
 	}
 }
 

@@ -240,7 +240,7 @@ func (h *PlexAuth) newSession(w http.ResponseWriter, r *http.Request, s *Session
 	s.Created, s.Checked, s.Expires = now, now, now.Add(ttl)
 	rawID := randomBytes(sessionIDLen)
 	id := string(rawID)
-	if err := h.sessions.put(r.Context(), id, s); err != nil {
+	if err := h.sessions.Put(r.Context(), id, s); err != nil {
 		return &storeError{err}
 	}
 	h.warnCookieDomain(r.Host)
@@ -299,13 +299,13 @@ func (h *PlexAuth) serveLogout(w http.ResponseWriter, r *http.Request) {
 		if id == "" {
 			continue
 		}
-		s, err := h.sessions.lookup(id, now, h.cacheTTL)
+		s, err := h.sessions.Lookup(id, now, h.cacheTTL)
 		if s == nil && err == nil {
 			continue // already over
 		}
 		// Also when the store could not be asked: the deletion is retried.
-		h.sessions.remove(id)
-		h.verifiedCookies().dropSession(id)
+		h.sessions.Remove(id)
+		h.verifiedCookies().DropSession(id)
 		if s != nil {
 			h.auditSignOut(r, s)
 		}
@@ -328,8 +328,8 @@ func (h *PlexAuth) sealedSessionID(value string, now time.Time) string {
 	if value == "" {
 		return ""
 	}
-	if e, ok := h.verifiedCookies().get(h.CookieName, value, now); ok {
-		return e.id
+	if e, ok := h.verifiedCookies().Get(h.CookieName, value, now); ok {
+		return e.ID
 	}
 	raw, err := h.sessionSealer.Open(h.CookieName, value, now, nil)
 	if err != nil || len(raw) != sessionIDLen {

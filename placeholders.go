@@ -80,15 +80,15 @@ func (ri *requestIdentity) placeholder(key string) (any, bool) {
 	s := ri.s
 	switch key[len(userPlaceholderPrefix):] {
 	case "id":
-		return s.anyID, true
+		return s.AnyID(), true
 	case "username":
-		return s.anyUsername, true
+		return s.AnyUsername(), true
 	case "email":
-		return s.anyEmail, true
+		return s.AnyEmail(), true
 	case "uuid":
-		return s.anyUUID, true
+		return s.AnyUUID(), true
 	case "title":
-		return s.anyTitle, true
+		return s.AnyTitle(), true
 	case "tier":
 		return ri.tier, true
 	}
@@ -122,11 +122,11 @@ func (h *PlexAuth) setIdentity(r *http.Request, srv *caddyhttp.Server, s *Sessio
 	if f.mapWrites {
 		// The values were boxed once, in Session.prepare: a string passed
 		// as an interface here would be an allocation per placeholder.
-		repl.Set("http.auth.user.id", s.anyID)
-		repl.Set("http.auth.user.username", s.anyUsername)
-		repl.Set("http.auth.user.email", s.anyEmail)
-		repl.Set("http.auth.user.uuid", s.anyUUID)
-		repl.Set("http.auth.user.title", s.anyTitle)
+		repl.Set("http.auth.user.id", s.AnyID())
+		repl.Set("http.auth.user.username", s.AnyUsername())
+		repl.Set("http.auth.user.email", s.AnyEmail())
+		repl.Set("http.auth.user.uuid", s.AnyUUID())
+		repl.Set("http.auth.user.title", s.AnyTitle())
 		repl.Set("http.auth.user.tier", ri.tier)
 	} else {
 		if f.mayBeSet {

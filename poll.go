@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/session"
 )
 
 // A browser learns how its sign-in ended in one of two ways: the same-tab
@@ -53,8 +54,8 @@ type pinOutcome struct {
 // ask, on whichever instance.
 func (h *PlexAuth) settlePin(w http.ResponseWriter, r *http.Request, st *loginState) (o pinOutcome) {
 	statePath := h.externalPrefix(r) + "/"
-	claim := pinClaimKey(h.ClientID, st.PinID)
-	if h.sessions.pinSettled(claim) {
+	claim := session.PinClaimKey(h.ClientID, st.PinID)
+	if h.sessions.PinSettled(claim) {
 		h.clearCookie(w, r, h.stateCookie, statePath, "")
 		return pinOutcome{status: pinUsed}
 	}
@@ -91,7 +92,7 @@ func (h *PlexAuth) settlePin(w http.ResponseWriter, r *http.Request, st *loginSt
 		return pinOutcome{status: pinPending}
 	}
 
-	claimed, err := h.sessions.claimPin(r.Context(), claim, maxStateTTL)
+	claimed, err := h.sessions.ClaimPin(r.Context(), claim, maxStateTTL)
 	switch {
 	case err != nil:
 		return pinOutcome{status: pinFailed, during: "claiming pin", err: &storeError{err}}
@@ -106,7 +107,7 @@ func (h *PlexAuth) settlePin(w http.ResponseWriter, r *http.Request, st *loginSt
 		h.clearCookie(w, r, h.stateCookie, statePath, "")
 		return pinOutcome{status: pinExpired}
 	case err != nil:
-		h.sessions.releasePin(claim)
+		h.sessions.ReleasePin(claim)
 		return pinOutcome{status: pinFailed, during: "identifying account", err: err}
 	}
 	h.ownerReadFor(s)
@@ -120,7 +121,7 @@ func (h *PlexAuth) settlePin(w http.ResponseWriter, r *http.Request, st *loginSt
 	// fails, the claim is dropped and the browser can ask again with the
 	// same, approved, pin.
 	if err := h.newSession(w, r, s); err != nil {
-		h.sessions.releasePin(claim)
+		h.sessions.ReleasePin(claim)
 		return pinOutcome{status: pinFailed, during: "storing session", err: err}
 	}
 	h.clearCookie(w, r, h.stateCookie, statePath, "")

@@ -37,13 +37,13 @@ func TestRecheckRunsOncePerSessionAtATime(t *testing.T) {
 	defer plex.Close()
 	h := recheckHandler(t, plex.URL)
 	s := dueSession("token")
-	h.sessions.putLocal("id", s)
+	h.sessions.PutLocal("id", s)
 	for range 5 {
 		h.maybeRevalidate(nil, "id", s, time.Now())
 	}
 	waitFor(t, 10*time.Second, "the re-check reaching plex.tv", func() bool { return calls.Load() > 0 })
 	close(release)
-	waitFor(t, 10*time.Second, "the re-check ending", func() bool { return !s.checking.Load() })
+	waitFor(t, 10*time.Second, "the re-check ending", func() bool { return !s.Checking() })
 	if n := calls.Load(); n != 1 {
 		t.Fatalf("5 requests on one due session asked plex.tv %d times, want once", n)
 	}
@@ -67,11 +67,11 @@ func TestRecheckRefreshesTheAccountAndServersButNotTheExpiry(t *testing.T) {
 	s := dueSession(acct.Token)
 	s.Servers = map[string]string{machineID: tierOwner, "unshared-server": tierFriend}
 	created, expires := s.Created, s.Expires
-	h.sessions.putLocal("id", s)
+	h.sessions.PutLocal("id", s)
 
 	h.revalidateSession("id", s, origin{})
 
-	got, _ := h.sessions.lookup("id", time.Now(), time.Hour)
+	got, _ := h.sessions.Lookup("id", time.Now(), time.Hour)
 	if got == nil || got == s {
 		t.Fatalf("the re-check did not refresh the session: %v", got)
 	}
@@ -102,7 +102,7 @@ func TestRecheckFailuresAreLoggedOnceAndTheReturnOnce(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
 	h.logger = zap.New(core)
 	s := dueSession(acct.Token)
-	h.sessions.putLocal("id", s)
+	h.sessions.PutLocal("id", s)
 
 	plex.SetStatus(http.StatusServiceUnavailable, 0)
 	for range 3 {
@@ -113,7 +113,7 @@ func TestRecheckFailuresAreLoggedOnceAndTheReturnOnce(t *testing.T) {
 	}
 	plex.SetStatus(0, 0)
 	for range 2 {
-		cur, _ := h.sessions.lookup("id", time.Now(), time.Hour)
+		cur, _ := h.sessions.Lookup("id", time.Now(), time.Hour)
 		h.revalidateSession("id", cur, origin{})
 	}
 	if n := logs.FilterLevelExact(zap.InfoLevel).FilterMessageSnippet("plex.tv reachable again").Len(); n != 1 {
@@ -180,13 +180,13 @@ func TestRefusedTokenDuringAnOutageLetsOtherRechecksCarryOn(t *testing.T) {
 	now := time.Now()
 	h.rechecks.failed(now.Add(-2*time.Hour), time.Minute, 0) // an outage whose wait is over
 	s := dueSession(acct.Token)
-	h.sessions.putLocal("id", s)
+	h.sessions.PutLocal("id", s)
 	if !h.rechecks.admitProbe(now) {
 		t.Fatal("the probe of an outage whose wait is over was not let through")
 	}
 	h.revalidateSession("id", s, origin{})
 	h.rechecks.finished()
-	if got, _ := h.sessions.lookup("id", now, time.Hour); got != nil {
+	if got, _ := h.sessions.Lookup("id", now, time.Hour); got != nil {
 		t.Fatal("the session whose token plex.tv refused is still there")
 	}
 	for i := range 2 {

@@ -100,11 +100,11 @@ func (h *PlexAuth) maybeRevalidate(r *http.Request, id string, s *Session, now t
 	if h.revalidate <= 0 || now.Before(s.Checked.Add(h.revalidate)) {
 		return
 	}
-	if !s.checking.CompareAndSwap(false, true) {
+	if !s.BeginCheck() {
 		return // singleflight: one re-check per session at a time
 	}
 	if !h.rechecks.admitProbe(now) {
-		s.checking.Store(false)
+		s.EndCheck()
 		return
 	}
 	from := originOf(r)
@@ -115,7 +115,7 @@ func (h *PlexAuth) maybeRevalidate(r *http.Request, id string, s *Session, now t
 }
 
 func (h *PlexAuth) revalidateSession(id string, s *Session, from origin) {
-	defer s.checking.Store(false)
+	defer s.EndCheck()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Duration(h.Timeout))
 	defer cancel()
 	fresh, err := h.recheckIdentity(ctx, s)
@@ -125,8 +125,8 @@ func (h *PlexAuth) revalidateSession(id string, s *Session, from origin) {
 		// plex.tv answered, about this token only: other sessions'
 		// re-checks go on (and a probe during an outage ends it).
 		h.rechecks.succeeded()
-		h.sessions.remove(id)
-		h.verifiedCookies().dropSession(id)
+		h.sessions.Remove(id)
+		h.verifiedCookies().DropSession(id)
 		countRecheck(recheckEnded)
 		h.auditEnded(s, endedTokenRejected, from)
 		h.logger.Debug("what plex.tv answered the re-check that ended a session", zap.Error(err))
@@ -154,6 +154,6 @@ func (h *PlexAuth) revalidateSession(id string, s *Session, from origin) {
 	// everywhere.
 	fresh.Created, fresh.Expires, fresh.Checked = s.Created, s.Expires, now
 	fresh.SignoutMark = s.SignoutMark
-	fresh.prepare()
-	h.sessions.update(id, s, fresh)
+	fresh.Prepare()
+	h.sessions.Update(id, s, fresh)
 }

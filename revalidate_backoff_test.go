@@ -67,7 +67,7 @@ func TestRecheckBackoffHonoursRetryAfterWhenLonger(t *testing.T) {
 	plex.SetStatus(http.StatusTooManyRequests, 3600)
 	h := recheckHandler(t, plex.URL)
 	s := dueSession(acct.Token)
-	h.sessions.putLocal("id", s)
+	h.sessions.PutLocal("id", s)
 	before := time.Now()
 	h.revalidateSession("id", s, origin{})
 	if got := waitAfter(h.rechecks, before); got < time.Hour {

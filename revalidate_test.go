@@ -137,11 +137,11 @@ func TestRecheckAnswersEndTheSessionOrBackOff(t *testing.T) {
 			plex.SetTokenStatus("friend", c.status)
 			h := recheckHandler(t, plex.URL)
 			s := dueSession(acct.Token)
-			h.sessions.putLocal("id", s)
+			h.sessions.PutLocal("id", s)
 
 			h.revalidateSession("id", s, origin{})
 
-			got, _ := h.sessions.lookup("id", time.Now(), time.Hour)
+			got, _ := h.sessions.Lookup("id", time.Now(), time.Hour)
 			if c.ends && got != nil {
 				t.Fatalf("plex.tv answered %d for the token and the session is still there", c.status)
 			}
@@ -171,11 +171,11 @@ func TestRecheckKeepsTheSignoutMarkTheSessionWasMadeUnder(t *testing.T) {
 	s := dueSession(acct.Token)
 	mark := time.Now().UnixNano()
 	s.SignoutMark = &mark
-	h.sessions.putLocal("id", s)
+	h.sessions.PutLocal("id", s)
 
 	h.revalidateSession("id", s, origin{})
 
-	got, _ := h.sessions.lookup("id", time.Now(), time.Hour)
+	got, _ := h.sessions.Lookup("id", time.Now(), time.Hour)
 	if got == nil || got == s {
 		t.Fatalf("the re-check did not refresh the session: %v", got)
 	}
@@ -211,16 +211,16 @@ func TestRechecksRunAtMostFourAtATime(t *testing.T) {
 	ids := make([]string, n)
 	for i := range ids {
 		ids[i] = fmt.Sprint("session-", i)
-		h.sessions.putLocal(ids[i], dueSession(fmt.Sprint("token-", i)))
+		h.sessions.PutLocal(ids[i], dueSession(fmt.Sprint("token-", i)))
 	}
 	current := func(id string) *Session {
-		s, _ := h.sessions.lookup(id, time.Now(), time.Hour)
+		s, _ := h.sessions.Lookup(id, time.Now(), time.Hour)
 		return s
 	}
 	checking := func() int {
 		k := 0
 		for _, id := range ids {
-			if current(id).checking.Load() {
+			if current(id).Checking() {
 				k++
 			}
 		}

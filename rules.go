@@ -34,7 +34,7 @@ func (h *PlexAuth) admit(s *Session) (string, bool) {
 func (h *PlexAuth) judge(s *Session) access.Decision {
 	r := access.Rules{Users: h.allowUsers, Servers: h.Servers, Tiers: h.allowTiers, Owner: h.owner != nil}
 	return access.Decide(r, h.owner.current(),
-		access.Facts{ID: s.UserID, FoldedUsername: s.foldedUsername, FoldedEmail: s.foldedEmail, Devices: s.Servers})
+		access.Facts{ID: s.UserID, FoldedUsername: s.FoldedUsername(), FoldedEmail: s.FoldedEmail(), Devices: s.Servers})
 }
 
 // decide applies the block's server rules alone to the session's account,

@@ -55,7 +55,7 @@ func sessionHandler(t *testing.T, ttl time.Duration) *PlexAuth {
 func storeSession(t *testing.T, h *PlexAuth, s *Session) string {
 	t.Helper()
 	raw := randomBytes(sessionIDLen)
-	if err := h.sessions.put(context.Background(), string(raw), s); err != nil {
+	if err := h.sessions.Put(context.Background(), string(raw), s); err != nil {
 		t.Fatal(err)
 	}
 	return h.sessionSealer.Seal(h.CookieName, raw, time.Now().Add(24*time.Hour))

@@ -4,13 +4,11 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
 )
 
@@ -26,13 +24,13 @@ func admitted(t *testing.T, h *PlexAuth, cookie string) bool {
 func TestVerifiedCookieIsRememberedOnlyOnceItOpened(t *testing.T) {
 	h := sessionHandler(t, time.Hour)
 	cookie := storeSession(t, h, testSession(time.Now(), time.Now().Add(time.Hour)))
-	if n := h.sessionSealer.verified.len(); n != 0 {
+	if n := h.sessionSealer.verified.Len(); n != 0 {
 		t.Fatalf("table holds %d values before any request", n)
 	}
 	if !admitted(t, h, cookie) {
 		t.Fatal("a live session was refused")
 	}
-	if n := h.sessionSealer.verified.len(); n != 1 {
+	if n := h.sessionSealer.verified.Len(); n != 1 {
 		t.Fatalf("table holds %d values after one signed-in request, want 1", n)
 	}
 	if !admitted(t, h, cookie) {
@@ -78,7 +76,7 @@ func TestTamperedCookieIsRefusedAfterTheGenuineOneWasVerified(t *testing.T) {
 			t.Errorf("%s: admitted", name)
 		}
 	}
-	if n := h.sessionSealer.verified.len(); n != 1 {
+	if n := h.sessionSealer.verified.Len(); n != 1 {
 		t.Errorf("table holds %d values, want only the genuine one", n)
 	}
 	if !admitted(t, h, cookie) {
@@ -94,7 +92,7 @@ func TestVerifiedCookieIsNotAcceptedForAnotherCookieName(t *testing.T) {
 	if !admitted(t, h, cookie) {
 		t.Fatal("a live session was refused")
 	}
-	if _, ok := h.sessionSealer.verified.get("other_cookie", cookie, time.Now()); ok {
+	if _, ok := h.sessionSealer.verified.Get("other_cookie", cookie, time.Now()); ok {
 		t.Fatal("a value verified for one cookie name was accepted for another")
 	}
 }
@@ -114,7 +112,7 @@ func TestVerifiedCookieExpiresWithItsSealedExpiryAndTheSession(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := sessionHandler(t, tc.handlerTTL)
 			raw := randomBytes(sessionIDLen)
-			if err := h.sessions.put(context.Background(), string(raw), testSession(now, tc.ends)); err != nil {
+			if err := h.sessions.Put(context.Background(), string(raw), testSession(now, tc.ends)); err != nil {
 				t.Fatal(err)
 			}
 			cookie := h.sessionSealer.Seal(h.CookieName, raw, tc.sealed)
@@ -123,13 +121,13 @@ func TestVerifiedCookieExpiresWithItsSealedExpiryAndTheSession(t *testing.T) {
 			}
 			table := h.sessionSealer.verified
 			before := tc.wantExpiresAt.Add(-time.Second)
-			if _, ok := table.get(h.CookieName, cookie, before); !ok {
+			if _, ok := table.Get(h.CookieName, cookie, before); !ok {
 				t.Fatal("the value was not remembered")
 			}
-			if _, ok := table.get(h.CookieName, cookie, tc.wantExpiresAt); ok {
+			if _, ok := table.Get(h.CookieName, cookie, tc.wantExpiresAt); ok {
 				t.Fatal("the table still vouches for the value at its expiry")
 			}
-			if table.len() != 0 {
+			if table.Len() != 0 {
 				t.Fatal("an expired value stays in the table")
 			}
 		})
@@ -155,7 +153,7 @@ func TestLogoutDropsVerifiedCookie(t *testing.T) {
 	if w.Code != http.StatusSeeOther {
 		t.Fatalf("logout answered %d, want 303", w.Code)
 	}
-	if n := h.sessionSealer.verified.len(); n != 0 {
+	if n := h.sessionSealer.verified.Len(); n != 0 {
 		t.Fatalf("table holds %d values after logout, want 0", n)
 	}
 	if admitted(t, h, cookie) {
@@ -168,34 +166,19 @@ func TestSessionEndedElsewhereIsRefusedAndForgotten(t *testing.T) {
 	// still holds the value, and must neither admit it nor keep it.
 	h := sessionHandler(t, time.Hour)
 	raw := randomBytes(sessionIDLen)
-	if err := h.sessions.put(context.Background(), string(raw), testSession(time.Now(), time.Now().Add(time.Hour))); err != nil {
+	if err := h.sessions.Put(context.Background(), string(raw), testSession(time.Now(), time.Now().Add(time.Hour))); err != nil {
 		t.Fatal(err)
 	}
 	cookie := h.sessionSealer.Seal(h.CookieName, raw, time.Now().Add(time.Hour))
 	if !admitted(t, h, cookie) {
 		t.Fatal("a live session was refused")
 	}
-	h.sessions.remove(string(raw))
+	h.sessions.Remove(string(raw))
 	if admitted(t, h, cookie) {
 		t.Fatal("a session ended elsewhere was admitted from the table")
 	}
-	if n := h.sessionSealer.verified.len(); n != 0 {
+	if n := h.sessionSealer.verified.Len(); n != 0 {
 		t.Fatalf("table holds %d values after the session ended, want 0", n)
-	}
-}
-
-func TestDropSessionForgetsEveryValueOfTheSession(t *testing.T) {
-	v := newVerifiedCookies()
-	exp := time.Now().Add(time.Hour).Unix()
-	v.put("c", "value-1", "session-a", nil, exp, exp)
-	v.put("c", "value-2", "session-a", nil, exp, exp)
-	v.put("c", "value-3", "session-b", nil, exp, exp)
-	v.dropSession("session-a")
-	if v.len() != 1 {
-		t.Fatalf("table holds %d values, want 1", v.len())
-	}
-	if e, ok := v.get("c", "value-3", time.Now()); !ok || e.id != "session-b" {
-		t.Fatal("another session's value was dropped")
 	}
 }
 
@@ -232,48 +215,6 @@ func TestReloadWithNewSecretsDoesNotAcceptValuesVerifiedUnderADroppedSecret(t *t
 	}
 }
 
-func TestVerifiedTableIsBounded(t *testing.T) {
-	v := newVerifiedCookies()
-	exp := time.Now().Add(time.Hour).Unix()
-	for i := range 4 * verifiedShards * verifiedPerShard {
-		v.put("c", formatInt(int64(i)), "id", nil, exp, exp)
-	}
-	if n := v.len(); n > verifiedShards*verifiedPerShard {
-		t.Fatalf("table holds %d values, bound is %d", n, verifiedShards*verifiedPerShard)
-	}
-}
-
-// BenchmarkVerifiedTableFull reports the heap a full table holds per
-// value (heap-B/value), for cookie values the size this module seals.
-func BenchmarkVerifiedTableFull(b *testing.B) {
-	s, err := newSealer("session", [][]byte{randomBytes(32)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	n := verifiedShards * verifiedPerShard
-	values := make([]string, 0, 2*n)
-	for range 2 * n {
-		values = append(values, s.Seal(defaultCookieName, randomBytes(sessionIDLen), time.Now().Add(time.Hour)))
-	}
-	exp := time.Now().Add(time.Hour).Unix()
-	var perValue float64
-	for b.Loop() {
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		v := newVerifiedCookies()
-		for _, val := range values {
-			v.put(defaultCookieName, val, string(randomBytes(sessionIDLen)), nil, exp, exp)
-		}
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		perValue = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(v.len())
-		runtime.KeepAlive(v)
-	}
-	b.ReportMetric(perValue, "heap-B/value")
-	b.ReportMetric(float64(n), "values")
-}
-
 // A hit on the table skips the lookup only while memory still holds the
 // very session object the entry remembers. These break that one way each.
 
@@ -281,7 +222,7 @@ func TestSessionReplacedInMemoryIsNotServedFromTheTable(t *testing.T) {
 	h := sessionHandler(t, time.Hour)
 	raw := randomBytes(sessionIDLen)
 	first := testSession(time.Now(), time.Now().Add(time.Hour))
-	h.sessions.putLocal(string(raw), first)
+	h.sessions.PutLocal(string(raw), first)
 	cookie := h.sessionSealer.Seal(h.CookieName, raw, time.Now().Add(time.Hour))
 	if _, seen := serveWithCookie(t, h, cookie, nil); seen == nil || seen.Header.Get("Remote-User") != "friend" {
 		t.Fatal("a live session was refused")
@@ -289,56 +230,14 @@ func TestSessionReplacedInMemoryIsNotServedFromTheTable(t *testing.T) {
 	// A re-check, or a read from the store, puts a new object in its place.
 	second := testSession(first.Created, first.Expires)
 	second.Username = "renamed"
-	h.sessions.putLocal(string(raw), second)
-	if !first.evicted.Load() {
-		t.Fatal("the replaced object is not marked evicted")
+	h.sessions.PutLocal(string(raw), second)
+	if h.sessions.Trusts(first, time.Now(), time.Hour) {
+		t.Fatal("the replaced object is still trusted: it is not marked evicted")
 	}
 	for range 2 { // the request that finds the change, and the one after
 		_, seen := serveWithCookie(t, h, cookie, nil)
 		if seen == nil || seen.Header.Get("Remote-User") != "renamed" {
 			t.Fatalf("the request went on as %q, want the session memory holds now (renamed)", seen.Header.Get("Remote-User"))
 		}
-	}
-}
-
-func TestSessionDeletedOrExpiredInMemoryIsMarked(t *testing.T) {
-	sc := newSessionCache(nil, nil)
-	t.Cleanup(func() { _ = sc.Destruct() })
-	deleted := testSession(time.Now(), time.Now().Add(time.Hour))
-	sc.putLocal("deleted", deleted)
-	sc.c.Delete("deleted")
-	expired := testSession(time.Now(), time.Now().Add(time.Millisecond))
-	sc.putLocal("expired", expired)
-	for !time.Now().After(expired.Expires) {
-		time.Sleep(time.Millisecond)
-	}
-	sc.c.DeleteExpired()
-	flushed := testSession(time.Now(), time.Now().Add(time.Hour))
-	sc.putLocal("flushed", flushed)
-	sc.flushLocal()
-	for name, s := range map[string]*Session{"deleted": deleted, "expired": expired, "flushed": flushed} {
-		if !s.evicted.Load() || sc.trusts(s, time.Now(), time.Hour) {
-			t.Errorf("%s: memory dropped the object, yet it is still trusted", name)
-		}
-	}
-}
-
-func TestTableDefersToTheLookupOnceCacheTTLOrASignoutElsewhereSaysReadAgain(t *testing.T) {
-	sc := newSessionCache(&caddyStore{st: &certmagic.FileStorage{Path: t.TempDir()}}, nil)
-	t.Cleanup(func() { _ = sc.Destruct() })
-	s := testSession(time.Now(), time.Now().Add(time.Hour))
-	if err := sc.put(context.Background(), "id", s); err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	if !sc.trusts(s, now, time.Minute) {
-		t.Fatal("a session just written is not trusted")
-	}
-	if sc.trusts(s, now.Add(time.Minute), time.Minute) {
-		t.Error("trusted past cache_ttl: the store must be read again")
-	}
-	sc.staleBefore.Store(time.Now().UnixNano()) // a sign-out elsewhere was seen
-	if sc.trusts(s, now, time.Minute) {
-		t.Error("trusted after a sign-out elsewhere: the store must be read again")
 	}
 }

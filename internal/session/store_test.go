@@ -1,4 +1,4 @@
-package plexauth
+package session
 
 import (
 	"bytes"
@@ -36,7 +36,7 @@ func TestStoredEntryIsUselessWithoutTheSessionID(t *testing.T) {
 
 func TestCaddyStoreSweepDropsOnlyExpiredEntries(t *testing.T) {
 	ctx := context.Background()
-	st := &caddyStore{st: &certmagic.FileStorage{Path: t.TempDir()}}
+	st := &CaddyStore{st: &certmagic.FileStorage{Path: t.TempDir()}}
 	live := &Session{Username: "live", Expires: time.Now().Add(time.Hour)}
 	dead := &Session{Username: "dead", Expires: time.Now().Add(-time.Minute)}
 	for id, s := range map[string]*Session{"live": live, "dead": dead} {
@@ -44,50 +44,39 @@ func TestCaddyStoreSweepDropsOnlyExpiredEntries(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := st.save(ctx, storeKey(id), b, s.Expires); err != nil {
+		if err := st.Save(ctx, storeKey(id), b, s.Expires); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := st.sweep(ctx); err != nil {
+	if err := st.Sweep(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.load(ctx, storeKey("dead")); !errors.Is(err, errSessionNotFound) {
+	if _, err := st.Load(ctx, storeKey("dead")); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("expired entry survived the sweep: %v", err)
 	}
-	if _, err := st.load(ctx, storeKey("live")); err != nil {
+	if _, err := st.Load(ctx, storeKey("live")); err != nil {
 		t.Fatalf("live entry swept: %v", err)
-	}
-}
-
-func TestConfiguredSecretsExpandPlaceholdersAndRefuseShortOnes(t *testing.T) {
-	t.Setenv("PLEX_AUTH_TEST_SECRET", "0123456789abcdef-from-env")
-	keys, err := configuredSecrets([]string{"{env.PLEX_AUTH_TEST_SECRET}", "an-older-secret-value"})
-	if err != nil || len(keys) != 2 || bytes.Equal(keys[0], keys[1]) {
-		t.Fatalf("configuredSecrets = %d keys, %v", len(keys), err)
-	}
-	if _, err := configuredSecrets([]string{"{env.PLEX_AUTH_UNSET_VARIABLE}"}); err == nil {
-		t.Fatal("an unset variable expanded to an empty secret and was accepted")
 	}
 }
 
 func TestRecheckNeverResurrectsASessionEndedOnAnotherInstance(t *testing.T) {
 	st := &certmagic.FileStorage{Path: t.TempDir()}
-	a := newSessionCache(&caddyStore{st: st}, nil)
-	b := newSessionCache(&caddyStore{st: st}, nil)
+	a := NewCache(&CaddyStore{st: st}, nil, Config{})
+	b := NewCache(&CaddyStore{st: st}, nil, Config{})
 	defer a.Destruct()
 	defer b.Destruct()
 	now := time.Now()
 	old := &Session{Username: "friend", Created: now, Checked: now, Expires: now.Add(time.Hour)}
-	if err := a.put(context.Background(), "id", old); err != nil {
+	if err := a.Put(context.Background(), "id", old); err != nil {
 		t.Fatal(err)
 	}
-	b.remove("id") // logout on the other instance while A re-checks
+	b.Remove("id") // logout on the other instance while A re-checks
 	fresh := &Session{Username: "friend", Created: now, Checked: time.Now(), Expires: now.Add(time.Hour)}
-	a.update("id", old, fresh)
-	if s, _ := a.lookup("id", time.Now(), time.Hour); s != nil {
+	a.Update("id", old, fresh)
+	if s, _ := a.Lookup("id", time.Now(), time.Hour); s != nil {
 		t.Fatal("the re-check brought the session back in memory")
 	}
-	if _, err := a.store.load(context.Background(), storeKey("id")); !errors.Is(err, errSessionNotFound) {
+	if _, err := a.store.Load(context.Background(), storeKey("id")); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("the re-check wrote the ended session back to the store: %v", err)
 	}
 }
@@ -149,13 +138,13 @@ func TestRecheckWriteNeverResurrectsALogoutBetweenItsReadAndWrite(t *testing.T) 
 	fs := &certmagic.FileStorage{Path: t.TempDir()}
 	as := &hookStorage{Storage: fs, locks: make(chan string, 16), held: map[string]bool{}}
 	bs := &hookStorage{Storage: fs, locks: make(chan string, 16), held: map[string]bool{}}
-	a := newSessionCache(&caddyStore{st: as}, nil)
-	b := newSessionCache(&caddyStore{st: bs}, nil)
+	a := NewCache(&CaddyStore{st: as}, nil, Config{})
+	b := NewCache(&CaddyStore{st: bs}, nil, Config{})
 	defer a.Destruct()
 	defer b.Destruct()
 	now := time.Now()
 	old := &Session{Username: "friend", Created: now, Checked: now, Expires: now.Add(time.Hour)}
-	if err := a.put(context.Background(), "id", old); err != nil {
+	if err := a.Put(context.Background(), "id", old); err != nil {
 		t.Fatal(err)
 	}
 
@@ -164,9 +153,9 @@ func TestRecheckWriteNeverResurrectsALogoutBetweenItsReadAndWrite(t *testing.T) 
 	// the logout lands right there.
 	loggedOut := make(chan struct{})
 	as.mu.Lock()
-	as.path = (&caddyStore{}).path(storeKey("id"))
+	as.path = (&CaddyStore{}).path(storeKey("id"))
 	as.onLoad = func() {
-		go func() { b.remove("id"); close(loggedOut) }()
+		go func() { b.Remove("id"); close(loggedOut) }()
 		if as.holdsAny() {
 			<-bs.locks // the logout asks for the lock and waits
 			return
@@ -175,7 +164,7 @@ func TestRecheckWriteNeverResurrectsALogoutBetweenItsReadAndWrite(t *testing.T) 
 	}
 	as.mu.Unlock()
 
-	a.update("id", old, &Session{Username: "friend", Created: now, Checked: time.Now(), Expires: now.Add(time.Hour)})
+	a.Update("id", old, &Session{Username: "friend", Created: now, Checked: time.Now(), Expires: now.Add(time.Hour)})
 	<-loggedOut
 	if as.onLoad != nil {
 		t.Fatal("the re-check never read the session from the store; the test injected nothing")
@@ -183,7 +172,7 @@ func TestRecheckWriteNeverResurrectsALogoutBetweenItsReadAndWrite(t *testing.T) 
 	if _, err := fs.Load(context.Background(), as.path); err == nil {
 		t.Fatal("the re-check wrote back a session logged out on another instance")
 	}
-	if s, _ := a.lookup("id", time.Now(), 0); s != nil {
+	if s, _ := a.Lookup("id", time.Now(), 0); s != nil {
 		t.Fatal("the instance that re-checked still admits the logged-out session")
 	}
 }
@@ -191,7 +180,7 @@ func TestRecheckWriteNeverResurrectsALogoutBetweenItsReadAndWrite(t *testing.T) 
 // hookStore runs before, once, when a re-check next reads (load) or
 // conditionally writes (replace) the store.
 type hookStore struct {
-	sessionStore
+	Store
 	mu     sync.Mutex
 	before func()
 }
@@ -206,29 +195,27 @@ func (h *hookStore) fire() {
 	}
 }
 
-func (h *hookStore) load(ctx context.Context, key string) ([]byte, error) {
-	b, err := h.sessionStore.load(ctx, key)
+func (h *hookStore) Load(ctx context.Context, key string) ([]byte, error) {
+	b, err := h.Store.Load(ctx, key)
 	h.fire()
 	return b, err
 }
 
-func (h *hookStore) replace(ctx context.Context, key string, val []byte, expires time.Time) error {
+func (h *hookStore) Replace(ctx context.Context, key string, val []byte, expires time.Time) error {
 	h.fire()
-	return h.sessionStore.(interface {
-		replace(context.Context, string, []byte, time.Time) error
-	}).replace(ctx, key, val, expires)
+	return h.Store.Replace(ctx, key, val, expires)
 }
 
 func TestRecheckNeverResurrectsALogoutThatLandsJustBeforeItsWrite(t *testing.T) {
 	for _, c := range []struct {
 		name  string
-		store func(t *testing.T) sessionStore
+		store func(t *testing.T) Store
 	}{
-		{"caddy storage", func(t *testing.T) sessionStore {
-			return &caddyStore{st: &certmagic.FileStorage{Path: t.TempDir()}}
+		{"caddy storage", func(t *testing.T) Store {
+			return &CaddyStore{st: &certmagic.FileStorage{Path: t.TempDir()}}
 		}},
-		{"redis", func(t *testing.T) sessionStore {
-			r, err := newRedisStore("redis://"+startRedis(t)+"/0", storeTimeout)
+		{"redis", func(t *testing.T) Store {
+			r, err := NewRedisStore("redis://"+startRedis(t)+"/0", StoreTimeout)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -237,28 +224,28 @@ func TestRecheckNeverResurrectsALogoutThatLandsJustBeforeItsWrite(t *testing.T) 
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			st := c.store(t)
-			hs := &hookStore{sessionStore: st}
-			a := newSessionCache(hs, nil)
-			b := newSessionCache(st, nil)
+			hs := &hookStore{Store: st}
+			a := NewCache(hs, nil, Config{})
+			b := NewCache(st, nil, Config{})
 			defer a.Destruct()
 			defer b.Destruct()
 			now := time.Now()
 			old := &Session{Username: "friend", Created: now, Checked: now, Expires: now.Add(time.Hour)}
-			if err := a.put(context.Background(), "id", old); err != nil {
+			if err := a.Put(context.Background(), "id", old); err != nil {
 				t.Fatal(err)
 			}
 			fired := false
 			hs.mu.Lock()
-			hs.before = func() { fired = true; b.remove("id") }
+			hs.before = func() { fired = true; b.Remove("id") }
 			hs.mu.Unlock()
-			a.update("id", old, &Session{Username: "friend", Created: now, Checked: time.Now(), Expires: now.Add(time.Hour)})
+			a.Update("id", old, &Session{Username: "friend", Created: now, Checked: time.Now(), Expires: now.Add(time.Hour)})
 			if !fired {
 				t.Fatal("the re-check neither read nor wrote the store; the test injected nothing")
 			}
-			if _, err := st.load(context.Background(), storeKey("id")); !errors.Is(err, errSessionNotFound) {
+			if _, err := st.Load(context.Background(), storeKey("id")); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("the re-check wrote back a session logged out meanwhile: %v", err)
 			}
-			if s, _ := a.lookup("id", time.Now(), 0); s != nil {
+			if s, _ := a.Lookup("id", time.Now(), 0); s != nil {
 				t.Fatal("the instance that re-checked still admits the logged-out session")
 			}
 		})
@@ -273,37 +260,37 @@ func TestStoreReadNeverResurrectsALogoutBetweenItsReadAndMemoryWrite(t *testing.
 	for _, c := range []struct {
 		name string
 		// memory prepares what memory holds before the read.
-		memory func(a *sessionCache)
+		memory func(a *Cache)
 	}{
-		{"memory copy past cache_ttl", func(*sessionCache) {}},
-		{"not in memory", func(a *sessionCache) { a.flushLocal() }},
+		{"memory copy past cache_ttl", func(*Cache) {}},
+		{"not in memory", func(a *Cache) { a.FlushLocal() }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			st := &caddyStore{st: &certmagic.FileStorage{Path: t.TempDir()}}
-			hs := &hookStore{sessionStore: st}
-			a := newSessionCache(hs, nil)
+			st := &CaddyStore{st: &certmagic.FileStorage{Path: t.TempDir()}}
+			hs := &hookStore{Store: st}
+			a := NewCache(hs, nil, Config{})
 			defer a.Destruct()
 			now := time.Now()
-			if err := a.put(context.Background(), "id", &Session{Username: "friend", Created: now, Checked: now, Expires: now.Add(time.Hour)}); err != nil {
+			if err := a.Put(context.Background(), "id", &Session{Username: "friend", Created: now, Checked: now, Expires: now.Add(time.Hour)}); err != nil {
 				t.Fatal(err)
 			}
 			c.memory(a)
 			fired := false
 			hs.mu.Lock()
-			hs.before = func() { fired = true; a.remove("id") }
+			hs.before = func() { fired = true; a.Remove("id") }
 			hs.mu.Unlock()
 			// cache_ttl 0: memory is not trusted, the store is read.
-			_, _ = a.lookup("id", time.Now(), 0)
+			_, _ = a.Lookup("id", time.Now(), 0)
 			if !fired {
 				t.Fatal("the lookup never read the store; the test injected nothing")
 			}
-			if _, err := st.load(context.Background(), storeKey("id")); !errors.Is(err, errSessionNotFound) {
+			if _, err := st.Load(context.Background(), storeKey("id")); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("the logout did not remove the session from the store: %v", err)
 			}
 			// With a long cache_ttl the next lookups trust memory: it must
 			// say the session is gone.
 			for _, later := range []time.Duration{0, time.Second, 30 * time.Second} {
-				if s, _ := a.lookup("id", time.Now().Add(later), time.Hour); s != nil {
+				if s, _ := a.Lookup("id", time.Now().Add(later), time.Hour); s != nil {
 					t.Fatalf("%v after the logout, memory still admits the session: the store read put it back", later)
 				}
 			}

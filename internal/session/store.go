@@ -1,10 +1,11 @@
-package plexauth
+package session
 
 import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -24,62 +25,67 @@ import (
 // (sealed under the secret). A copy of the store yields no Plex token and no
 // cookie value.
 
-var errSessionNotFound = errors.New("session not found")
+// ErrNotFound is what a store answers for a session entry it does not
+// have (Load, Replace); the cache treats it as an answer, not a failure.
+var ErrNotFound = errors.New("session not found")
 
-// sessionStore is a second-level session store: what every store offers
-// (Caddy storage in store_caddy.go, Redis in store_redis.go; memory is a
-// cache with no store). Keys are hashes the cache makes (storeKey,
-// signoutKey, pinClaimKey), never a session id or an account id.
-type sessionStore interface {
+// Store is a second-level session store, and lists every operation one
+// offers: CaddyStore (store_caddy.go) and RedisStore (store_redis.go); a
+// cache with no store keeps memory only. The conformance suite
+// (TestEveryStoreConforms) holds every store to what is said here. Keys are
+// hashes the cache makes (storeKey, signoutKey, PinClaimKey), never a
+// session id or an account id; values are sealed entries (sealEntry). A
+// store is safe for concurrent use, by several instances at once.
+type Store interface {
 	// Sessions.
 
-	// load returns the sealed entry for key, or errSessionNotFound when
+	// Load returns the sealed entry for key, or ErrNotFound when
 	// there is none. It may return an entry whose session is over (Caddy
 	// storage keeps entries until the sweep): openEntry judges the expiry
 	// the entry carries.
-	load(ctx context.Context, key string) ([]byte, error)
-	// save stores the sealed entry for key until expires, overwriting one
+	Load(ctx context.Context, key string) ([]byte, error)
+	// Save stores the sealed entry for key until expires, overwriting one
 	// that is there. An entry saved already over is never loaded as a
 	// session.
-	save(ctx context.Context, key string, val []byte, expires time.Time) error
-	// replace overwrites the entry for key only if it is there, in one
-	// step with respect to remove, and answers errSessionNotFound when it
+	Save(ctx context.Context, key string, val []byte, expires time.Time) error
+	// Replace overwrites the entry for key only if it is there, in one
+	// step with respect to Remove, and answers ErrNotFound when it
 	// is not: a re-check must not bring back a session that ended while
 	// plex.tv was being asked.
-	replace(ctx context.Context, key string, val []byte, expires time.Time) error
-	// remove deletes key; a missing key is not an error. An error means
+	Replace(ctx context.Context, key string, val []byte, expires time.Time) error
+	// Remove deletes key; a missing key is not an error. An error means
 	// the entry may still be there: the caller deletes again later.
-	remove(ctx context.Context, key string) error
-	// sweep drops expired entries (sessions, sign-out markers, pin claims)
+	Remove(ctx context.Context, key string) error
+	// Sweep drops expired entries (sessions, sign-out markers, pin claims)
 	// where the store cannot expire them itself.
-	sweep(ctx context.Context) error
-	// describe names the store for logs, never with a password.
-	describe() string
+	Sweep(ctx context.Context) error
+	// Describe names the store for logs, never with a password.
+	Describe() string
 
 	// Account sign-out markers and the sign-out counter (signout.go).
 
-	// saveSignout sets the account's marker to mark (never 0) for ttl,
+	// SaveSignout sets the account's marker to mark (never 0) for ttl,
 	// replacing the one there.
-	saveSignout(ctx context.Context, key string, mark int64, ttl time.Duration) error
-	// loadSignout returns the account's marker, or 0 when there is none.
-	loadSignout(ctx context.Context, key string) (int64, error)
-	// bumpSignouts changes the sign-out counter: every later signouts
+	SaveSignout(ctx context.Context, key string, mark int64, ttl time.Duration) error
+	// LoadSignout returns the account's marker, or 0 when there is none.
+	LoadSignout(ctx context.Context, key string) (int64, error)
+	// BumpSignouts changes the sign-out counter: every later Signouts
 	// answers something it did not answer before.
-	bumpSignouts(ctx context.Context) error
-	// signouts returns the sign-out counter ("" before the first bump).
+	BumpSignouts(ctx context.Context) error
+	// Signouts returns the sign-out counter ("" before the first bump).
 	// Only equality means anything.
-	signouts(ctx context.Context) (string, error)
+	Signouts(ctx context.Context) (string, error)
 
 	// Pin claims (pinclaim.go).
 
-	// claimPin records the claim key until expires, atomically across
+	// ClaimPin records the claim key until expires, atomically across
 	// every instance sharing the store: it returns false when a live
 	// claim exists already. A claim already over is granted and kept by
 	// no one.
-	claimPin(ctx context.Context, key string, expires time.Time) (bool, error)
-	// unclaimPin drops a claim, so the pin can be finished again; a
+	ClaimPin(ctx context.Context, key string, expires time.Time) (bool, error)
+	// UnclaimPin drops a claim, so the pin can be finished again; a
 	// missing claim is not an error.
-	unclaimPin(ctx context.Context, key string) error
+	UnclaimPin(ctx context.Context, key string) error
 }
 
 // storeKey is the entry name of a session: a hash of its id, so the name
@@ -127,7 +133,7 @@ func openEntry(id string, b []byte) (*Session, error) {
 		return nil, errors.New("session entry too short")
 	}
 	if exp := int64(binary.BigEndian.Uint64(b)); time.Now().Unix() >= exp {
-		return nil, errSessionNotFound
+		return nil, ErrNotFound
 	}
 	ns := aead.NonceSize()
 	plain, err := aead.Open(nil, b[8:8+ns], b[8+ns:], []byte(storeKey(id)))
@@ -146,4 +152,13 @@ func entryExpiry(b []byte) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(int64(binary.BigEndian.Uint64(b)), 0)
+}
+
+// randomBytes returns n bytes from crypto/rand.
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic("plex_auth: no randomness: " + err.Error())
+	}
+	return b
 }

@@ -1,4 +1,4 @@
-package plexauth
+package session
 
 import (
 	"strings"
@@ -29,7 +29,7 @@ func TestRedisURLErrorsNeverEchoThePassword(t *testing.T) {
 		// url.Parse succeeds, redis.ParseURL refuses an option.
 		{"redis://:s3cr3t-pw@host:6379/0?nonsense=1", []string{"s3cr3t-pw"}, "invalid redis URL"},
 	} {
-		_, err := newRedisStore(c.url, time.Second)
+		_, err := NewRedisStore(c.url, time.Second)
 		if err == nil {
 			t.Errorf("%q: parsed, want an error", c.url)
 			continue
@@ -48,7 +48,7 @@ func TestRedisURLErrorsNeverEchoThePassword(t *testing.T) {
 
 // Without a password, the error may say precisely what is wrong.
 func TestRedisURLErrorsWithoutPasswordSayWhatIsWrong(t *testing.T) {
-	_, err := newRedisStore("redis://host:6379/notanumber", time.Second)
+	_, err := NewRedisStore("redis://host:6379/notanumber", time.Second)
 	if err == nil || !strings.Contains(err.Error(), "database") {
 		t.Fatalf("err = %v, want it to name the database number", err)
 	}

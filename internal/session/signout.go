@@ -1,4 +1,4 @@
-package plexauth
+package session
 
 import (
 	"context"
@@ -9,7 +9,8 @@ import (
 	"time"
 )
 
-// Ending sessions from outside the browser (the admin API, admin.go).
+// Ending sessions from outside the browser (the root's admin API: EndSession,
+// EndAccount).
 //
 // One session: it is removed from memory and the store, as a logout does.
 // Every session of an account: this instance drops its copies at once, and
@@ -56,10 +57,11 @@ func signoutKey(userID int64) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// noteSessionTTL records a session_ttl of a handler using this cache: an
-// account's marker lasts as long as the longest of them, so that it
-// outlives every session it ends.
-func (sc *sessionCache) noteSessionTTL(d time.Duration) {
+// NoteSessionTTL records a session_ttl of a handler using this cache: an
+// account's marker lasts as long as the longest of them (and at least
+// Config.MarkerTTL) and a day more, so that it outlives every session it
+// ends.
+func (sc *Cache) NoteSessionTTL(d time.Duration) {
 	for {
 		cur := sc.maxSessionTTL.Load()
 		if int64(d) <= cur || sc.maxSessionTTL.CompareAndSwap(cur, int64(d)) {
@@ -68,58 +70,60 @@ func (sc *sessionCache) noteSessionTTL(d time.Duration) {
 	}
 }
 
-// heldSession is a session in memory, with its id.
-type heldSession struct {
-	id string
-	s  *Session
+// HeldSession is a session in memory, with its id.
+type HeldSession struct {
+	ID      string
+	Session *Session
 }
 
-// held returns the live sessions in memory.
-func (sc *sessionCache) held() []heldSession {
+// Held returns the live sessions in memory (not over, not placeholders),
+// in no order. It copies the table: for the admin API, not for requests.
+func (sc *Cache) Held() []HeldSession {
 	now := time.Now()
-	var out []heldSession
+	var out []HeldSession
 	for id, it := range sc.c.Items() {
 		s := it.Object.(*Session)
 		if s.gone || !now.Before(s.Expires) {
 			continue
 		}
-		out = append(out, heldSession{id, s})
+		out = append(out, HeldSession{ID: id, Session: s})
 	}
 	return out
 }
 
-// endSession ends one session everywhere: here at once, on other
-// instances once they see the sign-out counter change.
-func (sc *sessionCache) endSession(ctx context.Context, id string) error {
-	sc.remove(id)
+// EndSession ends the session id names everywhere: here at once (Remove),
+// on other instances sharing the store once they see the sign-out counter
+// change (within a second). err is set when the store could not be told.
+func (sc *Cache) EndSession(ctx context.Context, id string) error {
+	sc.Remove(id)
 	return sc.bumpSignouts(ctx)
 }
 
-// endAccount ends every session of the account made before it, and
-// returns those this instance held. at is this instance's clock: it makes
+// EndAccount ends every session of the account userID made before it, on
+// every instance sharing the store, and returns those this instance held. at is this instance's clock: it makes
 // the new marker and judges the sessions that recorded none. err is set
 // when the store could not be told: sessions on other instances may then
 // last until they end otherwise.
-func (sc *sessionCache) endAccount(ctx context.Context, userID int64, at time.Time) ([]*Session, error) {
+func (sc *Cache) EndAccount(ctx context.Context, userID int64, at time.Time) ([]*Session, error) {
 	var errs []error
 	mark := newSignoutMark(at, 0)
 	if sc.store != nil {
-		sctx, cancel := context.WithTimeout(ctx, storeTimeout)
-		cur, err := sc.store.loadSignout(sctx, signoutKey(userID))
+		sctx, cancel := context.WithTimeout(ctx, StoreTimeout)
+		cur, err := sc.store.LoadSignout(sctx, signoutKey(userID))
 		mark = newSignoutMark(at, cur)
 		if err == nil {
 			ttl := max(time.Duration(sc.maxSessionTTL.Load()), sc.cfg.MarkerTTL) + signoutMarkMargin
-			err = sc.store.saveSignout(sctx, signoutKey(userID), mark, ttl)
+			err = sc.store.SaveSignout(sctx, signoutKey(userID), mark, ttl)
 		}
 		cancel()
 		sc.storeResult(err)
 		errs = append(errs, err)
 	}
 	var ended []*Session
-	for _, h := range sc.held() {
-		if h.s.UserID == userID && endedByMark(h.s, mark) {
-			sc.remove(h.id)
-			ended = append(ended, h.s)
+	for _, h := range sc.Held() {
+		if h.Session.UserID == userID && endedByMark(h.Session, mark) {
+			sc.Remove(h.ID)
+			ended = append(ended, h.Session)
 		}
 	}
 	errs = append(errs, sc.bumpSignouts(ctx))
@@ -139,23 +143,23 @@ func newSignoutMark(at time.Time, cur int64) int64 {
 
 // bumpSignouts tells other instances sharing the store to read their
 // sessions again.
-func (sc *sessionCache) bumpSignouts(ctx context.Context) error {
+func (sc *Cache) bumpSignouts(ctx context.Context) error {
 	if sc.store == nil {
 		return nil
 	}
-	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	sctx, cancel := context.WithTimeout(ctx, StoreTimeout)
 	defer cancel()
-	err := sc.store.bumpSignouts(sctx)
+	err := sc.store.BumpSignouts(sctx)
 	sc.storeResult(err)
 	return err
 }
 
 // endedBySignout reports whether the account's marker ends s.
-func (sc *sessionCache) endedBySignout(ctx context.Context, s *Session) (bool, error) {
+func (sc *Cache) endedBySignout(ctx context.Context, s *Session) (bool, error) {
 	if sc.store == nil {
 		return false, nil
 	}
-	mark, err := sc.store.loadSignout(ctx, signoutKey(s.UserID))
+	mark, err := sc.store.LoadSignout(ctx, signoutKey(s.UserID))
 	if err != nil {
 		return false, err
 	}
@@ -178,13 +182,13 @@ func endedByMark(s *Session, mark int64) bool {
 
 // recordSignoutMark records in s, a session being made, the account's
 // marker as the store holds it now.
-func (sc *sessionCache) recordSignoutMark(ctx context.Context, s *Session) error {
+func (sc *Cache) recordSignoutMark(ctx context.Context, s *Session) error {
 	if sc.store == nil {
 		return nil
 	}
-	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	sctx, cancel := context.WithTimeout(ctx, StoreTimeout)
 	defer cancel()
-	mark, err := sc.store.loadSignout(sctx, signoutKey(s.UserID))
+	mark, err := sc.store.LoadSignout(sctx, signoutKey(s.UserID))
 	sc.storeResult(err)
 	if err != nil {
 		return err
@@ -193,7 +197,7 @@ func (sc *sessionCache) recordSignoutMark(ctx context.Context, s *Session) error
 	return nil
 }
 
-func (sc *sessionCache) watchSignouts() {
+func (sc *Cache) watchSignouts() {
 	defer sc.done.Done()
 	t := time.NewTicker(signoutWatchInterval)
 	defer t.Stop()
@@ -202,18 +206,20 @@ func (sc *sessionCache) watchSignouts() {
 		case <-sc.stop:
 			return
 		case <-t.C:
-			sc.checkSignouts()
+			sc.CheckSignouts()
 		}
 	}
 }
 
-// checkSignouts reads the sign-out counter; when it changed, every session
-// in memory is read from the store again on its next request.
-func (sc *sessionCache) checkSignouts() {
+// CheckSignouts reads the sign-out counter now, as the cache's watcher does
+// every second; when it changed (or could not be read the last time),
+// every session in memory is read from the store again on its next
+// request. Only for a cache with a store.
+func (sc *Cache) CheckSignouts() {
 	sc.watchMu.Lock()
 	defer sc.watchMu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-	gen, err := sc.store.signouts(ctx)
+	ctx, cancel := context.WithTimeout(context.Background(), StoreTimeout)
+	gen, err := sc.store.Signouts(ctx)
 	cancel()
 	if err != nil {
 		// Whatever it reads next counts as a change: a sign-out may

@@ -1,4 +1,4 @@
-package plexauth
+package session
 
 import (
 	"context"
@@ -22,91 +22,91 @@ var errTestStoreDown = errors.New("test store: connection refused")
 // call fails as an unreachable store does, and nothing reaches the store
 // behind it.
 type switchStore struct {
-	sessionStore
+	Store
 	down atomic.Bool
 }
 
-func (s *switchStore) load(ctx context.Context, key string) ([]byte, error) {
+func (s *switchStore) Load(ctx context.Context, key string) ([]byte, error) {
 	if s.down.Load() {
 		return nil, errTestStoreDown
 	}
-	return s.sessionStore.load(ctx, key)
+	return s.Store.Load(ctx, key)
 }
 
-func (s *switchStore) save(ctx context.Context, key string, val []byte, expires time.Time) error {
+func (s *switchStore) Save(ctx context.Context, key string, val []byte, expires time.Time) error {
 	if s.down.Load() {
 		return errTestStoreDown
 	}
-	return s.sessionStore.save(ctx, key, val, expires)
+	return s.Store.Save(ctx, key, val, expires)
 }
 
-func (s *switchStore) replace(ctx context.Context, key string, val []byte, expires time.Time) error {
+func (s *switchStore) Replace(ctx context.Context, key string, val []byte, expires time.Time) error {
 	if s.down.Load() {
 		return errTestStoreDown
 	}
-	return s.sessionStore.replace(ctx, key, val, expires)
+	return s.Store.Replace(ctx, key, val, expires)
 }
 
-func (s *switchStore) remove(ctx context.Context, key string) error {
+func (s *switchStore) Remove(ctx context.Context, key string) error {
 	if s.down.Load() {
 		return errTestStoreDown
 	}
-	return s.sessionStore.remove(ctx, key)
+	return s.Store.Remove(ctx, key)
 }
 
-func (s *switchStore) saveSignout(ctx context.Context, key string, mark int64, ttl time.Duration) error {
+func (s *switchStore) SaveSignout(ctx context.Context, key string, mark int64, ttl time.Duration) error {
 	if s.down.Load() {
 		return errTestStoreDown
 	}
-	return s.sessionStore.saveSignout(ctx, key, mark, ttl)
+	return s.Store.SaveSignout(ctx, key, mark, ttl)
 }
 
-func (s *switchStore) loadSignout(ctx context.Context, key string) (int64, error) {
+func (s *switchStore) LoadSignout(ctx context.Context, key string) (int64, error) {
 	if s.down.Load() {
 		return 0, errTestStoreDown
 	}
-	return s.sessionStore.loadSignout(ctx, key)
+	return s.Store.LoadSignout(ctx, key)
 }
 
-func (s *switchStore) bumpSignouts(ctx context.Context) error {
+func (s *switchStore) BumpSignouts(ctx context.Context) error {
 	if s.down.Load() {
 		return errTestStoreDown
 	}
-	return s.sessionStore.bumpSignouts(ctx)
+	return s.Store.BumpSignouts(ctx)
 }
 
-func (s *switchStore) signouts(ctx context.Context) (string, error) {
+func (s *switchStore) Signouts(ctx context.Context) (string, error) {
 	if s.down.Load() {
 		return "", errTestStoreDown
 	}
-	return s.sessionStore.signouts(ctx)
+	return s.Store.Signouts(ctx)
 }
 
-func (s *switchStore) claimPin(ctx context.Context, key string, expires time.Time) (bool, error) {
+func (s *switchStore) ClaimPin(ctx context.Context, key string, expires time.Time) (bool, error) {
 	if s.down.Load() {
 		return false, errTestStoreDown
 	}
-	return s.sessionStore.claimPin(ctx, key, expires)
+	return s.Store.ClaimPin(ctx, key, expires)
 }
 
-func (s *switchStore) unclaimPin(ctx context.Context, key string) error {
+func (s *switchStore) UnclaimPin(ctx context.Context, key string) error {
 	if s.down.Load() {
 		return errTestStoreDown
 	}
-	return s.sessionStore.unclaimPin(ctx, key)
+	return s.Store.UnclaimPin(ctx, key)
 }
 
-func fileStore(t *testing.T) *caddyStore {
-	return &caddyStore{st: &certmagic.FileStorage{Path: t.TempDir()}}
+func fileStore(t *testing.T) *CaddyStore {
+	return &CaddyStore{st: &certmagic.FileStorage{Path: t.TempDir()}}
 }
 
-func redisStoreForTest(t *testing.T) *redisStore {
+func redisStoreForTest(t *testing.T) *RedisStore {
 	t.Helper()
-	r, err := newRedisStore("redis://"+startRedis(t)+"/0", storeTimeout)
+	r, err := NewRedisStore("redis://"+startRedis(t)+"/0", StoreTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = r.close() })
+	t.Cleanup(func() { _ = r.Close() })
 	return r
 }
 
@@ -119,15 +119,15 @@ func liveSession(name string) *Session {
 // (a new process) finds the session a sign-in wrote.
 func TestSessionWrittenAtSignInIsFoundAfterARestart(t *testing.T) {
 	st := &certmagic.FileStorage{Path: t.TempDir()}
-	before := newSessionCache(&caddyStore{st: st}, nil)
-	if err := before.put(context.Background(), "id", liveSession("friend")); err != nil {
+	before := NewCache(&CaddyStore{st: st}, nil, Config{})
+	if err := before.Put(context.Background(), "id", liveSession("friend")); err != nil {
 		t.Fatal(err)
 	}
 	before.Destruct()
 
-	after := newSessionCache(&caddyStore{st: st}, nil)
+	after := NewCache(&CaddyStore{st: st}, nil, Config{})
 	defer after.Destruct()
-	s, err := after.lookup("id", time.Now(), time.Minute)
+	s, err := after.Lookup("id", time.Now(), time.Minute)
 	if err != nil || s == nil {
 		t.Fatalf("after a restart the session is gone: %v, %v", s, err)
 	}
@@ -148,33 +148,33 @@ func TestStoredEntriesExpireWithTheirSession(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := st.save(context.Background(), storeKey("id"), b, s.Expires); err != nil {
+		if err := st.Save(context.Background(), storeKey("id"), b, s.Expires); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := openEntry("id", b); !errors.Is(err, errSessionNotFound) {
+		if _, err := openEntry("id", b); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("an entry past its session's expiry opened: %v", err)
 		}
-		sc := newSessionCache(st, nil)
+		sc := NewCache(st, nil, Config{})
 		defer sc.Destruct()
-		if got, _ := sc.lookup("id", time.Now(), time.Minute); got != nil {
+		if got, _ := sc.Lookup("id", time.Now(), time.Minute); got != nil {
 			t.Fatal("a session past its expiry was read back from the store")
 		}
 	})
 	t.Run("redis TTL", func(t *testing.T) {
 		r := redisStoreForTest(t)
 		addr := r.addr
-		sc := newSessionCache(r, nil)
+		sc := NewCache(r, nil, Config{})
 		defer sc.Destruct()
 		s := liveSession("friend")
 		s.Expires = time.Now().Add(10 * time.Minute)
-		if err := sc.put(context.Background(), "id", s); err != nil {
+		if err := sc.Put(context.Background(), "id", s); err != nil {
 			t.Fatal(err)
 		}
 		if ttl := redisTTL(t, addr, redisKeyPrefix+storeKey("id")); ttl <= 0 || ttl > 600 {
 			t.Fatalf("session entry TTL %d s, want about 600", ttl)
 		}
 		// A re-check's write keeps the TTL too.
-		sc.update("id", s, liveSessionUntil("friend", s.Expires))
+		sc.Update("id", s, liveSessionUntil("friend", s.Expires))
 		if ttl := redisTTL(t, addr, redisKeyPrefix+storeKey("id")); ttl <= 0 || ttl > 600 {
 			t.Fatalf("after a re-check the entry TTL is %d s, want about 600", ttl)
 		}
@@ -193,28 +193,28 @@ func liveSessionUntil(name string, expires time.Time) *Session {
 func TestReplaceWritesOnlyAnEntryThatIsStillThere(t *testing.T) {
 	for _, c := range []struct {
 		name  string
-		store func(t *testing.T) sessionStore
+		store func(t *testing.T) Store
 	}{
-		{"caddy storage", func(t *testing.T) sessionStore { return fileStore(t) }},
-		{"redis", func(t *testing.T) sessionStore { return redisStoreForTest(t) }},
+		{"caddy storage", func(t *testing.T) Store { return fileStore(t) }},
+		{"redis", func(t *testing.T) Store { return redisStoreForTest(t) }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			st := c.store(t)
 			ctx := context.Background()
 			exp := time.Now().Add(time.Hour)
-			if err := st.replace(ctx, "k", []byte("new entry"), exp); !errors.Is(err, errSessionNotFound) {
-				t.Fatalf("replace of a missing entry = %v, want errSessionNotFound", err)
+			if err := st.Replace(ctx, "k", []byte("new entry"), exp); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("replace of a missing entry = %v, want ErrNotFound", err)
 			}
-			if _, err := st.load(ctx, "k"); !errors.Is(err, errSessionNotFound) {
+			if _, err := st.Load(ctx, "k"); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("replace of a missing entry wrote it: %v", err)
 			}
-			if err := st.save(ctx, "k", []byte("old entry"), exp); err != nil {
+			if err := st.Save(ctx, "k", []byte("old entry"), exp); err != nil {
 				t.Fatal(err)
 			}
-			if err := st.replace(ctx, "k", []byte("new entry"), exp); err != nil {
+			if err := st.Replace(ctx, "k", []byte("new entry"), exp); err != nil {
 				t.Fatalf("replace of an entry that is there = %v", err)
 			}
-			if b, err := st.load(ctx, "k"); err != nil || string(b) != "new entry" {
+			if b, err := st.Load(ctx, "k"); err != nil || string(b) != "new entry" {
 				t.Fatalf("after replace the entry reads %q, %v", b, err)
 			}
 		})
@@ -227,38 +227,38 @@ func TestSessionsAreSharedAndEndOnEveryInstanceWithinCacheTTL(t *testing.T) {
 	const cacheTTL = time.Minute
 	for _, c := range []struct {
 		name  string
-		store func(t *testing.T) (sessionStore, sessionStore)
+		store func(t *testing.T) (Store, Store)
 	}{
-		{"caddy storage", func(t *testing.T) (sessionStore, sessionStore) {
+		{"caddy storage", func(t *testing.T) (Store, Store) {
 			st := &certmagic.FileStorage{Path: t.TempDir()}
-			return &caddyStore{st: st}, &caddyStore{st: st}
+			return &CaddyStore{st: st}, &CaddyStore{st: st}
 		}},
-		{"redis", func(t *testing.T) (sessionStore, sessionStore) {
+		{"redis", func(t *testing.T) (Store, Store) {
 			r := redisStoreForTest(t)
-			r2, err := newRedisStore("redis://"+r.addr+"/0", storeTimeout)
+			r2, err := NewRedisStore("redis://"+r.addr+"/0", StoreTimeout)
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { _ = r2.close() })
+			t.Cleanup(func() { _ = r2.Close() })
 			return r, r2
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			sa, sb := c.store(t)
-			a, b := newSessionCache(sa, nil), newSessionCache(sb, nil)
+			a, b := NewCache(sa, nil, Config{}), NewCache(sb, nil, Config{})
 			defer a.Destruct()
 			defer b.Destruct()
-			if err := a.put(context.Background(), "id", liveSession("friend")); err != nil {
+			if err := a.Put(context.Background(), "id", liveSession("friend")); err != nil {
 				t.Fatal(err)
 			}
-			if s, err := b.lookup("id", time.Now(), cacheTTL); s == nil || s.Username != "friend" {
+			if s, err := b.Lookup("id", time.Now(), cacheTTL); s == nil || s.Username != "friend" {
 				t.Fatalf("a sign-in on instance A is unknown to instance B: %v, %v", s, err)
 			}
-			a.remove("id")
-			if s, _ := a.lookup("id", time.Now(), cacheTTL); s != nil {
+			a.Remove("id")
+			if s, _ := a.Lookup("id", time.Now(), cacheTTL); s != nil {
 				t.Fatal("the instance that logged out still admits the session")
 			}
-			if s, _ := b.lookup("id", time.Now().Add(cacheTTL), cacheTTL); s != nil {
+			if s, _ := b.Lookup("id", time.Now().Add(cacheTTL), cacheTTL); s != nil {
 				t.Fatal("cache_ttl after a logout on A, instance B still admits the session")
 			}
 		})
@@ -268,28 +268,28 @@ func TestSessionsAreSharedAndEndOnEveryInstanceWithinCacheTTL(t *testing.T) {
 // "If the store is unreachable, sessions already in memory keep working;
 // new sign-ins get a clear 503 (nothing half-made is left behind)."
 func TestStoreOutageKeepsSessionsInMemoryAndMakesNoHalfSignIns(t *testing.T) {
-	st := &switchStore{sessionStore: fileStore(t)}
-	sc := newSessionCache(st, nil)
+	st := &switchStore{Store: fileStore(t)}
+	sc := NewCache(st, nil, Config{})
 	defer sc.Destruct()
 	s := liveSession("friend")
-	if err := sc.put(context.Background(), "id", s); err != nil {
+	if err := sc.Put(context.Background(), "id", s); err != nil {
 		t.Fatal(err)
 	}
 	st.down.Store(true)
 	// Past cache_ttl the store would be read: it fails, memory is trusted.
 	for _, later := range []time.Duration{2 * time.Minute, 3 * time.Minute} {
-		if got, err := sc.lookup("id", time.Now().Add(later), time.Minute); got != s || err != nil {
+		if got, err := sc.Lookup("id", time.Now().Add(later), time.Minute); got != s || err != nil {
 			t.Fatalf("store down: the signed-in session reads %v, %v", got, err)
 		}
 	}
-	if err := sc.put(context.Background(), "new", liveSession("homie")); err == nil {
+	if err := sc.Put(context.Background(), "new", liveSession("homie")); err == nil {
 		t.Fatal("a sign-in succeeded while the store was down: other instances and a restart would lose it")
 	}
 	if _, ok := sc.c.Get("new"); ok {
 		t.Fatal("a sign-in the store refused was left in memory")
 	}
 	st.down.Store(false)
-	if _, err := st.load(context.Background(), storeKey("new")); !errors.Is(err, errSessionNotFound) {
+	if _, err := st.Load(context.Background(), storeKey("new")); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("a sign-in the store refused is in the store: %v", err)
 	}
 }
@@ -298,16 +298,16 @@ func TestStoreOutageKeepsSessionsInMemoryAndMakesNoHalfSignIns(t *testing.T) {
 // and the probe notices the store's return.
 func TestStoreOutageIsLoggedOnceWhenItStartsAndOnceWhenItEnds(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
-	st := &switchStore{sessionStore: fileStore(t)}
-	sc := newSessionCache(st, zap.New(core))
+	st := &switchStore{Store: fileStore(t)}
+	sc := NewCache(st, zap.New(core), Config{})
 	defer sc.Destruct()
-	if err := sc.put(context.Background(), "id", liveSession("friend")); err != nil {
+	if err := sc.Put(context.Background(), "id", liveSession("friend")); err != nil {
 		t.Fatal(err)
 	}
 	st.down.Store(true)
 	for i := range 5 {
-		_, _ = sc.lookup("id", time.Now().Add(time.Duration(i+2)*time.Minute), time.Minute)
-		_ = sc.put(context.Background(), "other", liveSession("homie"))
+		_, _ = sc.Lookup("id", time.Now().Add(time.Duration(i+2)*time.Minute), time.Minute)
+		_ = sc.Put(context.Background(), "other", liveSession("homie"))
 	}
 	sc.probeStore()
 	if n := logs.FilterMessageSnippet("session store unreachable").Len(); n != 1 {
@@ -321,7 +321,7 @@ func TestStoreOutageIsLoggedOnceWhenItStartsAndOnceWhenItEnds(t *testing.T) {
 	if sc.storeDown.Load() {
 		t.Fatal("the probe did not notice the store is back")
 	}
-	_, _ = sc.lookup("id", time.Now().Add(10*time.Minute), time.Minute)
+	_, _ = sc.Lookup("id", time.Now().Add(10*time.Minute), time.Minute)
 	if n := logs.FilterMessageSnippet("session store reachable again").Len(); n != 1 {
 		t.Fatalf("the store's return was logged %d times, want once", n)
 	}
@@ -331,30 +331,30 @@ func TestStoreOutageIsLoggedOnceWhenItStartsAndOnceWhenItEnds(t *testing.T) {
 // and the session is refused here meanwhile.
 func TestLogoutWhoseStoreDeletionFailsIsRetried(t *testing.T) {
 	inner := fileStore(t)
-	st := &switchStore{sessionStore: inner}
-	sc := newSessionCache(st, nil)
+	st := &switchStore{Store: inner}
+	sc := NewCache(st, nil, Config{})
 	defer sc.Destruct()
-	if err := sc.put(context.Background(), "id", liveSession("friend")); err != nil {
+	if err := sc.Put(context.Background(), "id", liveSession("friend")); err != nil {
 		t.Fatal(err)
 	}
 	st.down.Store(true)
-	sc.remove("id")
-	if s, _ := sc.lookup("id", time.Now().Add(time.Hour-time.Second), time.Minute); s != nil {
+	sc.Remove("id")
+	if s, _ := sc.Lookup("id", time.Now().Add(time.Hour-time.Second), time.Minute); s != nil {
 		t.Fatal("a session logged out while the store was down is still admitted here")
 	}
 	sc.retryRemovals() // still down: stays pending
-	if _, err := inner.load(context.Background(), storeKey("id")); err != nil {
+	if _, err := inner.Load(context.Background(), storeKey("id")); err != nil {
 		t.Fatalf("the test store deleted while down: %v", err)
 	}
 	st.down.Store(false)
 	sc.retryRemovals()
-	if _, err := inner.load(context.Background(), storeKey("id")); !errors.Is(err, errSessionNotFound) {
+	if _, err := inner.Load(context.Background(), storeKey("id")); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("the logged-out session is still in the store after the store came back: %v", err)
 	}
 	// Another instance reading the store now finds nothing.
-	other := newSessionCache(inner, nil)
+	other := NewCache(inner, nil, Config{})
 	defer other.Destruct()
-	if s, _ := other.lookup("id", time.Now(), time.Minute); s != nil {
+	if s, _ := other.Lookup("id", time.Now(), time.Minute); s != nil {
 		t.Fatal("another instance admits the logged-out session")
 	}
 }
@@ -363,7 +363,7 @@ func TestLogoutWhoseStoreDeletionFailsIsRetried(t *testing.T) {
 // started": the last handler's Cleanup destructs the pooled cache, whose
 // sweeper and sign-out watcher then end (Destruct waits for them).
 func TestDestructStopsTheCachesGoroutines(t *testing.T) {
-	sc := newSessionCache(fileStore(t), nil)
+	sc := NewCache(fileStore(t), nil, Config{})
 	done := make(chan struct{})
 	go func() { sc.Destruct(); close(done) }()
 	select {
@@ -375,46 +375,5 @@ func TestDestructStopsTheCachesGoroutines(t *testing.T) {
 	case <-sc.stop:
 	default:
 		t.Fatal("Destruct left the stop channel open")
-	}
-}
-
-// "Instances sharing a Caddy storage share the generated secret and the
-// client id"; deleting plex_auth/secret makes a new one at start, under
-// which the old cookies no longer open.
-func TestGeneratedSecretAndClientIDAreSharedThroughStorageAndRemadeWhenDeleted(t *testing.T) {
-	ctx := context.Background()
-	st := &certmagic.FileStorage{Path: t.TempDir()}
-	s1, id1, err := loadOrCreateIdentity(ctx, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s2, id2, err := loadOrCreateIdentity(ctx, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(s1[0]) != string(s2[0]) || id1 != id2 || id1 == "" {
-		t.Fatalf("two instances on one storage got different identities (client ids %q, %q)", id1, id2)
-	}
-	old, err := newSealer("session", s1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cookie := old.Seal("plex_session", []byte("session-id"), time.Now().Add(time.Hour))
-	if err := st.Delete(ctx, storageSecretKey); err != nil {
-		t.Fatal(err)
-	}
-	s3, id3, err := loadOrCreateIdentity(ctx, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(s3[0]) == string(s1[0]) {
-		t.Fatal("deleting plex_auth/secret did not make a new secret")
-	}
-	if id3 != id1 {
-		t.Fatal("deleting the secret changed the client id")
-	}
-	fresh, _ := newSealer("session", s3)
-	if _, err := fresh.Open("plex_session", cookie, time.Now(), nil); err == nil {
-		t.Fatal("a cookie made under the deleted secret still opens")
 	}
 }

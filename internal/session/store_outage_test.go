@@ -1,4 +1,4 @@
-package plexauth
+package session
 
 // Unit tests of what "Running several Caddy instances" promises while the
 // store is unreachable, in milliseconds (the process test with a stopped
@@ -35,7 +35,7 @@ func (s *failingStore) call() error {
 	return nil
 }
 
-func (s *failingStore) load(_ context.Context, key string) ([]byte, error) {
+func (s *failingStore) Load(_ context.Context, key string) ([]byte, error) {
 	if err := s.call(); err != nil {
 		return nil, err
 	}
@@ -44,10 +44,10 @@ func (s *failingStore) load(_ context.Context, key string) ([]byte, error) {
 	if b, ok := s.entries[key]; ok {
 		return b, nil
 	}
-	return nil, errSessionNotFound
+	return nil, ErrNotFound
 }
 
-func (s *failingStore) save(_ context.Context, key string, val []byte, _ time.Time) error {
+func (s *failingStore) Save(_ context.Context, key string, val []byte, _ time.Time) error {
 	if err := s.call(); err != nil {
 		return err
 	}
@@ -57,14 +57,14 @@ func (s *failingStore) save(_ context.Context, key string, val []byte, _ time.Ti
 	return nil
 }
 
-func (s *failingStore) replace(ctx context.Context, key string, val []byte, exp time.Time) error {
-	if _, err := s.load(ctx, key); err != nil {
+func (s *failingStore) Replace(ctx context.Context, key string, val []byte, exp time.Time) error {
+	if _, err := s.Load(ctx, key); err != nil {
 		return err
 	}
-	return s.save(ctx, key, val, exp)
+	return s.Save(ctx, key, val, exp)
 }
 
-func (s *failingStore) remove(_ context.Context, key string) error {
+func (s *failingStore) Remove(_ context.Context, key string) error {
 	if err := s.call(); err != nil {
 		return err
 	}
@@ -81,21 +81,21 @@ func (s *failingStore) has(id string) bool {
 	return ok
 }
 
-func (s *failingStore) sweep(context.Context) error { return s.call() }
-func (s *failingStore) describe() string            { return "failing test store" }
+func (s *failingStore) Sweep(context.Context) error { return s.call() }
+func (s *failingStore) Describe() string            { return "failing test store" }
 
 // It keeps no sign-out markers and grants every pin claim, and refuses
 // those calls too while down.
-func (s *failingStore) saveSignout(context.Context, string, int64, time.Duration) error {
+func (s *failingStore) SaveSignout(context.Context, string, int64, time.Duration) error {
 	return s.call()
 }
-func (s *failingStore) loadSignout(context.Context, string) (int64, error) { return 0, s.call() }
-func (s *failingStore) bumpSignouts(context.Context) error                 { return s.call() }
-func (s *failingStore) signouts(context.Context) (string, error)           { return "", s.call() }
-func (s *failingStore) claimPin(context.Context, string, time.Time) (bool, error) {
+func (s *failingStore) LoadSignout(context.Context, string) (int64, error) { return 0, s.call() }
+func (s *failingStore) BumpSignouts(context.Context) error                 { return s.call() }
+func (s *failingStore) Signouts(context.Context) (string, error)           { return "", s.call() }
+func (s *failingStore) ClaimPin(context.Context, string, time.Time) (bool, error) {
 	return true, s.call()
 }
-func (s *failingStore) unclaimPin(context.Context, string) error { return s.call() }
+func (s *failingStore) UnclaimPin(context.Context, string) error { return s.call() }
 
 func outageSession(name string) *Session {
 	now := time.Now()
@@ -105,9 +105,9 @@ func outageSession(name string) *Session {
 func TestStoreOutageKeepsSessionsInMemoryRefusesNewOnesAndIsLoggedOnce(t *testing.T) {
 	st := &failingStore{entries: map[string][]byte{}}
 	core, logs := observer.New(zap.InfoLevel)
-	sc := newSessionCache(st, zap.New(core))
+	sc := NewCache(st, zap.New(core), Config{})
 	defer sc.Destruct()
-	if err := sc.put(context.Background(), "signed-in", outageSession("kept")); err != nil {
+	if err := sc.Put(context.Background(), "signed-in", outageSession("kept")); err != nil {
 		t.Fatal(err)
 	}
 
@@ -115,23 +115,23 @@ func TestStoreOutageKeepsSessionsInMemoryRefusesNewOnesAndIsLoggedOnce(t *testin
 	const cacheTTL = time.Minute
 	for i := range 5 {
 		at := time.Now().Add(time.Duration(i+2) * cacheTTL)
-		if s, err := sc.lookup("signed-in", at, cacheTTL); err != nil || s == nil || s.Username != "kept" {
+		if s, err := sc.Lookup("signed-in", at, cacheTTL); err != nil || s == nil || s.Username != "kept" {
 			t.Fatalf("lookup %d past cache_ttl with the store down: %v, %v; want the session from memory", i, s, err)
 		}
 	}
-	if err := sc.put(context.Background(), "new", outageSession("new")); err == nil {
+	if err := sc.Put(context.Background(), "new", outageSession("new")); err == nil {
 		t.Fatal("a new session was made while the store is down: other instances and a restart would lose it")
 	}
-	if s, _ := sc.lookup("new", time.Now(), cacheTTL); s != nil {
+	if s, _ := sc.Lookup("new", time.Now(), cacheTTL); s != nil {
 		t.Fatal("the sign-in the store refused is in memory all the same")
 	}
-	if _, err := sc.lookup("never-seen", time.Now(), cacheTTL); err == nil {
+	if _, err := sc.Lookup("never-seen", time.Now(), cacheTTL); err == nil {
 		t.Fatal("a session memory does not hold was answered as absent while the store could not be asked")
 	}
 
 	st.down.Store(false)
 	sc.probeStore()
-	if s, err := sc.lookup("signed-in", time.Now().Add(10*cacheTTL), cacheTTL); err != nil || s == nil {
+	if s, err := sc.Lookup("signed-in", time.Now().Add(10*cacheTTL), cacheTTL); err != nil || s == nil {
 		t.Fatalf("after the store came back: %v, %v", s, err)
 	}
 	var down, back int
@@ -150,17 +150,17 @@ func TestStoreOutageKeepsSessionsInMemoryRefusesNewOnesAndIsLoggedOnce(t *testin
 
 func TestLogoutWhoseStoreDeletionFailsIsRetriedUntilItSucceeds(t *testing.T) {
 	st := &failingStore{entries: map[string][]byte{}}
-	here := newSessionCache(st, nil)
+	here := NewCache(st, nil, Config{})
 	defer here.Destruct()
-	there := newSessionCache(st, nil) // another instance on the same store
+	there := NewCache(st, nil, Config{}) // another instance on the same store
 	defer there.Destruct()
-	if err := here.put(context.Background(), "leaving", outageSession("leaving")); err != nil {
+	if err := here.Put(context.Background(), "leaving", outageSession("leaving")); err != nil {
 		t.Fatal(err)
 	}
 
 	st.down.Store(true)
-	here.remove("leaving")
-	if s, _ := here.lookup("leaving", time.Now().Add(time.Hour), time.Minute); s != nil {
+	here.Remove("leaving")
+	if s, _ := here.Lookup("leaving", time.Now().Add(time.Hour), time.Minute); s != nil {
 		t.Fatal("the logged-out session still works here while the store is down")
 	}
 	here.retryRemovals() // the sweeper's retry, still failing
@@ -173,7 +173,7 @@ func TestLogoutWhoseStoreDeletionFailsIsRetriedUntilItSucceeds(t *testing.T) {
 	if st.has("leaving") {
 		t.Fatal("the logout's deletion was not retried once the store answered")
 	}
-	if s, err := there.lookup("leaving", time.Now(), time.Minute); s != nil || err != nil {
+	if s, err := there.Lookup("leaving", time.Now(), time.Minute); s != nil || err != nil {
 		t.Fatalf("another instance still finds the logged-out session: %v, %v", s, err)
 	}
 	here.mu.Lock()

@@ -1,4 +1,4 @@
-package plexauth
+package session
 
 import (
 	"crypto/subtle"
@@ -11,7 +11,7 @@ import (
 
 // A signed-in browser sends the same session cookie value with every
 // request, and opening it (base64, then AES-GCM under each secret) was the
-// largest single cost of a signed-in request. verifiedCookies remembers,
+// largest single cost of a signed-in request. VerifiedCookies remembers,
 // per sealer, the values it has already opened: the exact value, the cookie
 // name it was opened for, the session id inside, the session object memory
 // held for it and when the entry stops counting. A request whose value is
@@ -31,10 +31,10 @@ import (
 //   - The table never decides whether the session lives. An entry carries
 //     the session object memory held when it was added, and a hit uses it
 //     only while memory still holds that very object and would trust it
-//     without asking the store (sessionCache.trusts: the same test the
+//     without asking the store (Cache.trusts: the same test the
 //     lookup makes, cache_ttl and the sign-out counter included). Every
 //     write that replaces or removes a session in memory marks the object
-//     it drops as evicted (sessionCache.set, and go-cache's eviction hook
+//     it drops as evicted (Cache.set, and go-cache's eviction hook
 //     for deletions and expiry), so a session logged out, ended by a
 //     re-check, by the admin API or by another instance, or reloaded from
 //     the store, sends the next request through the full lookup, which
@@ -57,7 +57,9 @@ import (
 // atomic pointer, so the cores serving one busy session do not pass a
 // lock's cache line back and forth on every request. Changes are rare
 // (a browser's first request, a session replaced or ended).
-type verifiedCookies struct {
+//
+// A nil *VerifiedCookies is an empty table that keeps nothing.
+type VerifiedCookies struct {
 	seed   maphash.Seed
 	shards [verifiedShards]verifiedShard
 }
@@ -68,64 +70,77 @@ const (
 )
 
 type verifiedShard struct {
-	m  atomic.Pointer[map[uint64]verifiedEntry] // read without a lock
+	m  atomic.Pointer[map[uint64]VerifiedEntry] // read without a lock
 	mu sync.Mutex                               // writers: copy, change, swap
 	_  [48]byte                                 // one shard per 64-byte cache line
 }
 
-type verifiedEntry struct {
-	name, value, id string
-	s               *Session // the session memory held when the entry was made
-	sealed          int64    // unix seconds: the sealed expiry
-	expires         int64    // unix seconds: valid while now < expires
+// VerifiedEntry is what the table remembers of a cookie value that opened.
+type VerifiedEntry struct {
+	name, value string
+	// ID is the session id the value opened to.
+	ID string
+	// Session is the object memory held for ID when the entry was made:
+	// use it only while Cache.Trusts does, else look ID up again.
+	Session *Session
+	// Sealed is the value's sealed expiry (unix seconds).
+	Sealed  int64
+	expires int64 // unix seconds: valid while now < expires
 }
 
-func newVerifiedCookies() *verifiedCookies {
-	return &verifiedCookies{seed: maphash.MakeSeed()}
+// NewVerifiedCookies returns an empty table. Make one per set of keys: a
+// value is remembered as opened under the keys of the sealer that opened
+// it.
+func NewVerifiedCookies() *VerifiedCookies {
+	return &VerifiedCookies{seed: maphash.MakeSeed()}
 }
 
-func (v *verifiedCookies) shard(value string) (*verifiedShard, uint64) {
+func (v *VerifiedCookies) shard(value string) (*verifiedShard, uint64) {
 	k := maphash.String(v.seed, value)
 	return &v.shards[k&(verifiedShards-1)], k
 }
 
-// get returns the entry value was opened to for cookie name, if the table
-// holds it and it has not expired at now.
-func (v *verifiedCookies) get(name, value string, now time.Time) (verifiedEntry, bool) {
+// Get returns the entry value was opened to for cookie name, if the table
+// holds that exact value for that name and the entry has not expired at
+// now (an expired one is dropped). A miss says nothing about the value:
+// open it as usual. Get writes nothing shared on a hit.
+func (v *VerifiedCookies) Get(name, value string, now time.Time) (VerifiedEntry, bool) {
 	if v == nil || value == "" {
-		return verifiedEntry{}, false
+		return VerifiedEntry{}, false
 	}
 	sh, k := v.shard(value)
 	m := sh.m.Load()
 	if m == nil {
-		return verifiedEntry{}, false
+		return VerifiedEntry{}, false
 	}
 	e, ok := (*m)[k]
 	if !ok || e.name != name || !constantTimeEqual(e.value, value) {
-		return verifiedEntry{}, false
+		return VerifiedEntry{}, false
 	}
 	if now.Unix() >= e.expires {
 		sh.drop(k, value)
-		return verifiedEntry{}, false
+		return VerifiedEntry{}, false
 	}
 	return e, true
 }
 
-// put records that value, for cookie name, opened to the session id, held
+// Put records that value, for cookie name, opened to the session id, held
 // in memory as s, sealed until sealed and counting until expires (unix
-// seconds, at most sealed).
-func (v *verifiedCookies) put(name, value, id string, s *Session, sealed, expires int64) {
+// seconds; the entry lasts until the earlier of the two). Only values that
+// opened may be put. The table is bounded: a full shard forgets an entry
+// at random. value is copied.
+func (v *VerifiedCookies) Put(name, value, id string, s *Session, sealed, expires int64) {
 	if v == nil {
 		return
 	}
 	sh, k := v.shard(value)
 	// The value is a slice of the request's Cookie header: a copy keeps
 	// the table from holding on to the whole header.
-	e := verifiedEntry{name: name, value: string([]byte(value)), id: id, s: s, sealed: sealed, expires: min(sealed, expires)}
+	e := VerifiedEntry{name: name, value: string([]byte(value)), ID: id, Session: s, Sealed: sealed, expires: min(sealed, expires)}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	old := sh.load()
-	m := make(map[uint64]verifiedEntry, len(old)+1)
+	m := make(map[uint64]VerifiedEntry, len(old)+1)
 	for ek, oe := range old {
 		m[ek] = oe
 	}
@@ -140,7 +155,7 @@ func (v *verifiedCookies) put(name, value, id string, s *Session, sealed, expire
 }
 
 // load is the shard's current map, nil when empty; hold sh.mu to change it.
-func (sh *verifiedShard) load() map[uint64]verifiedEntry {
+func (sh *verifiedShard) load() map[uint64]VerifiedEntry {
 	if m := sh.m.Load(); m != nil {
 		return *m
 	}
@@ -149,7 +164,7 @@ func (sh *verifiedShard) load() map[uint64]verifiedEntry {
 
 // without swaps in a copy of the shard's map without the entries drop
 // picks, if it picks any. Hold sh.mu.
-func (sh *verifiedShard) without(drop func(uint64, verifiedEntry) bool) {
+func (sh *verifiedShard) without(drop func(uint64, VerifiedEntry) bool) {
 	old := sh.load()
 	n := 0
 	for k, e := range old {
@@ -160,7 +175,7 @@ func (sh *verifiedShard) without(drop func(uint64, verifiedEntry) bool) {
 	if n == 0 {
 		return
 	}
-	m := make(map[uint64]verifiedEntry, len(old)-n)
+	m := make(map[uint64]VerifiedEntry, len(old)-n)
 	for k, e := range old {
 		if !drop(k, e) {
 			m[k] = e
@@ -169,8 +184,8 @@ func (sh *verifiedShard) without(drop func(uint64, verifiedEntry) bool) {
 	sh.m.Store(&m)
 }
 
-// drop forgets value.
-func (v *verifiedCookies) drop(value string) {
+// Drop forgets value, under whatever name it was put.
+func (v *VerifiedCookies) Drop(value string) {
 	if v == nil {
 		return
 	}
@@ -180,27 +195,27 @@ func (v *verifiedCookies) drop(value string) {
 
 func (sh *verifiedShard) drop(k uint64, value string) {
 	sh.mu.Lock()
-	sh.without(func(ek uint64, e verifiedEntry) bool { return ek == k && e.value == value })
+	sh.without(func(ek uint64, e VerifiedEntry) bool { return ek == k && e.value == value })
 	sh.mu.Unlock()
 }
 
-// dropSession forgets every value that opened to the session id: on
+// DropSession forgets every value that opened to the session id: on
 // logout and when a re-check ends the session. It walks the whole table,
 // which is bounded and small, and this happens once per ended session.
-func (v *verifiedCookies) dropSession(id string) {
+func (v *VerifiedCookies) DropSession(id string) {
 	if v == nil {
 		return
 	}
 	for i := range v.shards {
 		sh := &v.shards[i]
 		sh.mu.Lock()
-		sh.without(func(_ uint64, e verifiedEntry) bool { return e.id == id })
+		sh.without(func(_ uint64, e VerifiedEntry) bool { return e.ID == id })
 		sh.mu.Unlock()
 	}
 }
 
-// len is how many values the table holds.
-func (v *verifiedCookies) len() int {
+// Len is how many values the table holds.
+func (v *VerifiedCookies) Len() int {
 	n := 0
 	for i := range v.shards {
 		if m := v.shards[i].m.Load(); m != nil {

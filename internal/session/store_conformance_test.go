@@ -1,4 +1,4 @@
-package plexauth
+package session
 
 import (
 	"context"
@@ -18,12 +18,11 @@ import (
 // defect not fixed here, the case says so for that store in skip, with the
 // reason; a case that a store cannot run and that names no reason fails.
 //
-// What runs as "memory": `store memory` builds a sessionCache with no
-// store (module.go: newSessionCache(nil, …)), so memory is that cache,
-// driven through what its callers use (put, lookup, update, remove,
-// claimPin, releasePin). Caddy storage and Redis are driven through the
-// store interface (sessionStore) with entries
-// sealed as the cache seals them, and a load opens the entry as the cache
+// What runs as "memory": `store memory` builds a Cache with no store (the
+// root's module.go: NewCache(nil, …)), so memory is that cache, driven
+// through what its callers use (Put, Lookup, Update, Remove, ClaimPin,
+// ReleasePin). Caddy storage and Redis are driven through the store
+// interface (Store) with entries sealed as the cache seals them, and a load opens the entry as the cache
 // does (loadFromStore): Caddy's storage keeps no expiry of its own, an
 // entry carries it (sealEntry, entryExpiry), so "not loaded" there means
 // what the cache gets back is not a session.
@@ -31,9 +30,9 @@ import (
 // conformStore is what the table drives in each store.
 type conformStore interface {
 	save(id, val string, expires time.Time) error
-	// load is the entry's value, or errSessionNotFound.
+	// load is the entry's value, or ErrNotFound.
 	load(id string) (string, error)
-	// replace overwrites only an entry that is there; errSessionNotFound
+	// replace overwrites only an entry that is there; ErrNotFound
 	// when it is not.
 	replace(id, val string, expires time.Time) error
 	remove(id string) error
@@ -41,7 +40,7 @@ type conformStore interface {
 	// entries is how many session entries the store occupies, run out or not.
 	entries() (int, error)
 	// markers is the store's sign-out markers and counter; nil: none.
-	markers() sessionStore
+	markers() Store
 	claim(key string, expires time.Time) (bool, error)
 	release(key string) error
 	// resolution is the finest expiry the store honours: a lifetime of
@@ -49,9 +48,9 @@ type conformStore interface {
 	resolution() time.Duration
 }
 
-// storeConformer drives Caddy storage or Redis through the store interfaces.
+// storeConformer drives Caddy storage or Redis through the store interface.
 type storeConformer struct {
-	st    sessionStore
+	st    Store
 	count func() (int, error)
 	res   time.Duration
 }
@@ -61,11 +60,11 @@ func (s *storeConformer) save(id, val string, expires time.Time) error {
 	if err != nil {
 		return err
 	}
-	return s.st.save(context.Background(), storeKey(id), b, expires)
+	return s.st.Save(context.Background(), storeKey(id), b, expires)
 }
 
 func (s *storeConformer) load(id string) (string, error) {
-	b, err := s.st.load(context.Background(), storeKey(id))
+	b, err := s.st.Load(context.Background(), storeKey(id))
 	if err != nil {
 		return "", err
 	}
@@ -83,38 +82,38 @@ func (s *storeConformer) replace(id, val string, expires time.Time) error {
 	if err != nil {
 		return err
 	}
-	return s.st.replace(context.Background(), storeKey(id), b, expires)
+	return s.st.Replace(context.Background(), storeKey(id), b, expires)
 }
 
 func (s *storeConformer) remove(id string) error {
-	return s.st.remove(context.Background(), storeKey(id))
+	return s.st.Remove(context.Background(), storeKey(id))
 }
-func (s *storeConformer) sweep() error              { return s.st.sweep(context.Background()) }
+func (s *storeConformer) sweep() error              { return s.st.Sweep(context.Background()) }
 func (s *storeConformer) entries() (int, error)     { return s.count() }
-func (s *storeConformer) markers() sessionStore     { return s.st }
+func (s *storeConformer) markers() Store            { return s.st }
 func (s *storeConformer) resolution() time.Duration { return s.res }
 func (s *storeConformer) claim(key string, expires time.Time) (bool, error) {
-	return s.st.claimPin(context.Background(), key, expires)
+	return s.st.ClaimPin(context.Background(), key, expires)
 }
 func (s *storeConformer) release(key string) error {
-	return s.st.unclaimPin(context.Background(), key)
+	return s.st.UnclaimPin(context.Background(), key)
 }
 
 // memoryConformer drives the memory-only session cache through what its
 // callers use. It says "not found" as the cache does, with no session.
-type memoryConformer struct{ sc *sessionCache }
+type memoryConformer struct{ sc *Cache }
 
 func (m *memoryConformer) save(id, val string, expires time.Time) error {
-	return m.sc.put(context.Background(), id, &Session{Username: val, Expires: expires})
+	return m.sc.Put(context.Background(), id, &Session{Username: val, Expires: expires})
 }
 
 func (m *memoryConformer) load(id string) (string, error) {
-	s, err := m.sc.lookup(id, time.Now(), time.Minute)
+	s, err := m.sc.Lookup(id, time.Now(), time.Minute)
 	if err != nil {
 		return "", err
 	}
 	if s == nil {
-		return "", errSessionNotFound
+		return "", ErrNotFound
 	}
 	return s.Username, nil
 }
@@ -127,24 +126,24 @@ func (m *memoryConformer) replace(id, val string, expires time.Time) error {
 		old = v.(*Session)
 	}
 	s := &Session{Username: val, Expires: expires}
-	m.sc.update(id, old, s)
+	m.sc.Update(id, old, s)
 	if !m.sc.holds(id, s) {
-		return errSessionNotFound
+		return ErrNotFound
 	}
 	return nil
 }
 
-func (m *memoryConformer) remove(id string) error { m.sc.remove(id); return nil }
+func (m *memoryConformer) remove(id string) error { m.sc.Remove(id); return nil }
 
 // sweep is what the sweeper does to memory every sweepInterval.
 func (m *memoryConformer) sweep() error              { m.sc.c.DeleteExpired(); return nil }
 func (m *memoryConformer) entries() (int, error)     { return m.sc.c.ItemCount(), nil }
-func (m *memoryConformer) markers() sessionStore     { return nil }
+func (m *memoryConformer) markers() Store            { return nil }
 func (m *memoryConformer) resolution() time.Duration { return 50 * time.Millisecond }
 func (m *memoryConformer) claim(key string, expires time.Time) (bool, error) {
-	return m.sc.claimPin(context.Background(), key, time.Until(expires))
+	return m.sc.ClaimPin(context.Background(), key, time.Until(expires))
 }
-func (m *memoryConformer) release(key string) error { m.sc.releasePin(key); return nil }
+func (m *memoryConformer) release(key string) error { m.sc.ReleasePin(key); return nil }
 
 // conformStep is one operation of a case and what it must give. Lifetimes
 // are counted from the step: conformShort is the store's resolution, conformOver is a
@@ -189,7 +188,7 @@ var storeConformance = []struct {
 		{do: "entries", n: 1},
 	}},
 	{name: "replace_of_a_missing_key_writes_nothing_and_says_so", steps: []conformStep{
-		{do: "replace", key: "a", val: "v1", ttl: conformLong, err: errSessionNotFound},
+		{do: "replace", key: "a", val: "v1", ttl: conformLong, err: ErrNotFound},
 		{do: "load", key: "a", val: "", note: "replace brought back an entry that was not there"},
 		{do: "entries", n: 0},
 	}},
@@ -202,7 +201,7 @@ var storeConformance = []struct {
 	{name: "replace_after_remove_writes_nothing", steps: []conformStep{
 		{do: "save", key: "a", val: "v1", ttl: conformLong},
 		{do: "remove", key: "a"},
-		{do: "replace", key: "a", val: "v2", ttl: conformLong, err: errSessionNotFound},
+		{do: "replace", key: "a", val: "v2", ttl: conformLong, err: ErrNotFound},
 		{do: "load", key: "a", val: "", note: "a re-check brought back a session that was logged out"},
 	}},
 	{name: "replace_with_a_lifetime_over_leaves_nothing_loadable", steps: []conformStep{
@@ -212,7 +211,7 @@ var storeConformance = []struct {
 	}, skip: map[string]string{
 		// Not reached today: a re-check keeps the session's expiry, so
 		// the entry left behind runs out at the same moment.
-		"redis":  "DIFFERS: replace with a lifetime already over answers errSessionNotFound and leaves the old entry loadable until its own TTL (store_redis.go replace returns before SET XX); Caddy storage overwrites it with an entry that does not load",
+		"redis":  "DIFFERS: replace with a lifetime already over answers ErrNotFound and leaves the old entry loadable until its own TTL (store_redis.go replace returns before SET XX); Caddy storage overwrites it with an entry that does not load",
 		"memory": "DIFFERS: replace with a lifetime already over drops the entry from memory and so reports it not found (cache.go set: go-cache would keep it for ever); nothing is loadable after it, as the case wants",
 	}},
 	{name: "remove_then_load_is_not_found", steps: []conformStep{
@@ -328,14 +327,14 @@ var conformStores = []struct {
 }{
 	{"memory", func(*testing.T) func(t *testing.T) conformStore {
 		return func(t *testing.T) conformStore {
-			sc := newSessionCache(nil, nil)
+			sc := NewCache(nil, nil, Config{})
 			t.Cleanup(func() { _ = sc.Destruct() })
 			return &memoryConformer{sc}
 		}
 	}},
 	{"caddy storage", func(*testing.T) func(t *testing.T) conformStore {
 		return func(t *testing.T) conformStore {
-			c := &caddyStore{st: &certmagic.FileStorage{Path: t.TempDir()}}
+			c := &CaddyStore{st: &certmagic.FileStorage{Path: t.TempDir()}}
 			return &storeConformer{st: c, res: 2 * time.Second, count: func() (int, error) {
 				keys, err := c.st.List(context.Background(), caddyStorePrefix, false)
 				if errors.Is(err, fs.ErrNotExist) {
@@ -418,8 +417,8 @@ func runConformCase(t *testing.T, s conformStore, steps []conformStep) {
 		case "load":
 			got, err := s.load(st.key)
 			switch {
-			case st.val == "" && !errors.Is(err, errSessionNotFound):
-				where("= %q, %v; want errSessionNotFound", got, err)
+			case st.val == "" && !errors.Is(err, ErrNotFound):
+				where("= %q, %v; want ErrNotFound", got, err)
 			case st.val != "" && (err != nil || got != st.val):
 				where("= %q, %v; want %q", got, err, st.val)
 			}
@@ -440,19 +439,19 @@ func runConformCase(t *testing.T, s conformStore, steps []conformStep) {
 			time.Sleep(time.Until(ends[st.key]) + 10*time.Millisecond)
 		case "mark":
 			d := time.Until(lifetime(st))
-			if err := m.saveSignout(ctx, st.key, st.n, d); err != nil {
+			if err := m.SaveSignout(ctx, st.key, st.n, d); err != nil {
 				where("= %v", err)
 			}
 		case "markIs":
-			if got, err := m.loadSignout(ctx, st.key); err != nil || got != st.n {
+			if got, err := m.LoadSignout(ctx, st.key); err != nil || got != st.n {
 				where("= %d, %v; want %d", got, err, st.n)
 			}
 		case "bump":
-			if err := m.bumpSignouts(ctx); err != nil {
+			if err := m.BumpSignouts(ctx); err != nil {
 				where("= %v", err)
 			}
 		case "counter":
-			got, err := m.signouts(ctx)
+			got, err := m.Signouts(ctx)
 			if err != nil {
 				where("= %v", err)
 			}

@@ -1,4 +1,4 @@
-package plexauth
+package session
 
 import (
 	"context"
@@ -12,46 +12,59 @@ import (
 	"github.com/caddyserver/certmagic"
 )
 
-// caddyStore keeps sessions in Caddy's configured storage (the `storage`
-// global option; the file system when unset).
-type caddyStore struct {
+// CaddyStore keeps sessions, sign-out markers and pin claims in Caddy's
+// configured storage (the `storage` global option; the file system when
+// unset), under plex_auth/. Instances sharing the storage share them.
+type CaddyStore struct {
 	st certmagic.Storage
 }
 
+// NewCaddyStore returns a store in st.
+func NewCaddyStore(st certmagic.Storage) *CaddyStore { return &CaddyStore{st: st} }
+
 const caddyStorePrefix = "plex_auth/sessions"
 
-func (c *caddyStore) path(key string) string { return caddyStorePrefix + "/" + key }
+func (c *CaddyStore) path(key string) string { return caddyStorePrefix + "/" + key }
 
-func (c *caddyStore) load(ctx context.Context, key string) ([]byte, error) {
+// Load implements Store. An entry stays until the sweep, whatever its
+// expiry: openEntry judges it.
+func (c *CaddyStore) Load(ctx context.Context, key string) ([]byte, error) {
 	b, err := c.st.Load(ctx, c.path(key))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, errSessionNotFound
+		return nil, ErrNotFound
 	}
 	return b, err
 }
 
-func (c *caddyStore) save(ctx context.Context, key string, val []byte, _ time.Time) error {
+// Save implements Store. expires is not used: the entry carries its
+// expiry (sealEntry).
+func (c *CaddyStore) Save(ctx context.Context, key string, val []byte, _ time.Time) error {
 	return c.st.Store(ctx, c.path(key), val)
 }
 
 // lockName is the storage lock replace and remove take for key. Storage
 // offers no conditional write, so the lock is what keeps a logout from
 // landing between a re-check's read of the entry and its write.
-func (c *caddyStore) lockName(key string) string { return "plex_auth_session_" + key }
+func (c *CaddyStore) lockName(key string) string { return "plex_auth_session_" + key }
 
-func (c *caddyStore) replace(ctx context.Context, key string, val []byte, _ time.Time) error {
+// Replace implements Store, under the entry's storage lock (lockName),
+// which Caddy's storage modules share between instances.
+func (c *CaddyStore) Replace(ctx context.Context, key string, val []byte, _ time.Time) error {
 	name := c.lockName(key)
 	if err := c.st.Lock(ctx, name); err != nil {
 		return fmt.Errorf("locking session entry: %w", err)
 	}
 	defer func() { _ = c.st.Unlock(context.WithoutCancel(ctx), name) }()
-	if _, err := c.load(ctx, key); err != nil {
+	if _, err := c.Load(ctx, key); err != nil {
 		return err
 	}
 	return c.st.Store(ctx, c.path(key), val)
 }
 
-func (c *caddyStore) remove(ctx context.Context, key string) error {
+// Remove implements Store, under the entry's storage lock. Without the
+// lock it deletes all the same and reports the lock's failure, so that the
+// caller deletes again later.
+func (c *CaddyStore) Remove(ctx context.Context, key string) error {
 	name := c.lockName(key)
 	lockErr := c.st.Lock(ctx, name)
 	if lockErr == nil {
@@ -70,14 +83,16 @@ func (c *caddyStore) remove(ctx context.Context, key string) error {
 	return err
 }
 
-func (c *caddyStore) sweep(ctx context.Context) error {
+// Sweep implements Store: it drops the expired session entries, pin
+// claims and sign-out markers.
+func (c *CaddyStore) Sweep(ctx context.Context) error {
 	return errors.Join(c.sweepPrefix(ctx, caddyStorePrefix), c.sweepPrefix(ctx, caddyPinPrefix), c.sweepPrefix(ctx, caddySignoutPrefix))
 }
 
 // sweepPrefix drops the expired entries under prefix: sessions, pin claims
 // (see pinclaim.go) or sign-out markers (signout.go), all beginning with
 // their expiry.
-func (c *caddyStore) sweepPrefix(ctx context.Context, prefix string) error {
+func (c *CaddyStore) sweepPrefix(ctx context.Context, prefix string) error {
 	keys, err := c.st.List(ctx, prefix, false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -101,7 +116,8 @@ func (c *caddyStore) sweepPrefix(ctx context.Context, prefix string) error {
 	return nil
 }
 
-func (c *caddyStore) describe() string { return "caddy storage" }
+// Describe implements Store.
+func (c *CaddyStore) Describe() string { return "caddy storage" }
 
 // Markers in Caddy's storage: one entry per account under
 // caddySignoutPrefix, holding its expiry (8 bytes, as session entries
@@ -113,13 +129,17 @@ const (
 	caddySignoutsCounter = "plex_auth/signouts_counter"
 )
 
-func (c *caddyStore) saveSignout(ctx context.Context, key string, mark int64, ttl time.Duration) error {
+// SaveSignout implements Store.
+func (c *CaddyStore) SaveSignout(ctx context.Context, key string, mark int64, ttl time.Duration) error {
 	b := binary.BigEndian.AppendUint64(nil, uint64(time.Now().Add(ttl).Unix()))
 	b = binary.BigEndian.AppendUint64(b, uint64(mark))
 	return c.st.Store(ctx, caddySignoutPrefix+"/"+key, b)
 }
 
-func (c *caddyStore) loadSignout(ctx context.Context, key string) (int64, error) {
+// LoadSignout implements Store. It reads a marker past its lifetime
+// until the sweep drops it (harmless: markers outlive every session they
+// end by a day, and are compared for equality).
+func (c *CaddyStore) LoadSignout(ctx context.Context, key string) (int64, error) {
 	b, err := c.st.Load(ctx, caddySignoutPrefix+"/"+key)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil
@@ -133,11 +153,14 @@ func (c *caddyStore) loadSignout(ctx context.Context, key string) (int64, error)
 	return int64(binary.BigEndian.Uint64(b[8:])), nil
 }
 
-func (c *caddyStore) bumpSignouts(ctx context.Context) error {
+// BumpSignouts implements Store: the counter becomes 16 new random
+// bytes.
+func (c *CaddyStore) BumpSignouts(ctx context.Context) error {
 	return c.st.Store(ctx, caddySignoutsCounter, randomBytes(16))
 }
 
-func (c *caddyStore) signouts(ctx context.Context) (string, error) {
+// Signouts implements Store.
+func (c *CaddyStore) Signouts(ctx context.Context) (string, error) {
 	b, err := c.st.Load(ctx, caddySignoutsCounter)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", nil
@@ -152,7 +175,8 @@ func (c *caddyStore) signouts(ctx context.Context) (string, error) {
 
 const caddyPinPrefix = "plex_auth/pins"
 
-func (c *caddyStore) claimPin(ctx context.Context, key string, expires time.Time) (bool, error) {
+// ClaimPin implements Store, under the claim's storage lock.
+func (c *CaddyStore) ClaimPin(ctx context.Context, key string, expires time.Time) (bool, error) {
 	lock := "plex_auth_pin_" + key
 	if err := c.st.Lock(ctx, lock); err != nil {
 		return false, err
@@ -169,7 +193,8 @@ func (c *caddyStore) claimPin(ctx context.Context, key string, expires time.Time
 	return true, c.st.Store(ctx, name, binary.BigEndian.AppendUint64(nil, uint64(expires.Unix())))
 }
 
-func (c *caddyStore) unclaimPin(ctx context.Context, key string) error {
+// UnclaimPin implements Store.
+func (c *CaddyStore) UnclaimPin(ctx context.Context, key string) error {
 	err := c.st.Delete(ctx, caddyPinPrefix+"/"+key)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -178,4 +203,4 @@ func (c *caddyStore) unclaimPin(ctx context.Context, key string) error {
 }
 
 // Interface guard
-var _ sessionStore = (*caddyStore)(nil)
+var _ Store = (*CaddyStore)(nil)

@@ -1,4 +1,4 @@
-package plexauth
+package session
 
 import (
 	"context"
@@ -12,16 +12,21 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// redisStore keeps sessions in Redis, for several Caddy instances behind one
-// load balancer. Entries carry a TTL, so Redis expires them itself.
-type redisStore struct {
+// RedisStore keeps sessions, sign-out markers and pin claims in Redis, for
+// several Caddy instances behind one load balancer. Entries carry a TTL, so
+// Redis expires them itself.
+type RedisStore struct {
 	c    *redis.Client
 	addr string // for logs: host and port only, never the password
 }
 
 const redisKeyPrefix = "plex_auth:session:"
 
-func newRedisStore(rawURL string, timeout time.Duration) (*redisStore, error) {
+// NewRedisStore returns a store in the Redis rawURL names (redis:// or
+// rediss://, as go-redis's ParseURL reads them), each command bounded by
+// timeout. It does not connect: the first command does. Its errors never
+// show the URL's password, nor any piece of it.
+func NewRedisStore(rawURL string, timeout time.Duration) (*RedisStore, error) {
 	opts, err := redis.ParseURL(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("store redis: %w", redactRedisError(err, rawURL))
@@ -30,7 +35,7 @@ func newRedisStore(rawURL string, timeout time.Duration) (*redisStore, error) {
 	opts.ReadTimeout = timeout
 	opts.WriteTimeout = timeout
 	opts.MaxRetries = 1
-	return &redisStore{c: redis.NewClient(opts), addr: opts.Addr}, nil
+	return &RedisStore{c: redis.NewClient(opts), addr: opts.Addr}, nil
 }
 
 // redactRedisError describes a Redis URL that could not be used without
@@ -57,15 +62,18 @@ func redactRedisError(err error, rawURL string) error {
 	return fmt.Errorf("invalid redis URL: %w", err)
 }
 
-func (r *redisStore) load(ctx context.Context, key string) ([]byte, error) {
+// Load implements Store.
+func (r *RedisStore) Load(ctx context.Context, key string) ([]byte, error) {
 	b, err := r.c.Get(ctx, redisKeyPrefix+key).Bytes()
 	if errors.Is(err, redis.Nil) {
-		return nil, errSessionNotFound
+		return nil, ErrNotFound
 	}
 	return b, err
 }
 
-func (r *redisStore) save(ctx context.Context, key string, val []byte, expires time.Time) error {
+// Save implements Store: the key lives as long as the session (an entry
+// already over is not written).
+func (r *RedisStore) Save(ctx context.Context, key string, val []byte, expires time.Time) error {
 	ttl := time.Until(expires)
 	if ttl <= 0 {
 		return nil
@@ -73,33 +81,42 @@ func (r *redisStore) save(ctx context.Context, key string, val []byte, expires t
 	return r.c.Set(ctx, redisKeyPrefix+key, val, ttl).Err()
 }
 
-// replace writes with SET … XX, which Redis carries out only while the key
-// exists, in one step: a logout between the re-check's start and this
-// write wins.
-func (r *redisStore) replace(ctx context.Context, key string, val []byte, expires time.Time) error {
+// Replace implements Store. It writes with SET … XX, which Redis carries
+// out only while the key exists, in one step: a logout between the
+// re-check's start and this write wins.
+func (r *RedisStore) Replace(ctx context.Context, key string, val []byte, expires time.Time) error {
 	ttl := time.Until(expires)
 	if ttl <= 0 {
-		return errSessionNotFound
+		return ErrNotFound
 	}
 	ok, err := r.c.SetXX(ctx, redisKeyPrefix+key, val, ttl).Result()
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return errSessionNotFound
+		return ErrNotFound
 	}
 	return nil
 }
 
-func (r *redisStore) remove(ctx context.Context, key string) error {
+// Remove implements Store.
+func (r *RedisStore) Remove(ctx context.Context, key string) error {
 	return r.c.Del(ctx, redisKeyPrefix+key).Err()
 }
 
-func (r *redisStore) sweep(context.Context) error { return nil } // Redis TTLs expire entries
+// Sweep implements Store: it does nothing, Redis TTLs expire entries.
+func (r *RedisStore) Sweep(context.Context) error { return nil }
 
-func (r *redisStore) describe() string { return "redis " + r.addr }
+// Describe implements Store: "redis" and the host and port, never the
+// password.
+func (r *RedisStore) Describe() string { return "redis " + r.addr }
 
-func (r *redisStore) close() error { return r.c.Close() }
+// Ping asks Redis whether it answers.
+func (r *RedisStore) Ping(ctx context.Context) error { return r.c.Ping(ctx).Err() }
+
+// Close closes the connections to Redis; the store must not be used
+// afterwards.
+func (r *RedisStore) Close() error { return r.c.Close() }
 
 // Markers in Redis: one key per account with the marker's TTL; the counter
 // is INCR'd.
@@ -109,11 +126,13 @@ const (
 	redisSignoutsCounter = "plex_auth:signouts"
 )
 
-func (r *redisStore) saveSignout(ctx context.Context, key string, mark int64, ttl time.Duration) error {
+// SaveSignout implements Store: the key lives for ttl.
+func (r *RedisStore) SaveSignout(ctx context.Context, key string, mark int64, ttl time.Duration) error {
 	return r.c.Set(ctx, redisSignoutPrefix+key, strconv.FormatInt(mark, 10), ttl).Err()
 }
 
-func (r *redisStore) loadSignout(ctx context.Context, key string) (int64, error) {
+// LoadSignout implements Store.
+func (r *RedisStore) LoadSignout(ctx context.Context, key string) (int64, error) {
 	v, err := r.c.Get(ctx, redisSignoutPrefix+key).Int64()
 	if errors.Is(err, redis.Nil) {
 		return 0, nil
@@ -121,11 +140,13 @@ func (r *redisStore) loadSignout(ctx context.Context, key string) (int64, error)
 	return v, err
 }
 
-func (r *redisStore) bumpSignouts(ctx context.Context) error {
+// BumpSignouts implements Store (INCR).
+func (r *RedisStore) BumpSignouts(ctx context.Context) error {
 	return r.c.Incr(ctx, redisSignoutsCounter).Err()
 }
 
-func (r *redisStore) signouts(ctx context.Context) (string, error) {
+// Signouts implements Store.
+func (r *RedisStore) Signouts(ctx context.Context) (string, error) {
 	v, err := r.c.Get(ctx, redisSignoutsCounter).Result()
 	if errors.Is(err, redis.Nil) {
 		return "", nil
@@ -137,7 +158,8 @@ func (r *redisStore) signouts(ctx context.Context) (string, error) {
 
 const redisPinPrefix = "plex_auth:pin:"
 
-func (r *redisStore) claimPin(ctx context.Context, key string, expires time.Time) (bool, error) {
+// ClaimPin implements Store (SET NX with the claim's TTL).
+func (r *RedisStore) ClaimPin(ctx context.Context, key string, expires time.Time) (bool, error) {
 	ttl := time.Until(expires)
 	if ttl <= 0 {
 		return true, nil
@@ -145,9 +167,10 @@ func (r *redisStore) claimPin(ctx context.Context, key string, expires time.Time
 	return r.c.SetNX(ctx, redisPinPrefix+key, "1", ttl).Result()
 }
 
-func (r *redisStore) unclaimPin(ctx context.Context, key string) error {
+// UnclaimPin implements Store.
+func (r *RedisStore) UnclaimPin(ctx context.Context, key string) error {
 	return r.c.Del(ctx, redisPinPrefix+key).Err()
 }
 
 // Interface guard
-var _ sessionStore = (*redisStore)(nil)
+var _ Store = (*RedisStore)(nil)

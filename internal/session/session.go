@@ -1,0 +1,130 @@
+package session
+
+import (
+	"strconv"
+	"sync/atomic"
+	"time"
+)
+
+// Session is one signed-in browser. It holds what the rules need to decide
+// (the account and the servers it can reach) so that requests never call
+// plex.tv; it decides nothing itself. The exported fields are what the
+// store keeps (sealed, see store.go). A Session a Cache holds is shared by
+// every request that finds it: callers read it and never change it (a
+// re-check makes a new one and calls Cache.Update).
+type Session struct {
+	UserID   int64  `json:"user_id"`
+	UUID     string `json:"uuid"`
+	Username string `json:"username"`
+	Email    string `json:"email"`
+	Title    string `json:"title"`
+	// Servers maps the machine identifier of every Plex Media Server the
+	// account can reach to its tier there, as the decision spells tiers
+	// (owner, home or friend): plain strings, this package reads none.
+	Servers map[string]string `json:"servers"`
+	// Token is the account's Plex token, kept only to re-check access. It
+	// never leaves the process in clear: not in a cookie, a header or a log.
+	Token   string    `json:"token"`
+	Created time.Time `json:"created"`
+	Expires time.Time `json:"expires"`
+	Checked time.Time `json:"checked"`
+	// SignoutMark is the account's sign-out marker the store held when the
+	// session was made (0: none; see signout.go). nil in a memory-only
+	// cache and in entries stored before sessions recorded it.
+	SignoutMark *int64 `json:"signout_mark,omitempty"`
+
+	// Runtime state, not stored: when this copy was read from or written
+	// to the store, and whether a re-check with plex.tv is running.
+	loadedAt atomic.Int64
+	checking atomic.Bool
+	// evicted is set once memory no longer holds this object under its id
+	// (replaced, deleted or expired): a verified cookie that remembered it
+	// must then look the session up again (verified.go).
+	evicted atomic.Bool
+	// gone marks a memory-only placeholder for a session the store does
+	// not have, so a stale cookie does not read the store on every request.
+	gone bool
+
+	// foldedUsername and foldedEmail are the copies allow_users compares
+	// (access.Facts, access.AllowList.Match); idString is the id as a
+	// placeholder value.
+	foldedUsername, foldedEmail, idString string
+	// anyID etc. are the placeholder values, boxed once.
+	anyID, anyUsername, anyEmail, anyUUID, anyTitle any
+}
+
+// Prepare fills the derived values (FoldedUsername, FoldedEmail and the
+// Any* values) from the exported fields, so the hot path only compares and
+// copies. The cache calls it on every session it stores; call it again
+// after changing a field of a session no cache holds yet.
+func (s *Session) Prepare() {
+	s.foldedUsername = foldASCII(s.Username)
+	s.foldedEmail = foldASCII(s.Email)
+	s.idString = strconv.FormatInt(s.UserID, 10)
+	s.anyID, s.anyUsername, s.anyEmail, s.anyUUID, s.anyTitle = s.idString, s.Username, s.Email, s.UUID, s.Title
+}
+
+// FoldedUsername is Username with ASCII letters lower-cased (Prepare), as
+// allow_users compares it.
+func (s *Session) FoldedUsername() string { return s.foldedUsername }
+
+// FoldedEmail is Email with ASCII letters lower-cased (Prepare), as
+// allow_users compares it.
+func (s *Session) FoldedEmail() string { return s.foldedEmail }
+
+// AnyID is UserID in decimal, and AnyUsername, AnyEmail, AnyUUID and
+// AnyTitle the fields of those names, each boxed in an interface once
+// (Prepare): storing them as an `any` (a placeholder value) allocates
+// nothing. nil before Prepare.
+func (s *Session) AnyID() any { return s.anyID }
+
+// AnyUsername is Username, boxed once (see AnyID).
+func (s *Session) AnyUsername() any { return s.anyUsername }
+
+// AnyEmail is Email, boxed once (see AnyID).
+func (s *Session) AnyEmail() any { return s.anyEmail }
+
+// AnyUUID is UUID, boxed once (see AnyID).
+func (s *Session) AnyUUID() any { return s.anyUUID }
+
+// AnyTitle is Title, boxed once (see AnyID).
+func (s *Session) AnyTitle() any { return s.anyTitle }
+
+// BeginCheck marks a re-check of s as running and reports true, unless
+// one is running already (then false, and nothing changes): of concurrent
+// callers exactly one gets true until EndCheck.
+func (s *Session) BeginCheck() bool { return s.checking.CompareAndSwap(false, true) }
+
+// EndCheck marks the re-check BeginCheck let through as finished.
+func (s *Session) EndCheck() { s.checking.Store(false) }
+
+// Checking reports whether a re-check of s is running.
+func (s *Session) Checking() bool { return s.checking.Load() }
+
+// foldASCII lower-cases ASCII letters and leaves every other byte as it
+// is. It is a copy of access.FoldASCII on purpose: this package may not
+// import internal/access (a session holds facts; it does not decide), and
+// the two must fold alike, or allow_users would miss
+// (TestSessionFoldsAsAllowUsersDo, in the root package, compares them).
+func foldASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
+// live is s, or nil for a placeholder of a session that is gone.
+func (s *Session) live() *Session {
+	if s.gone {
+		return nil
+	}
+	return s
+}

@@ -1,0 +1,148 @@
+package session
+
+import (
+	"context"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/certmagic"
+
+	"github.com/caddy-plexauth/caddy-plexauth/internal/seal"
+)
+
+// The verified-cookie table on its own (verified.go); the root package's
+// verified_test.go checks, through the handler, that it never admits what
+// opening the cookie would refuse.
+
+func TestDropSessionForgetsEveryValueOfTheSession(t *testing.T) {
+	v := NewVerifiedCookies()
+	exp := time.Now().Add(time.Hour).Unix()
+	v.Put("c", "value-1", "session-a", nil, exp, exp)
+	v.Put("c", "value-2", "session-a", nil, exp, exp)
+	v.Put("c", "value-3", "session-b", nil, exp, exp)
+	v.DropSession("session-a")
+	if v.Len() != 1 {
+		t.Fatalf("table holds %d values, want 1", v.Len())
+	}
+	if e, ok := v.Get("c", "value-3", time.Now()); !ok || e.ID != "session-b" {
+		t.Fatal("another session's value was dropped")
+	}
+}
+
+func TestVerifiedTableIsBounded(t *testing.T) {
+	v := NewVerifiedCookies()
+	exp := time.Now().Add(time.Hour).Unix()
+	for i := range 4 * verifiedShards * verifiedPerShard {
+		v.Put("c", strconv.Itoa(i), "id", nil, exp, exp)
+	}
+	if n := v.Len(); n > verifiedShards*verifiedPerShard {
+		t.Fatalf("table holds %d values, bound is %d", n, verifiedShards*verifiedPerShard)
+	}
+}
+
+// cookieName is the root's default session cookie name.
+const cookieName = "plex_auth_session"
+
+// BenchmarkVerifiedTableFull reports the heap a full table holds per
+// value (heap-B/value), for cookie values the size this module seals.
+func BenchmarkVerifiedTableFull(b *testing.B) {
+	s, err := seal.New("session", [][]byte{randomBytes(32)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := verifiedShards * verifiedPerShard
+	values := make([]string, 0, 2*n)
+	for range 2 * n {
+		values = append(values, s.Seal(cookieName, randomBytes(sessionIDLen), time.Now().Add(time.Hour)))
+	}
+	exp := time.Now().Add(time.Hour).Unix()
+	var perValue float64
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		v := NewVerifiedCookies()
+		for _, val := range values {
+			v.Put(cookieName, val, string(randomBytes(sessionIDLen)), nil, exp, exp)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perValue = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(v.Len())
+		runtime.KeepAlive(v)
+	}
+	b.ReportMetric(perValue, "heap-B/value")
+	b.ReportMetric(float64(n), "values")
+}
+
+func TestSessionDeletedOrExpiredInMemoryIsMarked(t *testing.T) {
+	sc := NewCache(nil, nil, Config{})
+	t.Cleanup(func() { _ = sc.Destruct() })
+	deleted := testSession(time.Now(), time.Now().Add(time.Hour))
+	sc.PutLocal("deleted", deleted)
+	sc.c.Delete("deleted")
+	expired := testSession(time.Now(), time.Now().Add(time.Millisecond))
+	sc.PutLocal("expired", expired)
+	for !time.Now().After(expired.Expires) {
+		time.Sleep(time.Millisecond)
+	}
+	sc.c.DeleteExpired()
+	flushed := testSession(time.Now(), time.Now().Add(time.Hour))
+	sc.PutLocal("flushed", flushed)
+	sc.FlushLocal()
+	for name, s := range map[string]*Session{"deleted": deleted, "expired": expired, "flushed": flushed} {
+		if !s.evicted.Load() || sc.Trusts(s, time.Now(), time.Hour) {
+			t.Errorf("%s: memory dropped the object, yet it is still trusted", name)
+		}
+	}
+}
+
+func TestTableDefersToTheLookupOnceCacheTTLOrASignoutElsewhereSaysReadAgain(t *testing.T) {
+	sc := NewCache(&CaddyStore{st: &certmagic.FileStorage{Path: t.TempDir()}}, nil, Config{})
+	t.Cleanup(func() { _ = sc.Destruct() })
+	s := testSession(time.Now(), time.Now().Add(time.Hour))
+	if err := sc.Put(context.Background(), "id", s); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if !sc.Trusts(s, now, time.Minute) {
+		t.Fatal("a session just written is not trusted")
+	}
+	if sc.Trusts(s, now.Add(time.Minute), time.Minute) {
+		t.Error("trusted past cache_ttl: the store must be read again")
+	}
+	sc.staleBefore.Store(time.Now().UnixNano()) // a sign-out elsewhere was seen
+	if sc.Trusts(s, now, time.Minute) {
+		t.Error("trusted after a sign-out elsewhere: the store must be read again")
+	}
+}
+
+// verified.go:104: the whole value is compared, not only its hash, so a
+// value whose hash collides with a remembered one's is opened as usual.
+func TestVerifiedTableComparesTheWholeValueNotItsHash(t *testing.T) {
+	v := NewVerifiedCookies()
+	s := &Session{Expires: time.Now().Add(time.Hour)}
+	exp := time.Now().Add(time.Hour).Unix()
+	v.Put("plex_auth_session", "genuine-value", "session-id", s, exp, exp)
+	// Stand in a colliding value: the entry of "genuine-value" filed under
+	// the hash of "forged-value".
+	sh, k := v.shard("forged-value")
+	e, ok := v.Get("plex_auth_session", "genuine-value", time.Now())
+	if !ok {
+		t.Fatal("the genuine value is not remembered")
+	}
+	sh.mu.Lock()
+	m := map[uint64]VerifiedEntry{k: e}
+	for ek, oe := range sh.load() {
+		m[ek] = oe
+	}
+	sh.m.Store(&m)
+	sh.mu.Unlock()
+	if _, ok := v.Get("plex_auth_session", "forged-value", time.Now()); ok {
+		t.Fatal("a value was taken for a remembered one on its hash alone")
+	}
+	if _, ok := v.Get("plex_auth_session", "genuine-value", time.Now()); !ok {
+		t.Fatal("the genuine value is no longer remembered")
+	}
+}
