@@ -13,6 +13,8 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/intercept"
 	maphandler "github.com/caddyserver/caddy/v2/modules/caddyhttp/map"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+
+	"github.com/caddy-plexauth/caddy-plexauth/internal/session"
 )
 
 // The placeholders of a signed-in request, {http.auth.user.id} and the
@@ -66,8 +68,8 @@ const identityVar = "plex_auth.identity"
 // request's own, so a later handler that edits a header value in place
 // reaches neither the session nor another request.
 type requestIdentity struct {
-	headers [4]string // Remote-User, Remote-Email, Remote-Name, Remote-Groups
-	s       *Session
+	headers [4]string      // Remote-User, Remote-Email, Remote-Name, Remote-Groups
+	values  *session.Boxed // the session's values
 	tier    any
 }
 
@@ -77,18 +79,18 @@ func (ri *requestIdentity) placeholder(key string) (any, bool) {
 	if !strings.HasPrefix(key, userPlaceholderPrefix) {
 		return nil, false
 	}
-	s := ri.s
+	b := ri.values
 	switch key[len(userPlaceholderPrefix):] {
 	case "id":
-		return s.AnyID(), true
+		return b.ID, true
 	case "username":
-		return s.AnyUsername(), true
+		return b.Username, true
 	case "email":
-		return s.AnyEmail(), true
+		return b.Email, true
 	case "uuid":
-		return s.AnyUUID(), true
+		return b.UUID, true
 	case "title":
-		return s.AnyTitle(), true
+		return b.Title, true
 	case "tier":
 		return ri.tier, true
 	}
@@ -118,15 +120,16 @@ func (h *PlexAuth) setIdentity(r *http.Request, srv *caddyhttp.Server, s *Sessio
 			vars[identityVar] = ri
 		}
 	}
-	ri.s, ri.tier = s, tierValue(tier)
+	ri.values, ri.tier = s.Boxed(), tierValue(tier)
 	if f.mapWrites {
-		// The values were boxed once, in Session.prepare: a string passed
+		// The values were boxed once, in Session.Prepare: a string passed
 		// as an interface here would be an allocation per placeholder.
-		repl.Set("http.auth.user.id", s.AnyID())
-		repl.Set("http.auth.user.username", s.AnyUsername())
-		repl.Set("http.auth.user.email", s.AnyEmail())
-		repl.Set("http.auth.user.uuid", s.AnyUUID())
-		repl.Set("http.auth.user.title", s.AnyTitle())
+		b := s.Boxed()
+		repl.Set("http.auth.user.id", b.ID)
+		repl.Set("http.auth.user.username", b.Username)
+		repl.Set("http.auth.user.email", b.Email)
+		repl.Set("http.auth.user.uuid", b.UUID)
+		repl.Set("http.auth.user.title", b.Title)
 		repl.Set("http.auth.user.tier", ri.tier)
 	} else {
 		if f.mayBeSet {

@@ -49,19 +49,19 @@ type Session struct {
 	// (access.Facts, access.AllowList.Match); idString is the id as a
 	// placeholder value.
 	foldedUsername, foldedEmail, idString string
-	// anyID etc. are the placeholder values, boxed once.
-	anyID, anyUsername, anyEmail, anyUUID, anyTitle any
+	// boxed holds the placeholder values, boxed once (Boxed).
+	boxed Boxed
 }
 
-// Prepare fills the derived values (FoldedUsername, FoldedEmail and the
-// Any* values) from the exported fields, so the hot path only compares and
+// Prepare fills the derived values (FoldedUsername, FoldedEmail, Boxed)
+// from the exported fields, so the hot path only compares and
 // copies. The cache calls it on every session it stores; call it again
 // after changing a field of a session no cache holds yet.
 func (s *Session) Prepare() {
 	s.foldedUsername = foldASCII(s.Username)
 	s.foldedEmail = foldASCII(s.Email)
 	s.idString = strconv.FormatInt(s.UserID, 10)
-	s.anyID, s.anyUsername, s.anyEmail, s.anyUUID, s.anyTitle = s.idString, s.Username, s.Email, s.UUID, s.Title
+	s.boxed = Boxed{ID: s.idString, Username: s.Username, Email: s.Email, UUID: s.UUID, Title: s.Title}
 }
 
 // FoldedUsername is Username with ASCII letters lower-cased (Prepare), as
@@ -72,23 +72,16 @@ func (s *Session) FoldedUsername() string { return s.foldedUsername }
 // allow_users compares it.
 func (s *Session) FoldedEmail() string { return s.foldedEmail }
 
-// AnyID is UserID in decimal, and AnyUsername, AnyEmail, AnyUUID and
-// AnyTitle the fields of those names, each boxed in an interface once
-// (Prepare): storing them as an `any` (a placeholder value) allocates
-// nothing. nil before Prepare.
-func (s *Session) AnyID() any { return s.anyID }
+// Boxed is a session's values each boxed in an interface once (Prepare),
+// so that storing them as an `any` (a placeholder value) allocates
+// nothing: ID is UserID in decimal, the others the fields of those names.
+type Boxed struct {
+	ID, Username, Email, UUID, Title any
+}
 
-// AnyUsername is Username, boxed once (see AnyID).
-func (s *Session) AnyUsername() any { return s.anyUsername }
-
-// AnyEmail is Email, boxed once (see AnyID).
-func (s *Session) AnyEmail() any { return s.anyEmail }
-
-// AnyUUID is UUID, boxed once (see AnyID).
-func (s *Session) AnyUUID() any { return s.anyUUID }
-
-// AnyTitle is Title, boxed once (see AnyID).
-func (s *Session) AnyTitle() any { return s.anyTitle }
+// Boxed returns s's boxed values (nil interfaces before Prepare), in s
+// itself: no copy, no allocation. Callers read them and never change them.
+func (s *Session) Boxed() *Boxed { return &s.boxed }
 
 // BeginCheck marks a re-check of s as running and reports true, unless
 // one is running already (then false, and nothing changes): of concurrent
