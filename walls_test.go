@@ -1,0 +1,59 @@
+package plexauth
+
+import (
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestPackagesKeepTheirWalls checks, with go list, the walls README.md's
+// "How the code is laid out" draws: what each package may import of ours,
+// directly or through another package (tests aside), and that nothing that
+// ships imports the fake plex.tv.
+func TestPackagesKeepTheirWalls(t *testing.T) {
+	const mod = "github.com/caddy-plexauth/caddy-plexauth"
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}{{range .Deps}} {{.}}{{end}}`, "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	deps := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		deps[f[0]] = f[1:]
+	}
+	ours := func(p string) bool { return p == mod || strings.HasPrefix(p, mod+"/") }
+	for _, w := range []struct {
+		pkg    string
+		banned func(dep string) bool
+		rule   string
+	}{
+		{"internal/access", func(d string) bool {
+			return ours(d) || d == "net/http" || strings.HasPrefix(d, "github.com/caddyserver/")
+		}, "imports no package of this module, nor net/http, nor Caddy"},
+		{"internal/plextv", ours, "imports no package of this module"},
+		{"internal/session", func(d string) bool {
+			return d == mod || d == mod+"/internal/plextv" || d == mod+"/internal/access"
+		}, "imports neither internal/plextv nor internal/access nor the root (a session holds facts; it does not decide)"},
+		{"plextest", ours, "imports nothing of the module"},
+	} {
+		p := mod + "/" + w.pkg
+		if _, ok := deps[p]; !ok {
+			t.Errorf("go list does not list %s", p)
+			continue
+		}
+		for _, d := range deps[p] {
+			if w.banned(d) {
+				t.Errorf("%s imports %s: it %s", w.pkg, d, w.rule)
+			}
+		}
+	}
+	// The fake plex.tv never ships in anyone's Caddy: only tests and the
+	// end-to-end benchmark (bench/e2e) use it.
+	for p, ds := range deps {
+		ships := p == mod || strings.HasPrefix(p, mod+"/internal/") || strings.HasPrefix(p, mod+"/cmd/")
+		if ships && slices.Contains(ds, mod+"/plextest") {
+			t.Errorf("%s imports plextest: only tests may", p)
+		}
+	}
+}
