@@ -13,9 +13,10 @@ import (
 // reads them from the request.
 
 // sealer is a seal.Sealer and, for the session cookie, the values it has
-// opened (see verified.go). The table lives and dies with the sealer, so
-// with its keys. The Sealer is embedded by value: a request reaches the
-// keys through h.sessionSealer as directly as before the package split.
+// opened (see internal/session/verified.go). The table lives and dies with
+// the sealer, so with its keys. The Sealer is embedded by value: a request
+// reaches the keys through h.sessionSealer as directly as before the
+// package split.
 type sealer struct {
 	seal.Sealer
 	verified *session.VerifiedCookies

@@ -573,8 +573,8 @@ func (h *PlexAuth) sessionFromCookie(r *http.Request, value string) (*Session, s
 	}
 	now := time.Now()
 	// A value opened before skips the opening, and the lookup while memory
-	// still holds, unchanged, the session it found (verified.go says why
-	// that is as safe).
+	// still holds, unchanged, the session it found
+	// (internal/session/verified.go says why that is as safe).
 	table := h.sessionSealer.verified
 	e, known := table.Get(h.CookieName, value, now)
 	id, sealedUntil := e.ID, e.Sealed

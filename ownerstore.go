@@ -22,8 +22,8 @@ import (
 )
 
 // The last good owner's list is kept in Caddy's storage, so that a restart
-// while plex.tv is down decides as before. Like a session entry (store.go),
-// it is useless without what only the configuration holds: its name is an
+// while plex.tv is down decides as before. Like a session entry
+// (internal/session/store.go), it is useless without what only the configuration holds: its name is an
 // HMAC of the block's servers under the owner token, and its content is
 // sealed with AES-GCM under a key derived from the token, the name bound in
 // as associated data. A copy of the storage yields no token and no list; a

@@ -50,8 +50,8 @@ type pinOutcome struct {
 //
 // Clearing the state cookie stops only this browser from finishing the pin
 // again; a copy of the cookie is stopped by the claim on the pin (see
-// pinclaim.go): an approved pin yields one session, however many copies
-// ask, on whichever instance.
+// internal/session/pinclaim.go): an approved pin yields one session,
+// however many copies ask, on whichever instance.
 func (h *PlexAuth) settlePin(w http.ResponseWriter, r *http.Request, st *loginState) (o pinOutcome) {
 	statePath := h.externalPrefix(r) + "/"
 	claim := session.PinClaimKey(h.ClientID, st.PinID)

@@ -162,7 +162,8 @@ func TestRecheckAnswersEndTheSessionOrBackOff(t *testing.T) {
 }
 
 // The refreshed session keeps the account's sign-out marker it was made
-// under (signout.go): without it, it would be judged by the clocks again.
+// under (internal/session/signout.go): without it, it would be judged by
+// the clocks again.
 func TestRecheckKeepsTheSignoutMarkTheSessionWasMadeUnder(t *testing.T) {
 	plex := plextest.NewServer()
 	defer plex.Close()

@@ -12,8 +12,9 @@ import (
 	"go.uber.org/zap"
 )
 
-// The table of verified cookie values (verified.go) must never admit what
-// opening the cookie would refuse. Each test here breaks one way it could.
+// The table of verified cookie values (internal/session/verified.go) must
+// never admit what opening the cookie would refuse. Each test here breaks
+// one way it could.
 
 func admitted(t *testing.T, h *PlexAuth, cookie string) bool {
 	t.Helper()
