@@ -13,6 +13,9 @@ import (
 // every request that finds it: callers read it and never change it (a
 // re-check makes a new one and calls Cache.Update).
 type Session struct {
+	// UserID, UUID, Username, Email and Title are the Plex account's, as
+	// the caller made them from plex.tv's answer at sign-in or at the last
+	// re-check.
 	UserID   int64  `json:"user_id"`
 	UUID     string `json:"uuid"`
 	Username string `json:"username"`
@@ -24,7 +27,10 @@ type Session struct {
 	Servers map[string]string `json:"servers"`
 	// Token is the account's Plex token, kept only to re-check access. It
 	// never leaves the process in clear: not in a cookie, a header or a log.
-	Token   string    `json:"token"`
+	Token string `json:"token"`
+	// Created is when the browser signed in; Expires when the session ends
+	// whatever else happens; Checked when plex.tv last vouched for the
+	// account (the sign-in or a re-check).
 	Created time.Time `json:"created"`
 	Expires time.Time `json:"expires"`
 	Checked time.Time `json:"checked"`
