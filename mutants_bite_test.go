@@ -108,7 +108,7 @@ func TestRecheckEndsBackoffAndRememberedValuesOrRefreshesTheAccount(t *testing.T
 	h.sessions.PutLocal("id2", s2)
 	h.revalidateSession("id2", s2, origin{})
 	got, _ := h.sessions.Lookup("id2", time.Now(), time.Hour)
-	if got == nil || got.Username != "Renamed" || got.FoldedUsername() != "renamed" || got.Boxed().ID != formatInt(got.UserID) {
+	if got == nil || got.Username != "Renamed" || got.FoldedUsername() != "renamed" || got.Boxed.ID != formatInt(got.UserID) {
 		t.Fatalf("after the re-check: %+v; allow_users and the placeholders read the old or empty values", got)
 	}
 }

@@ -13,8 +13,6 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/intercept"
 	maphandler "github.com/caddyserver/caddy/v2/modules/caddyhttp/map"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
-
-	"github.com/caddy-plexauth/caddy-plexauth/internal/session"
 )
 
 // The placeholders of a signed-in request, {http.auth.user.id} and the
@@ -68,8 +66,8 @@ const identityVar = "plex_auth.identity"
 // request's own, so a later handler that edits a header value in place
 // reaches neither the session nor another request.
 type requestIdentity struct {
-	headers [4]string      // Remote-User, Remote-Email, Remote-Name, Remote-Groups
-	values  *session.Boxed // the session's values
+	headers [4]string // Remote-User, Remote-Email, Remote-Name, Remote-Groups
+	s       *Session
 	tier    any
 }
 
@@ -79,7 +77,7 @@ func (ri *requestIdentity) placeholder(key string) (any, bool) {
 	if !strings.HasPrefix(key, userPlaceholderPrefix) {
 		return nil, false
 	}
-	b := ri.values
+	b := &ri.s.Boxed
 	switch key[len(userPlaceholderPrefix):] {
 	case "id":
 		return b.ID, true
@@ -120,11 +118,11 @@ func (h *PlexAuth) setIdentity(r *http.Request, srv *caddyhttp.Server, s *Sessio
 			vars[identityVar] = ri
 		}
 	}
-	ri.values, ri.tier = s.Boxed(), tierValue(tier)
+	ri.s, ri.tier = s, tierValue(tier)
 	if f.mapWrites {
 		// The values were boxed once, in Session.Prepare: a string passed
 		// as an interface here would be an allocation per placeholder.
-		b := s.Boxed()
+		b := &s.Boxed
 		repl.Set("http.auth.user.id", b.ID)
 		repl.Set("http.auth.user.username", b.Username)
 		repl.Set("http.auth.user.email", b.Email)

@@ -8,8 +8,8 @@ import (
 
 // Session is one signed-in browser. It holds what the rules need to decide
 // (the account and the servers it can reach) so that requests never call
-// plex.tv; it decides nothing itself. The exported fields are what the
-// store keeps (sealed, see store.go). A Session a Cache holds is shared by
+// plex.tv; it decides nothing itself. The exported fields but Boxed are
+// what the store keeps (sealed, see store.go). A Session a Cache holds is shared by
 // every request that finds it: callers read it and never change it (a
 // re-check makes a new one and calls Cache.Update).
 type Session struct {
@@ -55,8 +55,10 @@ type Session struct {
 	// (access.Facts, access.AllowList.Match); idString is the id as a
 	// placeholder value.
 	foldedUsername, foldedEmail, idString string
-	// boxed holds the placeholder values, boxed once (Boxed).
-	boxed Boxed
+	// Boxed holds the placeholder values, boxed once by Prepare; not
+	// stored. A field, not a method, so that reading one on the request
+	// path costs what reading a field of the session always did.
+	Boxed Boxed `json:"-"`
 }
 
 // Prepare fills the derived values (FoldedUsername, FoldedEmail, Boxed)
@@ -67,7 +69,7 @@ func (s *Session) Prepare() {
 	s.foldedUsername = foldASCII(s.Username)
 	s.foldedEmail = foldASCII(s.Email)
 	s.idString = strconv.FormatInt(s.UserID, 10)
-	s.boxed = Boxed{ID: s.idString, Username: s.Username, Email: s.Email, UUID: s.UUID, Title: s.Title}
+	s.Boxed = Boxed{ID: s.idString, Username: s.Username, Email: s.Email, UUID: s.UUID, Title: s.Title}
 }
 
 // FoldedUsername is Username with ASCII letters lower-cased (Prepare), as
@@ -80,14 +82,11 @@ func (s *Session) FoldedEmail() string { return s.foldedEmail }
 
 // Boxed is a session's values each boxed in an interface once (Prepare),
 // so that storing them as an `any` (a placeholder value) allocates
-// nothing: ID is UserID in decimal, the others the fields of those names.
+// nothing: ID is UserID in decimal, the others the fields of those names;
+// nil interfaces before Prepare. Callers read them and never change them.
 type Boxed struct {
 	ID, Username, Email, UUID, Title any
 }
-
-// Boxed returns s's boxed values (nil interfaces before Prepare), in s
-// itself: no copy, no allocation. Callers read them and never change them.
-func (s *Session) Boxed() *Boxed { return &s.boxed }
 
 // BeginCheck marks a re-check of s as running and reports true, unless
 // one is running already (then false, and nothing changes): of concurrent
