@@ -296,7 +296,7 @@ func TestOriginWithTheOtherSchemesDefaultPortIsAnotherSite(t *testing.T) {
 // account ids are positive; a 405 says what is allowed.
 func TestAdminEndsNothingButOnDeleteAndOnlyPositiveAccounts(t *testing.T) {
 	f := newAdminFixture(t, 1)
-	id, _ := f.signIn(0, 9201, "kept", map[string]string{"m1": tierFriend})
+	id, _ := f.signIn(0, 9201, "kept", map[string]string{"m1": access.TierFriend})
 	handle := sessionHandle(id)
 	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut} {
 		for _, path := range []string{"/plex_auth/sessions/" + handle, "/plex_auth/users/9201"} {
@@ -333,7 +333,7 @@ func TestAdminRoutesOrderAndRegistration(t *testing.T) {
 		t.Fatalf("the admin API is not registered: %v", err)
 	}
 	f := newAdminFixture(t, 1)
-	id, _ := f.signIn(0, 9301, "kept", map[string]string{"m1": tierFriend})
+	id, _ := f.signIn(0, 9301, "kept", map[string]string{"m1": access.TierFriend})
 	for _, c := range []struct{ method, path string }{
 		{http.MethodDelete, "/plex_auth/users"},
 		{http.MethodDelete, "/plex_auth/users/"},
@@ -358,7 +358,7 @@ func TestAdminRoutesOrderAndRegistration(t *testing.T) {
 	base := time.Now().Add(-time.Hour)
 	for i := range 6 {
 		s := &Session{UserID: int64(9310 + i), Username: "u", Created: base.Add(time.Duration(5-i) * time.Minute),
-			Checked: base, Expires: time.Now().Add(time.Hour), Servers: map[string]string{"a": tierFriend, "b": tierHome, "c": tierOwner, "d": tierFriend}}
+			Checked: base, Expires: time.Now().Add(time.Hour), Servers: map[string]string{"a": access.TierFriend, "b": access.TierHome, "c": access.TierOwner, "d": access.TierFriend}}
 		f.caches[0].putLocal(string(randomBytes(sessionIDLen)), s)
 	}
 	list := f.list(9310, 9311, 9312, 9313, 9314, 9315)
@@ -366,7 +366,7 @@ func TestAdminRoutesOrderAndRegistration(t *testing.T) {
 		if i > 0 && list[i].Created.Before(list[i-1].Created) {
 			t.Fatalf("sessions are not listed oldest first: %+v", list)
 		}
-		if want := []string{tierOwner, tierHome, tierFriend}; strings.Join(list[i].Tiers, ",") != strings.Join(want, ",") {
+		if want := []string{access.TierOwner, access.TierHome, access.TierFriend}; strings.Join(list[i].Tiers, ",") != strings.Join(want, ",") {
 			t.Fatalf("tiers %v, want highest first %v", list[i].Tiers, want)
 		}
 	}
@@ -454,8 +454,8 @@ func TestAdminEndingsAreAudited(t *testing.T) {
 	f := newAdminFixture(t, 1)
 	core, logs := observer.New(zap.InfoLevel)
 	f.api.audit = zap.New(core)
-	id, _ := f.signIn(0, 9401, "alice", map[string]string{"m1": tierFriend})
-	f.signIn(0, 9402, "bob", map[string]string{"m1": tierFriend})
+	id, _ := f.signIn(0, 9401, "alice", map[string]string{"m1": access.TierFriend})
+	f.signIn(0, 9402, "bob", map[string]string{"m1": access.TierFriend})
 	do := func(method, path string) {
 		r := httptest.NewRequest(method, "http://localhost:2019"+path, nil)
 		r.RemoteAddr = "198.51.100.4:40000"
@@ -482,7 +482,7 @@ func TestAdminEndingsAreAudited(t *testing.T) {
 // this process uses, not only the first cache it finds.
 func TestAdminSeesTheSessionsOfEveryStore(t *testing.T) {
 	f := newAdminFixture(t, 1)
-	f.signIn(0, 9501, "first", map[string]string{"m1": tierFriend})
+	f.signIn(0, 9501, "first", map[string]string{"m1": access.TierFriend})
 	other := newSessionCache(nil, nil) // a block with store memory
 	key := sessionPoolKey + "|admin test, other store|" + t.Name()
 	if _, _, err := sessionPool.LoadOrNew(key, func() (caddy.Destructor, error) { return other, nil }); err != nil {

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
 	"github.com/caddy-plexauth/caddy-plexauth/plextest"
 )
@@ -65,7 +66,7 @@ func TestRecheckRefreshesTheAccountAndServersButNotTheExpiry(t *testing.T) {
 	}
 	h := recheckHandler(t, plex.URL)
 	s := dueSession(acct.Token)
-	s.Servers = map[string]string{machineID: tierOwner, "unshared-server": tierFriend}
+	s.Servers = map[string]string{machineID: access.TierOwner, "unshared-server": access.TierFriend}
 	created, expires := s.Created, s.Expires
 	h.sessions.putLocal("id", s)
 
@@ -81,7 +82,7 @@ func TestRecheckRefreshesTheAccountAndServersButNotTheExpiry(t *testing.T) {
 	if strings.ContainsAny(got.Title, "\r\n") {
 		t.Fatalf("title after the re-check = %q: not cleaned", got.Title)
 	}
-	if len(got.Servers) != 1 || got.Servers[machineID] != tierFriend {
+	if len(got.Servers) != 1 || got.Servers[machineID] != access.TierFriend {
 		t.Fatalf("servers after the re-check = %v, want only %s as friend", got.Servers, machineID)
 	}
 	if !got.Created.Equal(created) || !got.Expires.Equal(expires) {
