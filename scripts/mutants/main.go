@@ -51,10 +51,12 @@ import (
 // (a rejected token, an expired pin, plex.tv unavailable).
 var defaultFiles = []string{
 	"admin.go", "cache.go", "cookie.go", "crosssite.go",
-	"identityheaders.go", "limits.go", "module.go", "ownerstore.go", "pinclaim.go",
-	"pinflow.go", "pinledger.go", "poll.go", "revalidate.go", "rules.go", "signout.go",
+	"identityheaders.go", "limits_http.go", "module.go", "ownerstore.go", "pinclaim.go",
+	"pinflow.go", "poll.go", "revalidate.go", "rules.go", "signout.go",
 	"store.go", "urls.go", "verified.go",
 	"internal/returnurl/returnurl.go", "internal/seal/seal.go", "internal/cookieheader/cookieheader.go",
+	"internal/signin/bucket.go", "internal/signin/checks.go", "internal/signin/ledger.go",
+	"internal/signin/limits.go", "internal/signin/refusals.go",
 	"internal/access/access.go", "internal/access/allowusers.go",
 	"internal/access/list.go", "internal/access/tier.go",
 	"internal/plextv/client.go", "internal/plextv/pins.go",
