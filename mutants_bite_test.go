@@ -142,43 +142,64 @@ func TestRecheckEndsBackoffAndRememberedValuesOrRefreshesTheAccount(t *testing.T
 	}
 }
 
-// revalidate.go:139, 146: an outage is logged once when it starts and once
-// when it ends, however many re-checks fail.
+// revalidate.go:139, 146: an outage is logged once when it starts (at
+// warn) and once when it ends (at info, with the count of failed
+// re-checks), however many re-checks fail, whether plex.tv cannot be
+// reached or answers 503.
 func TestPlexOutageIsLoggedOnceEachWay(t *testing.T) {
-	plex := plextest.NewServer()
-	defer plex.Close()
-	acct := plex.AddAccount("friend")
-	h := recheckHandler(t, plex.URL)
-	core, logs := observer.New(zap.InfoLevel)
-	h.logger = zap.New(core)
-	// Re-checks while plex.tv is up log nothing of the kind.
-	s := dueSession(acct.Token)
-	h.sessions.putLocal("id", s)
-	h.revalidateSession("id", s, origin{})
-	if n := logs.FilterMessageSnippet("plex.tv").Len(); n != 0 {
-		t.Fatalf("a good re-check without an outage logged %d lines about plex.tv: %v", n, logs.All())
-	}
-	plex.SetDown(true)
-	for i := range 3 {
-		s := dueSession(acct.Token)
-		h.sessions.putLocal("id", s)
-		h.revalidateSession("id", s, origin{})
-		if i == 0 && logs.FilterMessageSnippet("plex.tv unavailable").Len() != 1 {
-			t.Fatalf("the first failed re-check logged no warning: %v", logs.All())
-		}
-	}
-	plex.SetDown(false)
-	for range 2 {
-		s := dueSession(acct.Token)
-		h.sessions.putLocal("id", s)
-		h.revalidateSession("id", s, origin{})
-	}
-	down, back := logs.FilterMessageSnippet("plex.tv unavailable").Len(), logs.FilterMessageSnippet("plex.tv reachable again").Len()
-	if down != 1 || back != 1 {
-		t.Fatalf("logged %d times as down and %d as back, want once each: %v", down, back, logs.All())
-	}
-	if n := logs.FilterMessageSnippet("plex.tv reachable again").All()[0].ContextMap()["failed_checks"]; n != int64(3) {
-		t.Fatalf("the line saying plex.tv is back counts %v failed re-checks, want 3", n)
+	for _, c := range []struct {
+		name   string
+		outage func(*plextest.Server, bool)
+	}{
+		{"unreachable", (*plextest.Server).SetDown},
+		{"503", func(p *plextest.Server, on bool) {
+			if on {
+				p.SetStatus(http.StatusServiceUnavailable, 0)
+			} else {
+				p.SetStatus(0, 0)
+			}
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			plex := plextest.NewServer()
+			defer plex.Close()
+			acct := plex.AddAccount("friend")
+			h := recheckHandler(t, plex.URL)
+			core, logs := observer.New(zap.InfoLevel)
+			h.logger = zap.New(core)
+			// Re-checks while plex.tv is up log nothing of the kind.
+			s := dueSession(acct.Token)
+			h.sessions.putLocal("id", s)
+			h.revalidateSession("id", s, origin{})
+			if n := logs.FilterMessageSnippet("plex.tv").Len(); n != 0 {
+				t.Fatalf("a good re-check without an outage logged %d lines about plex.tv: %v", n, logs.All())
+			}
+			c.outage(plex, true)
+			for i := range 3 {
+				s := dueSession(acct.Token)
+				h.sessions.putLocal("id", s)
+				h.revalidateSession("id", s, origin{})
+				if i == 0 && logs.FilterMessageSnippet("plex.tv unavailable").Len() != 1 {
+					t.Fatalf("the first failed re-check logged no warning: %v", logs.All())
+				}
+			}
+			c.outage(plex, false)
+			for range 2 {
+				s := dueSession(acct.Token)
+				h.sessions.putLocal("id", s)
+				h.revalidateSession("id", s, origin{})
+			}
+			down, back := logs.FilterMessageSnippet("plex.tv unavailable"), logs.FilterMessageSnippet("plex.tv reachable again")
+			if down.Len() != 1 || back.Len() != 1 {
+				t.Fatalf("logged %d times as down and %d as back, want once each: %v", down.Len(), back.Len(), logs.All())
+			}
+			if down.All()[0].Level != zap.WarnLevel || back.All()[0].Level != zap.InfoLevel {
+				t.Errorf("the outage was logged at %s and its end at %s, want warn and info", down.All()[0].Level, back.All()[0].Level)
+			}
+			if n := back.All()[0].ContextMap()["failed_checks"]; n != int64(3) {
+				t.Fatalf("the line saying plex.tv is back counts %v failed re-checks, want 3", n)
+			}
+		})
 	}
 }
 
