@@ -23,9 +23,9 @@ func TestAdmitInOwnerMode(t *testing.T) {
 	h.owner.view.Store(&access.OwnerView{List: ownerFixture()})
 	friend := &Session{UserID: 3, Username: "carol", Servers: map[string]string{}}
 	friend.Prepare()
-	impostor := &Session{UserID: 99, Username: "mallory", Servers: map[string]string{"srv": tierOwner}}
+	impostor := &Session{UserID: 99, Username: "mallory", Servers: map[string]string{"srv": access.TierOwner}}
 	impostor.Prepare()
-	if tier, ok := h.admit(friend); !ok || tier != tierFriend {
+	if tier, ok := h.admit(friend); !ok || tier != access.TierFriend {
 		t.Fatalf("friend: %q %v", tier, ok)
 	}
 	if tier, ok := h.admit(impostor); ok {

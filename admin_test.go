@@ -19,6 +19,7 @@ import (
 	"github.com/caddyserver/certmagic"
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/session"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
 )
 
 // adminFixture is the admin API over session caches that share one Caddy
@@ -122,8 +123,8 @@ func (f *adminFixture) live(i int, id string) bool {
 
 func TestAdminListsSessionsWithoutTokensOrSessionIDs(t *testing.T) {
 	f := newAdminFixture(t, 1)
-	ownerID, owner := f.signIn(0, 9001, "owner", map[string]string{"m1": tierOwner, "m2": tierFriend, "m3": tierFriend})
-	friendID, friend := f.signIn(0, 9002, "friend", map[string]string{"m1": tierFriend})
+	ownerID, owner := f.signIn(0, 9001, "owner", map[string]string{"m1": access.TierOwner, "m2": access.TierFriend, "m3": access.TierFriend})
+	friendID, friend := f.signIn(0, 9002, "friend", map[string]string{"m1": access.TierFriend})
 	f.caches[0].Remove("a-session-that-ended") // leaves a placeholder in memory
 	past := time.Now().Add(-2 * time.Hour)
 	f.caches[0].PutLocal("an-expired-session", &Session{UserID: 9003, Username: "late", Created: past, Expires: time.Now().Add(-time.Second)})
@@ -156,11 +157,11 @@ func TestAdminListsSessionsWithoutTokensOrSessionIDs(t *testing.T) {
 		t.Fatalf("listed %d sessions (%+v), want the two live ones", len(got), got)
 	}
 	o, fr := got[0], got[1]
-	if o.AccountID != 9001 || o.Username != "owner" || o.Title != "Owner" || !slices.Equal(o.Tiers, []string{tierOwner, tierFriend}) ||
+	if o.AccountID != 9001 || o.Username != "owner" || o.Title != "Owner" || !slices.Equal(o.Tiers, []string{access.TierOwner, access.TierFriend}) ||
 		!o.Created.Equal(owner.Created) || !o.Expires.Equal(owner.Expires) || !o.Checked.Equal(owner.Checked) {
 		t.Errorf("owner's session listed as %+v", o)
 	}
-	if fr.AccountID != 9002 || fr.Username != "friend" || !slices.Equal(fr.Tiers, []string{tierFriend}) {
+	if fr.AccountID != 9002 || fr.Username != "friend" || !slices.Equal(fr.Tiers, []string{access.TierFriend}) {
 		t.Errorf("friend's session listed as %+v", fr)
 	}
 	if o.Handle == "" || o.Handle == fr.Handle {
@@ -173,8 +174,8 @@ func TestAdminListsSessionsWithoutTokensOrSessionIDs(t *testing.T) {
 
 func TestAdminEndsOneSessionByHandleOnEveryInstance(t *testing.T) {
 	f := newAdminFixture(t, 2)
-	id, _ := f.signIn(0, 9001, "owner", map[string]string{"m1": tierOwner})
-	keep, _ := f.signIn(0, 9001, "owner", map[string]string{"m1": tierOwner})
+	id, _ := f.signIn(0, 9001, "owner", map[string]string{"m1": access.TierOwner})
+	keep, _ := f.signIn(0, 9001, "owner", map[string]string{"m1": access.TierOwner})
 	if !f.live(1, id) || !f.live(1, keep) {
 		t.Fatal("the other instance does not see the sessions")
 	}
@@ -206,11 +207,11 @@ func TestAdminEndsEveryAccountSessionOnEveryInstance(t *testing.T) {
 	// Instance 0 serves the admin API; 1 holds copies in memory; 2 has
 	// not seen the account yet.
 	f := newAdminFixture(t, 3)
-	here1, _ := f.signIn(0, 9001, "friend", map[string]string{"m1": tierFriend})
-	here2, _ := f.signIn(0, 9001, "friend", map[string]string{"m1": tierFriend})
-	there, _ := f.signIn(1, 9001, "friend", map[string]string{"m1": tierFriend})    // instance 0 never saw it
-	unseen, _ := f.signIn(1, 9001, "friend", map[string]string{"m1": tierFriend})   // nor did 2, until below
-	other, _ := f.signIn(1, 9002, "neighbour", map[string]string{"m1": tierFriend}) // another account
+	here1, _ := f.signIn(0, 9001, "friend", map[string]string{"m1": access.TierFriend})
+	here2, _ := f.signIn(0, 9001, "friend", map[string]string{"m1": access.TierFriend})
+	there, _ := f.signIn(1, 9001, "friend", map[string]string{"m1": access.TierFriend})    // instance 0 never saw it
+	unseen, _ := f.signIn(1, 9001, "friend", map[string]string{"m1": access.TierFriend})   // nor did 2, until below
+	other, _ := f.signIn(1, 9002, "neighbour", map[string]string{"m1": access.TierFriend}) // another account
 	if !f.live(1, here1) {
 		t.Fatal("instance 1 does not see a session made on 0")
 	}
@@ -240,7 +241,7 @@ func TestAdminEndsEveryAccountSessionOnEveryInstance(t *testing.T) {
 	}
 
 	// The account can sign in again.
-	again, _ := f.signIn(1, 9001, "friend", map[string]string{"m1": tierFriend})
+	again, _ := f.signIn(1, 9001, "friend", map[string]string{"m1": access.TierFriend})
 	if !f.live(2, again) || !f.live(0, again) {
 		t.Fatal("a sign-in after the sign-out is refused")
 	}

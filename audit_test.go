@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
 	"github.com/caddy-plexauth/caddy-plexauth/plextest"
 )
 
@@ -210,7 +211,7 @@ func TestAuditLineFieldsComeFromCaddysClientIP(t *testing.T) {
 
 	bare := httptest.NewRequest(http.MethodGet, "http://tools.example.com/", nil)
 	bare.RemoteAddr = "198.51.100.23:5000"
-	h.auditSignIn(bare, s, tierOwner)
+	h.auditSignIn(bare, s, access.TierOwner)
 
 	entries := logs.All()
 	if len(entries) != 2 {
@@ -219,7 +220,7 @@ func TestAuditLineFieldsComeFromCaddysClientIP(t *testing.T) {
 	for i, want := range []struct {
 		ip   string
 		tier any // nil: no tier field
-	}{{"203.0.113.7", nil}, {"198.51.100.23", tierOwner}} {
+	}{{"203.0.113.7", nil}, {"198.51.100.23", access.TierOwner}} {
 		f := entries[i].ContextMap()
 		if f["client_ip"] != want.ip || f["host"] != "tools.example.com" || f["plex_user_id"] != int64(1001) || f["username"] != "owner" || f["tier"] != want.tier {
 			t.Errorf("line %d: %v, want client_ip %s and tier %v", i+1, f, want.ip, want.tier)

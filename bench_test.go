@@ -17,6 +17,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
 	"github.com/caddy-plexauth/caddy-plexauth/plextest"
 )
 
@@ -144,7 +145,7 @@ func benchSession(i int, now time.Time, ttl time.Duration) *Session {
 		Username: fmt.Sprintf("viewer%d", i),
 		Email:    fmt.Sprintf("viewer%d@example.com", i),
 		Title:    fmt.Sprintf("Viewer %d", i),
-		Servers:  map[string]string{machineID: tierFriend},
+		Servers:  map[string]string{machineID: access.TierFriend},
 		Token:    fmt.Sprintf("tok-%016x", i),
 		Created:  now,
 		Checked:  now,

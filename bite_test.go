@@ -145,7 +145,7 @@ func TestSessionHandleShowsNoPartOfTheSessionID(t *testing.T) {
 	f := newAdminFixture(t, 1)
 	var ids []string
 	for i := range 4 {
-		id, _ := f.signIn(0, int64(9101+i), "user", map[string]string{"m1": tierFriend})
+		id, _ := f.signIn(0, int64(9101+i), "user", map[string]string{"m1": access.TierFriend})
 		ids = append(ids, id)
 	}
 	_, body := f.call(http.MethodGet, "/plex_auth/sessions")
@@ -203,11 +203,11 @@ func TestValidateRefusesAnUnknownTierInAJSONConfig(t *testing.T) {
 		_, err := ctx.LoadModuleByID("http.handlers.plex_auth", raw)
 		return err
 	}
-	if err := load(tierOwner, tierFriend); err != nil {
+	if err := load(access.TierOwner, access.TierFriend); err != nil {
 		t.Fatalf("a JSON config with known tiers does not load: %v", err)
 	}
 	for _, bad := range []string{"admin", "friends", "", "owner "} {
-		err := load(tierOwner, bad)
+		err := load(access.TierOwner, bad)
 		if err == nil || !strings.Contains(err.Error(), "allow_tier") {
 			t.Fatalf("a JSON config with allow_tiers [owner %q] loaded (%v); want it refused, naming allow_tier", bad, err)
 		}

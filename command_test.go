@@ -19,6 +19,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
+
+	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
 )
 
 func TestSignoutTakesAnAccountIDOrTheUsernameOfASession(t *testing.T) {
@@ -243,7 +245,7 @@ func TestProcessAdminAPIAndCLIEndSessionsOnEveryInstance(t *testing.T) {
 	for _, s := range fromAPI {
 		if s.Username == "owner" {
 			ownerHandle = s.Handle
-			if s.AccountID != int64(plex.Account("owner").ID) || !slices.Equal(s.Tiers, []string{tierOwner}) || s.Title != "Owner" {
+			if s.AccountID != int64(plex.Account("owner").ID) || !slices.Equal(s.Tiers, []string{access.TierOwner}) || s.Title != "Owner" {
 				t.Errorf("owner's session listed as %+v", s)
 			}
 		}

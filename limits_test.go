@@ -16,16 +16,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/signin"
 )
 
 // newBrowserFrom is newBrowser for a client at addr (127.0.0.x): Caddy sees
@@ -356,56 +354,6 @@ func TestGetStartCreatesNothingAndGoesToTheLoginPage(t *testing.T) {
 	}
 }
 
-func TestBucketSpendsAndRefills(t *testing.T) {
-	l := limit{rate: 0.5, burst: 2} // a token every 2 s
-	t0 := time.Unix(1000, 0)
-	b := newBucket(l, t0)
-	steps := []struct {
-		at   time.Duration
-		ok   bool
-		wait time.Duration
-	}{
-		{0, true, 0},
-		{0, true, 0},
-		{0, false, 2 * time.Second},
-		{time.Second, false, time.Second},
-		{2 * time.Second, true, 0},
-		{2 * time.Second, false, 2 * time.Second},
-		{time.Hour, true, 0}, // refilled, but never past the burst
-		{time.Hour, true, 0},
-		{time.Hour, false, 2 * time.Second},
-		{time.Hour - time.Minute, false, 2 * time.Second}, // a clock going back refills nothing
-	}
-	for i, s := range steps {
-		ok, wait := b.take(l, t0.Add(s.at))
-		if ok != s.ok || (!ok && (wait < s.wait-time.Millisecond || wait > s.wait+time.Millisecond)) {
-			t.Fatalf("step %d at +%v: take = %v, wait %v; want %v, %v", i, s.at, ok, wait, s.ok, s.wait)
-		}
-	}
-}
-
-func TestLimitErrorSaysWholeSeconds(t *testing.T) {
-	for _, c := range []struct {
-		wait time.Duration
-		secs int
-		msg  string
-	}{
-		{0, 1, "Too many sign-in attempts, try again in 1 second."},
-		{time.Millisecond, 1, "Too many sign-in attempts, try again in 1 second."},
-		{time.Second, 1, "Too many sign-in attempts, try again in 1 second."},
-		{time.Second + time.Millisecond, 2, "Too many sign-in attempts, try again in 2 seconds."},
-		{9500 * time.Millisecond, 10, "Too many sign-in attempts, try again in 10 seconds."},
-	} {
-		e := &limitError{during: duringCreate, wait: c.wait}
-		if e.retryAfter() != c.secs || e.message() != c.msg {
-			t.Errorf("wait %v: %d, %q; want %d, %q", c.wait, e.retryAfter(), e.message(), c.secs, c.msg)
-		}
-		if strings.Contains(e.Error(), "429") || strings.Contains(e.Error(), "plex.tv") {
-			t.Errorf("the error reads as plex.tv's: %q", e.Error())
-		}
-	}
-}
-
 func TestClientKeyIsCaddysClientIPWithIPv6ByItsSlash64(t *testing.T) {
 	key := func(clientIP, remote string) string {
 		r := httptest.NewRequest(http.MethodGet, "/", nil)
@@ -439,241 +387,6 @@ func TestClientKeyIsCaddysClientIPWithIPv6ByItsSlash64(t *testing.T) {
 	}
 }
 
-func TestLimitsKeepBudgetsApart(t *testing.T) {
-	t0 := time.Unix(1000, 0)
-	l := newSigninLimits(t0)
-	a, b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
-	for i := range int(clientCreates.burst) {
-		if err := l.allow(duringCreate, a, t0); err != nil {
-			t.Fatalf("creation %d refused: %v", i, err)
-		}
-	}
-	err := l.allow(duringCreate, a, t0)
-	if err == nil || err.shared || err.retryAfter() != 10 {
-		t.Fatalf("creation past the client's burst: %+v, want refused, own budget, 10 s", err)
-	}
-	if err := l.allow(duringCheck, a, t0); err != nil {
-		t.Errorf("a client out of creations cannot check its pins: %v", err)
-	}
-	if err := l.allow(duringCreate, b, t0); err != nil {
-		t.Errorf("another client is refused: %v", err)
-	}
-	if err := l.allow(duringCreate, a, t0.Add(10*time.Second)); err != nil {
-		t.Errorf("no creation after the refill time: %v", err)
-	}
-
-	// All clients together: the shared budget, and a refusal by it costs
-	// the client its own token all the same (hammering is not free).
-	l = newSigninLimits(t0)
-	n := 0
-	for i := 0; n < int(sharedCreates.burst); i++ {
-		c := netip.AddrFrom4([4]byte{198, 51, 100, byte(i)})
-		for range int(clientCreates.burst) {
-			if n < int(sharedCreates.burst) && l.allow(duringCreate, c, t0) == nil {
-				n++
-			}
-		}
-	}
-	err = l.allow(duringCreate, a, t0)
-	if err == nil || !err.shared {
-		t.Fatalf("past the shared burst: %+v, want refused by the shared budget", err)
-	}
-	if got := l.createClients.m[a].tokens; got != clientCreates.burst-1 {
-		t.Errorf("after one call refused by the shared budget the client has %v tokens of its own, want %v", got, clientCreates.burst-1)
-	}
-}
-
-func TestClientTableIsBounded(t *testing.T) {
-	const max = 64
-	l := limit{rate: 0.1, burst: 3} // a token every 10 s
-	t0 := time.Unix(1000, 0)
-	addr := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}) }
-
-	// Many addresses at once, all spending: the table stays within its bound.
-	c := newClientBuckets(l, max)
-	for i := range 10000 {
-		c.take(addr(i), t0)
-		if c.len() > max {
-			t.Fatalf("table grew to %d entries, bound %d", c.len(), max)
-		}
-	}
-
-	// A full table of clients that came once and went: new clients push
-	// those out, not a client still spending.
-	c = newClientBuckets(l, max)
-	spender := netip.MustParseAddr("192.0.2.1")
-	for range 3 {
-		c.take(spender, t0)
-	}
-	for i := range max - 1 {
-		c.take(addr(i), t0)
-	}
-	t1 := t0.Add(20 * time.Second) // the others refilled; the spender has 2 of 3
-	for i := range 10 {
-		c.take(addr(100000+i), t1)
-	}
-	ok1, _ := c.take(spender, t1)
-	ok2, _ := c.take(spender, t1)
-	ok3, _ := c.take(spender, t1)
-	if !ok1 || !ok2 || ok3 {
-		t.Errorf("the spender's budget was reset: %v %v %v", ok1, ok2, ok3)
-	}
-	if c.len() != 11 {
-		t.Errorf("%d entries, want 11: the spender and the new clients", c.len())
-	}
-}
-
-func TestPinChecksAreCoalesced(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		p := pinChecks{calls: make(map[int64]*pinCall)}
-		var calls atomic.Int32
-		release := make(chan struct{})
-		call := func(ctx context.Context) (*plextv.Pin, error) {
-			calls.Add(1)
-			<-release
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			return &plextv.Pin{ID: 7, Code: "c"}, nil
-		}
-		var allowed atomic.Int32
-		allow := func(time.Time) error { allowed.Add(1); return nil }
-
-		// The first asker goes away before plex.tv answers: the call goes
-		// on for the others.
-		firstCtx, cancelFirst := context.WithCancel(context.Background())
-		answers := make(chan *plextv.Pin, 20)
-		go func() {
-			pin, _ := p.check(firstCtx, 7, allow, call)
-			answers <- pin
-		}()
-		synctest.Wait()
-		leaverCtx, leave := context.WithCancel(context.Background())
-		left := make(chan error, 1)
-		go func() {
-			_, err := p.check(leaverCtx, 7, allow, call)
-			left <- err
-		}()
-		for range 10 {
-			go func() {
-				pin, _ := p.check(context.Background(), 7, allow, call)
-				answers <- pin
-			}()
-		}
-		synctest.Wait() // all waiting on the one call
-		cancelFirst()
-		leave()
-		if err := <-left; err == nil {
-			t.Error("an asker whose request ended kept waiting")
-		}
-		close(release)
-		var first *plextv.Pin
-		for range 11 {
-			pin := <-answers
-			if pin == nil || (first != nil && pin != first) {
-				t.Fatalf("askers did not share one answer: %v", pin)
-			}
-			first = pin
-		}
-		if calls.Load() != 1 || allowed.Load() != 1 {
-			t.Fatalf("%d calls, %d budget checks for 12 askers; want 1 and 1", calls.Load(), allowed.Load())
-		}
-
-		// Within the second, the answer is shared too; after it, a new call.
-		time.Sleep(pinCheckEvery - time.Millisecond)
-		if pin, _ := p.check(context.Background(), 7, allow, call); pin != first || calls.Load() != 1 {
-			t.Errorf("asked again within a second: %d calls", calls.Load())
-		}
-		time.Sleep(time.Millisecond)
-		if pin, _ := p.check(context.Background(), 7, allow, call); pin == first || calls.Load() != 2 {
-			t.Errorf("a second later: %d calls, want 2", calls.Load())
-		}
-		// Another pin is its own.
-		p.check(context.Background(), 8, allow, call)
-		if calls.Load() != 3 {
-			t.Errorf("another pin shared a call: %d calls", calls.Load())
-		}
-
-		// A refused asker is refused alone; the next one asks.
-		time.Sleep(pinCheckEvery)
-		refuse := func(time.Time) error { return &limitError{during: duringCheck, wait: time.Second} }
-		if _, err := p.check(context.Background(), 7, refuse, call); asLimit(err) == nil {
-			t.Errorf("refused asker got %v", err)
-		}
-		if pin, err := p.check(context.Background(), 7, allow, call); err != nil || pin == nil || calls.Load() != 4 {
-			t.Errorf("after a refusal: %v, %v, %d calls", pin, err, calls.Load())
-		}
-
-		// Answers older than a second are swept.
-		time.Sleep(2 * pinCheckEvery)
-		p.check(context.Background(), 9, allow, call)
-		p.mu.Lock()
-		n := len(p.calls)
-		p.mu.Unlock()
-		if n != 1 {
-			t.Errorf("%d answers kept, want only the fresh one", n)
-		}
-	})
-}
-
-func TestRefusalsAreSummedUpInTheLog(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		core, logs := observer.New(zap.InfoLevel)
-		logger := zap.New(core)
-		var l refusalLog
-		client := netip.MustParseAddr("192.0.2.1")
-		create := &limitError{during: duringCreate, wait: 5 * time.Second}
-		check := &limitError{during: duringCheck, shared: true, wait: time.Second}
-
-		for range 100 {
-			l.note(logger, create, client)
-		}
-		for range 20 {
-			l.note(logger, check, client)
-		}
-		if logs.Len() != 1 {
-			t.Fatalf("120 refusals wrote %d lines at once, want 1", logs.Len())
-		}
-		time.Sleep(refusalLogEvery)
-		synctest.Wait()
-		if logs.Len() != 2 {
-			t.Fatalf("after 10 s: %d lines, want 2", logs.Len())
-		}
-		sum := logs.All()[1].ContextMap()
-		if sum["refused"] != int64(119) || sum["pin_creations"] != int64(99) || sum["pin_checks"] != int64(20) || sum["over_all_clients_budget"] != int64(20) {
-			t.Errorf("summary = %v", sum)
-		}
-		// Quiet: nothing more, and the next refusal is written at once.
-		time.Sleep(3 * refusalLogEvery)
-		synctest.Wait()
-		if logs.Len() != 2 {
-			t.Fatalf("quiet 30 s wrote %d more lines", logs.Len()-2)
-		}
-		l.note(logger, create, client)
-		if logs.Len() != 3 {
-			t.Fatalf("a refusal after a quiet spell was not written at once")
-		}
-		// What is left is written when the limits are dropped.
-		for range 5 {
-			l.note(logger, create, client)
-		}
-		l.stop()
-		if logs.Len() != 4 || logs.All()[3].ContextMap()["refused"] != int64(5) {
-			t.Fatalf("stop left %d lines, last %v", logs.Len(), logs.All()[logs.Len()-1].ContextMap())
-		}
-		time.Sleep(2 * refusalLogEvery)
-		synctest.Wait()
-		for _, e := range logs.All() {
-			if !strings.Contains(e.Message, "local rate limit") || strings.Contains(e.Message, "429") {
-				t.Errorf("log line %q does not say it was a local limit", e.Message)
-			}
-		}
-		if logs.Len() != 4 {
-			t.Errorf("lines after stop: %d", logs.Len()-4)
-		}
-	})
-}
-
 // A config reload keeps the budgets: a flood gets no fresh start from one.
 func TestBudgetsSurviveConfigReload(t *testing.T) {
 	e := newEnv(t, basicSite)
@@ -692,4 +405,54 @@ func TestBudgetsSurviveConfigReload(t *testing.T) {
 	b.c.Transport.(*http.Transport).CloseIdleConnections() // the reload closed them
 	resp, body := b.do(http.MethodPost, "/_plexauth/start", url.Values{"rd": {"/"}})
 	expectLimited(t, resp, body)
+}
+
+// The message for people says the wait as Retry-After does, in whole
+// seconds (signin's TestLimitErrorSaysWholeSeconds holds the rounding).
+func TestLimitedMessageSaysWholeSeconds(t *testing.T) {
+	for _, c := range []struct {
+		wait time.Duration
+		msg  string
+	}{
+		{0, "Too many sign-in attempts, try again in 1 second."},
+		{time.Second, "Too many sign-in attempts, try again in 1 second."},
+		{time.Second + time.Millisecond, "Too many sign-in attempts, try again in 2 seconds."},
+		{9500 * time.Millisecond, "Too many sign-in attempts, try again in 10 seconds."},
+	} {
+		e := &signin.Refusal{Call: signin.CreatePin, Wait: c.wait}
+		if got := refusalMessage(e); got != c.msg {
+			t.Errorf("wait %v: %q, want %q", c.wait, got, c.msg)
+		}
+		if strings.Contains(e.Error(), "429") || strings.Contains(e.Error(), "plex.tv") {
+			t.Errorf("the error reads as plex.tv's: %q", e.Error())
+		}
+	}
+}
+
+// The refusal log's lines (signin.RefusalLog says when) name the local
+// limit and sum up by kind; they never read as plex.tv's 429. An IPv6
+// client is named by its /64.
+func TestRefusalLogLinesSayALocalLimit(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	l := refusalLogger{zap.New(core)}
+	l.Refused(&signin.Refusal{Call: signin.CheckPin, Shared: true, Wait: 1500 * time.Millisecond}, netip.MustParseAddr("2001:db8:1:2::"))
+	l.Summary(signin.Summary{Creates: 99, Checks: 20, Shared: 20, InProgress: 3, Last: netip.MustParseAddr("192.0.2.1")})
+	if logs.Len() != 2 {
+		t.Fatalf("%d lines, want 2", logs.Len())
+	}
+	first, sum := logs.All()[0].ContextMap(), logs.All()[1].ContextMap()
+	if first["during"] != "checking pin" || first["all_clients"] != true || first["sign_ins_in_progress"] != false ||
+		first["client_ip"] != "2001:db8:1:2::/64" || first["retry_after"] != int64(2) {
+		t.Errorf("first refusal = %v", first)
+	}
+	if sum["refused"] != int64(119) || sum["pin_creations"] != int64(99) || sum["pin_checks"] != int64(20) ||
+		sum["over_all_clients_budget"] != int64(20) || sum["sign_ins_in_progress"] != int64(3) ||
+		sum["last_client_ip"] != "192.0.2.1" || sum["over"] != signin.SummaryEvery {
+		t.Errorf("summary = %v", sum)
+	}
+	for _, e := range logs.All() {
+		if e.Level != zap.WarnLevel || !strings.Contains(e.Message, "local rate limit") || strings.Contains(e.Message, "429") {
+			t.Errorf("log line %s %q does not say it was a local limit", e.Level, e.Message)
+		}
+	}
 }

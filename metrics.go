@@ -29,7 +29,7 @@ const (
 	signInDenied      = "denied"       // the rules refused the account
 	signInExpired     = "expired"      // the pin expired, or plex.tv refused its token
 	signInError       = "error"        // plex.tv or the session store failed, or the login state was forged
-	signInRateLimited = "rate_limited" // a sign-in call refused by the local limits (limits.go)
+	signInRateLimited = "rate_limited" // a sign-in call refused by the local limits (internal/signin)
 )
 
 // Re-check results (caddy_plex_auth_rechecks_total{result}).

@@ -289,7 +289,7 @@ func (h *PlexAuth) Provision(ctx caddy.Context) error {
 	}
 	tiers := h.AllowTiers
 	if len(tiers) == 0 {
-		tiers = []string{tierOwner, tierHome, tierFriend}
+		tiers = []string{access.TierOwner, access.TierHome, access.TierFriend}
 	}
 	h.allowTiers = make(map[string]bool, len(tiers))
 	for _, t := range tiers {

@@ -136,7 +136,7 @@ func TestValidateRejectsJSONConfigsThatAdmitEveryone(t *testing.T) {
 func ruleHandler(servers, tiers, users []string) *PlexAuth {
 	h := &PlexAuth{Servers: servers, AllowTiers: tiers, AllowUsers: users}
 	if len(h.AllowTiers) == 0 {
-		h.AllowTiers = []string{tierOwner, tierHome, tierFriend}
+		h.AllowTiers = []string{access.TierOwner, access.TierHome, access.TierFriend}
 	}
 	h.allowTiers = map[string]bool{}
 	for _, t := range h.AllowTiers {
@@ -147,7 +147,7 @@ func ruleHandler(servers, tiers, users []string) *PlexAuth {
 }
 
 func TestAdmitRules(t *testing.T) {
-	friend := &Session{UserID: 7, Username: "Alice", Email: "alice@example.com", Servers: map[string]string{"srv": tierFriend, "other": tierOwner}}
+	friend := &Session{UserID: 7, Username: "Alice", Email: "alice@example.com", Servers: map[string]string{"srv": access.TierFriend, "other": access.TierOwner}}
 	friend.Prepare()
 	cases := []struct {
 		name     string
@@ -155,9 +155,9 @@ func TestAdmitRules(t *testing.T) {
 		wantOK   bool
 		wantTier string
 	}{
-		{"friend on friends-welcome server", ruleHandler([]string{"srv"}, nil, nil), true, tierFriend},
-		{"friend refused on owner-only server", ruleHandler([]string{"srv"}, []string{tierOwner}, nil), false, ""},
-		{"best tier across configured servers", ruleHandler([]string{"srv", "other"}, nil, nil), true, tierOwner},
+		{"friend on friends-welcome server", ruleHandler([]string{"srv"}, nil, nil), true, access.TierFriend},
+		{"friend refused on owner-only server", ruleHandler([]string{"srv"}, []string{access.TierOwner}, nil), false, ""},
+		{"best tier across configured servers", ruleHandler([]string{"srv", "other"}, nil, nil), true, access.TierOwner},
 		{"server the account cannot reach", ruleHandler([]string{"nope"}, nil, nil), false, ""},
 		{"allow_users by username, any case", ruleHandler(nil, nil, []string{"ALICE"}), true, ""},
 		{"allow_users by email", ruleHandler(nil, nil, []string{"Alice@Example.com"}), true, ""},

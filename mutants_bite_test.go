@@ -113,43 +113,64 @@ func TestRecheckEndsBackoffAndRememberedValuesOrRefreshesTheAccount(t *testing.T
 	}
 }
 
-// revalidate.go:139, 146: an outage is logged once when it starts and once
-// when it ends, however many re-checks fail.
+// revalidate.go:139, 146: an outage is logged once when it starts (at
+// warn) and once when it ends (at info, with the count of failed
+// re-checks), however many re-checks fail, whether plex.tv cannot be
+// reached or answers 503.
 func TestPlexOutageIsLoggedOnceEachWay(t *testing.T) {
-	plex := plextest.NewServer()
-	defer plex.Close()
-	acct := plex.AddAccount("friend")
-	h := recheckHandler(t, plex.URL)
-	core, logs := observer.New(zap.InfoLevel)
-	h.logger = zap.New(core)
-	// Re-checks while plex.tv is up log nothing of the kind.
-	s := dueSession(acct.Token)
-	h.sessions.PutLocal("id", s)
-	h.revalidateSession("id", s, origin{})
-	if n := logs.FilterMessageSnippet("plex.tv").Len(); n != 0 {
-		t.Fatalf("a good re-check without an outage logged %d lines about plex.tv: %v", n, logs.All())
-	}
-	plex.SetDown(true)
-	for i := range 3 {
-		s := dueSession(acct.Token)
-		h.sessions.PutLocal("id", s)
-		h.revalidateSession("id", s, origin{})
-		if i == 0 && logs.FilterMessageSnippet("plex.tv unavailable").Len() != 1 {
-			t.Fatalf("the first failed re-check logged no warning: %v", logs.All())
-		}
-	}
-	plex.SetDown(false)
-	for range 2 {
-		s := dueSession(acct.Token)
-		h.sessions.PutLocal("id", s)
-		h.revalidateSession("id", s, origin{})
-	}
-	down, back := logs.FilterMessageSnippet("plex.tv unavailable").Len(), logs.FilterMessageSnippet("plex.tv reachable again").Len()
-	if down != 1 || back != 1 {
-		t.Fatalf("logged %d times as down and %d as back, want once each: %v", down, back, logs.All())
-	}
-	if n := logs.FilterMessageSnippet("plex.tv reachable again").All()[0].ContextMap()["failed_checks"]; n != int64(3) {
-		t.Fatalf("the line saying plex.tv is back counts %v failed re-checks, want 3", n)
+	for _, c := range []struct {
+		name   string
+		outage func(*plextest.Server, bool)
+	}{
+		{"unreachable", (*plextest.Server).SetDown},
+		{"503", func(p *plextest.Server, on bool) {
+			if on {
+				p.SetStatus(http.StatusServiceUnavailable, 0)
+			} else {
+				p.SetStatus(0, 0)
+			}
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			plex := plextest.NewServer()
+			defer plex.Close()
+			acct := plex.AddAccount("friend")
+			h := recheckHandler(t, plex.URL)
+			core, logs := observer.New(zap.InfoLevel)
+			h.logger = zap.New(core)
+			// Re-checks while plex.tv is up log nothing of the kind.
+			s := dueSession(acct.Token)
+			h.sessions.PutLocal("id", s)
+			h.revalidateSession("id", s, origin{})
+			if n := logs.FilterMessageSnippet("plex.tv").Len(); n != 0 {
+				t.Fatalf("a good re-check without an outage logged %d lines about plex.tv: %v", n, logs.All())
+			}
+			c.outage(plex, true)
+			for i := range 3 {
+				s := dueSession(acct.Token)
+				h.sessions.PutLocal("id", s)
+				h.revalidateSession("id", s, origin{})
+				if i == 0 && logs.FilterMessageSnippet("plex.tv unavailable").Len() != 1 {
+					t.Fatalf("the first failed re-check logged no warning: %v", logs.All())
+				}
+			}
+			c.outage(plex, false)
+			for range 2 {
+				s := dueSession(acct.Token)
+				h.sessions.PutLocal("id", s)
+				h.revalidateSession("id", s, origin{})
+			}
+			down, back := logs.FilterMessageSnippet("plex.tv unavailable"), logs.FilterMessageSnippet("plex.tv reachable again")
+			if down.Len() != 1 || back.Len() != 1 {
+				t.Fatalf("logged %d times as down and %d as back, want once each: %v", down.Len(), back.Len(), logs.All())
+			}
+			if down.All()[0].Level != zap.WarnLevel || back.All()[0].Level != zap.InfoLevel {
+				t.Errorf("the outage was logged at %s and its end at %s, want warn and info", down.All()[0].Level, back.All()[0].Level)
+			}
+			if n := back.All()[0].ContextMap()["failed_checks"]; n != int64(3) {
+				t.Fatalf("the line saying plex.tv is back counts %v failed re-checks, want 3", n)
+			}
+		})
 	}
 }
 
@@ -267,7 +288,7 @@ func TestOriginWithTheOtherSchemesDefaultPortIsAnotherSite(t *testing.T) {
 // account ids are positive; a 405 says what is allowed.
 func TestAdminEndsNothingButOnDeleteAndOnlyPositiveAccounts(t *testing.T) {
 	f := newAdminFixture(t, 1)
-	id, _ := f.signIn(0, 9201, "kept", map[string]string{"m1": tierFriend})
+	id, _ := f.signIn(0, 9201, "kept", map[string]string{"m1": access.TierFriend})
 	handle := sessionHandle(id)
 	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut} {
 		for _, path := range []string{"/plex_auth/sessions/" + handle, "/plex_auth/users/9201"} {
@@ -304,7 +325,7 @@ func TestAdminRoutesOrderAndRegistration(t *testing.T) {
 		t.Fatalf("the admin API is not registered: %v", err)
 	}
 	f := newAdminFixture(t, 1)
-	id, _ := f.signIn(0, 9301, "kept", map[string]string{"m1": tierFriend})
+	id, _ := f.signIn(0, 9301, "kept", map[string]string{"m1": access.TierFriend})
 	for _, c := range []struct{ method, path string }{
 		{http.MethodDelete, "/plex_auth/users"},
 		{http.MethodDelete, "/plex_auth/users/"},
@@ -329,7 +350,7 @@ func TestAdminRoutesOrderAndRegistration(t *testing.T) {
 	base := time.Now().Add(-time.Hour)
 	for i := range 6 {
 		s := &Session{UserID: int64(9310 + i), Username: "u", Created: base.Add(time.Duration(5-i) * time.Minute),
-			Checked: base, Expires: time.Now().Add(time.Hour), Servers: map[string]string{"a": tierFriend, "b": tierHome, "c": tierOwner, "d": tierFriend}}
+			Checked: base, Expires: time.Now().Add(time.Hour), Servers: map[string]string{"a": access.TierFriend, "b": access.TierHome, "c": access.TierOwner, "d": access.TierFriend}}
 		f.caches[0].PutLocal(string(randomBytes(sessionIDLen)), s)
 	}
 	list := f.list(9310, 9311, 9312, 9313, 9314, 9315)
@@ -337,7 +358,7 @@ func TestAdminRoutesOrderAndRegistration(t *testing.T) {
 		if i > 0 && list[i].Created.Before(list[i-1].Created) {
 			t.Fatalf("sessions are not listed oldest first: %+v", list)
 		}
-		if want := []string{tierOwner, tierHome, tierFriend}; strings.Join(list[i].Tiers, ",") != strings.Join(want, ",") {
+		if want := []string{access.TierOwner, access.TierHome, access.TierFriend}; strings.Join(list[i].Tiers, ",") != strings.Join(want, ",") {
 			t.Fatalf("tiers %v, want highest first %v", list[i].Tiers, want)
 		}
 	}
@@ -427,8 +448,8 @@ func TestAdminEndingsAreAudited(t *testing.T) {
 	f := newAdminFixture(t, 1)
 	core, logs := observer.New(zap.InfoLevel)
 	f.api.audit = zap.New(core)
-	id, _ := f.signIn(0, 9401, "alice", map[string]string{"m1": tierFriend})
-	f.signIn(0, 9402, "bob", map[string]string{"m1": tierFriend})
+	id, _ := f.signIn(0, 9401, "alice", map[string]string{"m1": access.TierFriend})
+	f.signIn(0, 9402, "bob", map[string]string{"m1": access.TierFriend})
 	do := func(method, path string) {
 		r := httptest.NewRequest(method, "http://localhost:2019"+path, nil)
 		r.RemoteAddr = "198.51.100.4:40000"
@@ -455,7 +476,7 @@ func TestAdminEndingsAreAudited(t *testing.T) {
 // this process uses, not only the first cache it finds.
 func TestAdminSeesTheSessionsOfEveryStore(t *testing.T) {
 	f := newAdminFixture(t, 1)
-	f.signIn(0, 9501, "first", map[string]string{"m1": tierFriend})
+	f.signIn(0, 9501, "first", map[string]string{"m1": access.TierFriend})
 	other := newSessionCache(nil, nil) // a block with store memory
 	key := sessionPoolKey + "|admin test, other store|" + t.Name()
 	if _, _, err := sessionPool.LoadOrNew(key, func() (caddy.Destructor, error) { return &pooledSessions{cache: other}, nil }); err != nil {

@@ -123,7 +123,7 @@ func TestOwnerListReadsTiersFromTheOwnersSide(t *testing.T) {
 		t.Fatalf("view %+v\n%s", v, ot.logText())
 	}
 	for name, want := range map[string]string{
-		"owner": tierOwner, "homie": tierHome, "friend": tierFriend,
+		"owner": access.TierOwner, "homie": access.TierHome, "friend": access.TierFriend,
 		"otherfriend": "", "invitee": "", "mallory": "", "stranger": "", "zed": "",
 	} {
 		if got := ot.tier(name); got != want {
@@ -142,7 +142,7 @@ func TestOwnerListReadsTiersFromTheOwnersSide(t *testing.T) {
 	plex.Unshare("srv", "friend")
 	plex.Share("srv", "invitee", plextest.Friend)
 	ot.o.refresh(nil)
-	if ot.tier("friend") != "" || ot.tier("invitee") != tierFriend {
+	if ot.tier("friend") != "" || ot.tier("invitee") != access.TierFriend {
 		t.Fatalf("after a read: friend %q, invitee %q", ot.tier("friend"), ot.tier("invitee"))
 	}
 	if got := plex.Count(http.MethodGet, "/api/v2/resources"); got != 1 {
@@ -166,7 +166,7 @@ func TestOwnerListOnDemandReadsAreBounded(t *testing.T) {
 		t.Fatalf("a sign-in by someone on the list read plex.tv %d times", n)
 	}
 	ot.o.readOnDemand(onList("invitee"))
-	if ot.tier("invitee") != tierFriend {
+	if ot.tier("invitee") != access.TierFriend {
 		t.Fatal("an invitation accepted after start is not seen by the read on demand")
 	}
 	for i := 0; i < 5; i++ {
@@ -197,7 +197,7 @@ func TestOwnerListServerNotOwned(t *testing.T) {
 	if n := plex.Count(http.MethodGet, "/api/users"); n != 0 {
 		t.Fatalf("the list of an account that does not own the server was read %d times", n)
 	}
-	if d := access.Decide(access.Rules{Servers: []string{"srv", "srv3"}, Tiers: map[string]bool{tierOwner: true}, Owner: true},
+	if d := access.Decide(access.Rules{Servers: []string{"srv", "srv3"}, Tiers: map[string]bool{access.TierOwner: true}, Owner: true},
 		ot.o.current(), access.Facts{ID: int64(plex.Account("owner").ID)}); d.Refusal != access.RefusedSetup {
 		t.Fatalf("decision %+v, want %s", d, access.RefusedSetup)
 	}
@@ -222,7 +222,7 @@ func TestOwnerListTokenRevokedKeepsTheLastList(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if ot.tier("friend") != tierFriend || ot.tier("homie") != tierHome {
+	if ot.tier("friend") != access.TierFriend || ot.tier("homie") != access.TierHome {
 		t.Fatal("the last list was dropped when the token was rejected")
 	}
 	plex.ResetLog()
@@ -247,7 +247,7 @@ func TestOwnerListOutageKeepsTheListAndBacksOff(t *testing.T) {
 	if calls == 0 || calls > 5 {
 		t.Fatalf("%d reads in 1.6s of outage with reads every 100ms; want backoff (1 to 5)", calls)
 	}
-	if ot.tier("friend") != tierFriend {
+	if ot.tier("friend") != access.TierFriend {
 		t.Fatal("the list was dropped during an outage")
 	}
 	if n := len(ot.logs.FilterMessageSnippet("reading the owner's list from plex.tv failed").All()); n != 1 {
@@ -288,7 +288,7 @@ func TestOwnerListStoredSealedAndReusedAcrossRestarts(t *testing.T) {
 	// Restarted while plex.tv is down: the stored list decides as before.
 	plex.SetDown(true)
 	again := startOwnerList(t, plex, token, dir, time.Hour, "srv")
-	for name, want := range map[string]string{"owner": tierOwner, "homie": tierHome, "friend": "", "otherfriend": tierFriend, "stranger": ""} {
+	for name, want := range map[string]string{"owner": access.TierOwner, "homie": access.TierHome, "friend": "", "otherfriend": access.TierFriend, "stranger": ""} {
 		if got := again.tier(name); got != want {
 			t.Errorf("after restart: %s is %q, want %q", name, got, want)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/caddy-plexauth/caddy-plexauth/internal/cookieheader"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/returnurl"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/signin"
 )
 
 // maxFormBody bounds what the endpoints read of a POST body.
@@ -129,12 +130,12 @@ func (h *PlexAuth) serveStart(w http.ResponseWriter, r *http.Request) {
 	popup := r.Form.Get("popup") == "1"
 	// The browser's earlier sign-in, if any, ends with this one: its state
 	// cookie is about to be replaced.
-	var replaced pinRef
+	var replaced signin.PinRef
 	if old := h.readState(r); old != nil {
-		replaced = pinRef{old.PinID, old.Code}
+		replaced = signin.PinRef{ID: old.PinID, Code: old.Code}
 	}
 	pin, ttl, err := h.createPin(r, replaced)
-	if le := asLimit(err); le != nil {
+	if le := asRefusal(err); le != nil {
 		if popup {
 			tooManyJSON(w, le)
 			return
@@ -222,8 +223,8 @@ func (h *PlexAuth) serveCallback(w http.ResponseWriter, r *http.Request) {
 	case pinLimited:
 		// The page reloads itself when the wait is over, as the waiting
 		// page does.
-		le := asLimit(o.err)
-		h.tooMany(w, r, le, pageData{Refresh: le.retryAfter(), CallbackURL: base + "/callback", LoginURL: loginURL})
+		le := asRefusal(o.err)
+		h.tooMany(w, r, le, pageData{Refresh: le.RetryAfter(), CallbackURL: base + "/callback", LoginURL: loginURL})
 	case pinDenied:
 		h.renderDenied(w, r, o.account, st.RD)
 	case pinApproved:

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
 )
 
@@ -48,15 +49,15 @@ func serverTiers(devices []plextv.Device) map[string]string {
 		if d.ClientIdentifier == "" || !d.ProvidesServer() {
 			continue // players and clients share the list
 		}
-		tier := tierFriend
+		tier := access.TierFriend
 		switch {
 		case d.Owned:
-			tier = tierOwner
+			tier = access.TierOwner
 		case d.Home:
-			tier = tierHome
+			tier = access.TierHome
 		}
 		// A server listed twice keeps its highest tier, whatever the order.
-		if tierRank(tier) > tierRank(out[d.ClientIdentifier]) {
+		if access.TierRank(tier) > access.TierRank(out[d.ClientIdentifier]) {
 			out[d.ClientIdentifier] = tier
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/session"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/signin"
 )
 
 // A browser learns how its sign-in ended in one of two ways: the same-tab
@@ -29,7 +30,7 @@ const (
 	pinDenied                    // approved by an account the rules refuse
 	pinExpired                   // unknown to plex.tv, expired, or its token refused
 	pinFailed                    // plex.tv could not be asked; err says why
-	pinLimited                   // not asked: the client is over its limits; err is a *limitError
+	pinLimited                   // not asked: the client is over its limits; err is a *signin.Refusal
 	pinUsed                      // finished already: this is a copy of its state cookie
 	pinForged                    // the state cookie does not match the pin at plex.tv
 )
@@ -60,15 +61,15 @@ func (h *PlexAuth) settlePin(w http.ResponseWriter, r *http.Request, st *loginSt
 		return pinOutcome{status: pinUsed}
 	}
 	// A pin known to have ended is answered here: a copy of its state
-	// cookie costs plex.tv nothing, and no budget (pinledger.go).
-	if answer, ended := h.limits.ledger.endedAs(st.PinID, time.Now()); ended {
+	// cookie costs plex.tv nothing, and no budget (internal/signin).
+	if how, ended := h.limits.EndedAs(st.PinID, time.Now()); ended {
 		h.clearCookie(w, r, h.stateCookie, statePath, "")
-		return pinOutcome{status: answer}
+		return pinOutcome{status: endedStatus(how)}
 	}
 	defer func() {
 		countSettled(o.status)
-		if answer, ended := endedAnswer(o.status); ended {
-			h.limits.ledger.end(st.PinID, answer, time.Now())
+		if how, ended := endedAnswer(o.status); ended {
+			h.limits.End(st.PinID, how, time.Now())
 		}
 	}()
 	pin, err := h.checkPin(r, st.PinID)
@@ -76,7 +77,7 @@ func (h *PlexAuth) settlePin(w http.ResponseWriter, r *http.Request, st *loginSt
 	case errors.Is(err, plextv.ErrPinNotFound):
 		h.clearCookie(w, r, h.stateCookie, statePath, "")
 		return pinOutcome{status: pinExpired}
-	case errors.As(err, new(*limitError)):
+	case errors.As(err, new(*signin.Refusal)):
 		return pinOutcome{status: pinLimited, err: err}
 	case err != nil:
 		return pinOutcome{status: pinFailed, during: "checking pin", err: err}
@@ -130,18 +131,28 @@ func (h *PlexAuth) settlePin(w http.ResponseWriter, r *http.Request, st *loginSt
 }
 
 // endedAnswer says whether the pin of a sign-in that came to st has ended,
-// and what a copy of its state cookie is answered from then on: "expired"
-// for a pin plex.tv no longer has (or whose token it refused), "used" for
-// one that finished either way. A forged state cookie says nothing of its
-// pin, which may be someone else's sign-in in progress.
-func endedAnswer(st pinStatus) (pinStatus, bool) {
+// and how, which says what a copy of its state cookie is answered from
+// then on (endedStatus): "expired" for a pin plex.tv no longer has (or
+// whose token it refused), "used" for one that finished either way. A
+// forged state cookie says nothing of its pin, which may be someone else's
+// sign-in in progress.
+func endedAnswer(st pinStatus) (signin.Ending, bool) {
 	switch st {
 	case pinExpired:
-		return st, true
+		return signin.Expired, true
 	case pinApproved, pinDenied, pinUsed:
-		return pinUsed, true
+		return signin.Used, true
 	}
 	return 0, false
+}
+
+// endedStatus is how settlePin answers a copy of the state cookie of a pin
+// that ended how.
+func endedStatus(how signin.Ending) pinStatus {
+	if how == signin.Expired {
+		return pinExpired
+	}
+	return pinUsed
 }
 
 // countSettled counts a sign-in that ended (see metrics.go): a pending pin
@@ -199,7 +210,7 @@ func (h *PlexAuth) servePoll(w http.ResponseWriter, r *http.Request) {
 	case pinExpired:
 		writeFlowJSON(w, http.StatusGone, flowAnswer{Status: "expired"})
 	case pinLimited:
-		tooManyJSON(w, asLimit(o.err))
+		tooManyJSON(w, asRefusal(o.err))
 	case pinUsed:
 		writeFlowJSON(w, http.StatusBadRequest, flowAnswer{Status: "error", Message: "This sign-in was already finished. If this browser is not signed in, start again."})
 	case pinForged:

@@ -13,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
 	"github.com/caddy-plexauth/caddy-plexauth/plextest"
 )
 
@@ -110,7 +111,7 @@ func recheckHandler(t *testing.T, base string) *PlexAuth {
 
 func dueSession(token string) *Session {
 	now := time.Now()
-	s := &Session{UserID: 1003, Username: "friend", Token: token, Servers: map[string]string{machineID: tierFriend},
+	s := &Session{UserID: 1003, Username: "friend", Token: token, Servers: map[string]string{machineID: access.TierFriend},
 		Created: now.Add(-time.Hour), Checked: now.Add(-time.Hour), Expires: now.Add(time.Hour)}
 	return s
 }
@@ -260,11 +261,11 @@ func TestServerListedTwiceKeepsItsHighestTier(t *testing.T) {
 		entries string
 		want    string
 	}{
-		{"owner then friend", `{"owned":true},{}`, tierOwner},
-		{"friend then owner", `{},{"owned":true}`, tierOwner},
-		{"home then friend", `{"home":true},{}`, tierHome},
-		{"friend then home", `{},{"home":true}`, tierHome},
-		{"owner then home", `{"owned":true},{"home":true}`, tierOwner},
+		{"owner then friend", `{"owned":true},{}`, access.TierOwner},
+		{"friend then owner", `{},{"owned":true}`, access.TierOwner},
+		{"home then friend", `{"home":true},{}`, access.TierHome},
+		{"friend then home", `{},{"home":true}`, access.TierHome},
+		{"owner then home", `{"owned":true},{"home":true}`, access.TierOwner},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			devices := strings.ReplaceAll("["+c.entries+"]", "{", `{"clientIdentifier":"srv","provides":"server",`)

@@ -12,16 +12,6 @@ import (
 // The decision itself is internal/access's; the methods here hand it this
 // block's rules and what the session knows of the account.
 
-// Tier names for the root's code (and tests) that speaks of tiers often;
-// the tiers and their order are access's.
-const (
-	tierOwner  = access.TierOwner
-	tierHome   = access.TierHome
-	tierFriend = access.TierFriend
-)
-
-func tierRank(t string) int { return access.TierRank(t) }
-
 // admit applies this handler's rules to a session. It returns the tier the
 // account holds on the configured servers (empty when no server is set).
 func (h *PlexAuth) admit(s *Session) (string, bool) {
@@ -55,7 +45,7 @@ func (h *PlexAuth) describeRules() string {
 	if len(h.Servers) > 0 {
 		tiers := h.AllowTiers
 		if len(tiers) == 0 {
-			tiers = []string{tierOwner, tierHome, tierFriend}
+			tiers = []string{access.TierOwner, access.TierHome, access.TierFriend}
 		}
 		parts = append(parts, fmt.Sprintf("%s of server %s", strings.Join(tiers, ", "), strings.Join(h.Servers, ", ")))
 	}
@@ -145,12 +135,12 @@ func hostUnderCookieDomain(host, domain string) bool {
 // allocate, boxing a variable string would.
 func tierValue(t string) any {
 	switch t {
-	case tierOwner:
-		return tierOwner
-	case tierHome:
-		return tierHome
-	case tierFriend:
-		return tierFriend
+	case access.TierOwner:
+		return access.TierOwner
+	case access.TierHome:
+		return access.TierHome
+	case access.TierFriend:
+		return access.TierFriend
 	}
 	return t
 }

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/caddy-plexauth/caddy-plexauth/internal/signin"
 )
 
 // The review's floods, through a real Caddy: a handful of addresses
@@ -149,7 +151,7 @@ func TestSixteenPollingAddressesDoNotBlockOthersSigningIn(t *testing.T) {
 	for i := range 16 {
 		addr := fmt.Sprintf("127.0.0.%d", 10+i)
 		var holders []*browser
-		for range maxOpenPins {
+		for range signin.MaxInProgress {
 			b := newBrowserFrom(t, addr)
 			startPatiently(t, b)
 			holders = append(holders, b)
@@ -229,7 +231,7 @@ func TestSixteenPollingAddressesDoNotBlockOthersSigningIn(t *testing.T) {
 		t.Error("the flood was never refused: it did not test the limits")
 	}
 	checks := e.plex.Count(http.MethodGet, "/api/v2/pins/*") - checksBefore
-	if bound := int(sharedChecks.burst + sharedChecks.rate*elapsed.Seconds()); checks > bound {
+	if bound := signin.SharedBound(signin.CheckPin, elapsed); checks > bound {
 		t.Errorf("plex.tv saw %d pin checks in %v, over the shared budget's %d", checks, elapsed, bound)
 	}
 }
@@ -294,7 +296,7 @@ func TestSixtyFourStartingAddressesDoNotBlockOthersStarting(t *testing.T) {
 		t.Error("the flood was never refused: it did not test the limits")
 	}
 	pins := e.plex.Count(http.MethodPost, "/api/v2/pins")
-	if bound := int(sharedCreates.burst + sharedCreates.rate*elapsed.Seconds()); pins > bound {
+	if bound := signin.SharedBound(signin.CreatePin, elapsed); pins > bound {
 		t.Errorf("plex.tv saw %d pin creations in %v, over the shared budget's %d", pins, elapsed, bound)
 	}
 }
@@ -331,7 +333,7 @@ func TestEndedPinIsAnsweredWithoutAskingPlex(t *testing.T) {
 	copyHolder := newBrowserFrom(t, "127.0.0.4")
 	for i := range 20 {
 		if i%4 == 0 && i > 0 {
-			time.Sleep(pinCheckEvery / 2)
+			time.Sleep(signin.CheckEvery / 2)
 		}
 		for _, c := range []struct {
 			state  *http.Cookie

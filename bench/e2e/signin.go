@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"encoding/base64"
@@ -8,8 +8,6 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"strings"
-
-	"github.com/caddy-plexauth/caddy-plexauth/plextest"
 )
 
 const (
@@ -23,19 +21,9 @@ func basicAuthHeader() string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(benchUser+":"+benchPassword))
 }
 
-// newFakePlex is plex.tv with one server and one account that is a friend
-// of it.
-func newFakePlex() *plextest.Server {
-	plex := plextest.NewServer()
-	plex.AddServer(machineID, "Bench Server")
-	plex.AddAccount(plexAccount)
-	plex.Share(machineID, plexAccount, plextest.Friend)
-	return plex
-}
-
 // signIn walks the flow a browser walks against the plex_auth site and
 // returns the "name=value" of the session cookie it ends with.
-func signIn(plex *plextest.Server, port int) (string, error) {
+func signIn(plex plexTV, port int) (string, error) {
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

@@ -1,5 +1,7 @@
-// Command e2e is the end-to-end benchmark of plex_auth (run it with
-// bench/run.sh from the repository root).
+// Package e2e is the end-to-end benchmark of plex_auth (run it with
+// bench/run.sh from the repository root). It runs as this package's test
+// binary (e2e_test.go), which holds the fake plex.tv: plextest is for
+// tests only, and no program of the module imports it.
 //
 // One Caddy, built from ./cmd/caddy, serves five sites on 127.0.0.1 that
 // all answer "ok": one with no authentication, one behind a no-op
@@ -17,7 +19,7 @@
 // the driver reads Caddy's CPU time (utime+stime in /proc/<pid>/stat) before
 // and after and divides by the requests wrk counted. The table shows
 // medians over the rounds.
-package main
+package e2e
 
 import (
 	"flag"
@@ -58,24 +60,39 @@ type result struct {
 	socketErrors string
 }
 
-func main() {
-	var o options
-	flag.IntVar(&o.rounds, "rounds", 5, "rounds; each round runs every site once")
-	flag.DurationVar(&o.duration, "d", 5*time.Second, "duration of one wrk run")
-	flag.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured wrk run per site before the rounds")
-	flag.IntVar(&o.conns, "c", 32, "wrk connections")
-	flag.IntVar(&o.threads, "t", 1, "wrk threads")
-	flag.StringVar(&o.out, "out", "bench/out", "directory for the Caddy binary, its config, storage and log")
-	flag.BoolVar(&o.pprof, "pprof", false, "save Caddy's CPU profile of each site's first round in the out directory")
-	flag.Parse()
-	log.SetFlags(0)
-	log.SetPrefix("e2e: ")
-	if err := run(o); err != nil {
-		log.Fatal(err)
-	}
+// plexTV is what the benchmark needs of the fake plex.tv it signs in
+// against.
+type plexTV interface {
+	URL() string                        // its API, for plex_tv_url
+	AppURL() string                     // its sign-in page, for plex_app_url
+	Approve(code, account string) error // approves pin code as account
+	Calls() int                         // the requests it has had so far
 }
 
-func run(o options) error {
+// register adds the benchmark's flags to fs.
+func (o *options) register(fs *flag.FlagSet) {
+	fs.IntVar(&o.rounds, "rounds", 5, "rounds; each round runs every site once")
+	fs.DurationVar(&o.duration, "d", 5*time.Second, "duration of one wrk run")
+	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured wrk run per site before the rounds")
+	fs.IntVar(&o.conns, "c", 32, "wrk connections")
+	fs.IntVar(&o.threads, "t", 1, "wrk threads")
+	fs.StringVar(&o.out, "out", "bench/out", "directory for the Caddy binary, its config, storage and log")
+	fs.BoolVar(&o.pprof, "pprof", false, "save Caddy's CPU profile of each site's first round in the out directory")
+}
+
+// benchmark runs the benchmark against plex and says how it ended: 0, or
+// 1 after logging why.
+func benchmark(o options, plex plexTV) int {
+	log.SetFlags(0)
+	log.SetPrefix("e2e: ")
+	if err := run(o, plex); err != nil {
+		log.Print(err)
+		return 1
+	}
+	return 0
+}
+
+func run(o options, plex plexTV) error {
 	if _, err := os.Stat("cmd/caddy"); err != nil {
 		return fmt.Errorf("run from the repository root (bench/run.sh does): %v", err)
 	}
@@ -92,9 +109,6 @@ func run(o options) error {
 		return err
 	}
 
-	plex := newFakePlex()
-	defer plex.Close()
-
 	ports, err := freePorts(7)
 	if err != nil {
 		return err
@@ -110,7 +124,7 @@ func run(o options) error {
 	if err := os.RemoveAll(storage); err != nil {
 		return err
 	}
-	cfg := caddyfile(ports, o.pprof, plex.URL, plex.AppURL(), hash, storage)
+	cfg := caddyfile(ports, o.pprof, plex.URL(), plex.AppURL(), hash, storage)
 	c, err := startCaddy(bin, out, cfg, append(slices.Clip(ports[:4]), ports[6]))
 	if err != nil {
 		return err
@@ -122,7 +136,7 @@ func run(o options) error {
 	if err != nil {
 		return fmt.Errorf("signing in: %v (Caddy's log: %s)", err, c.logPath)
 	}
-	callsAfterSignIn := len(plex.Requests())
+	callsAfterSignIn := plex.Calls()
 	rssIdle := c.rss()
 
 	common := []string{"Cookie: " + cookie, "Accept: text/html,application/xhtml+xml,*/*;q=0.8"}
@@ -172,7 +186,7 @@ func run(o options) error {
 		}
 	}
 	rssAfter := c.rss()
-	plexCalls := len(plex.Requests()) - callsAfterSignIn
+	plexCalls := plex.Calls() - callsAfterSignIn
 
 	fmt.Println()
 	printMachine(o)

@@ -1,54 +1,66 @@
-package plexauth
+package signin
 
 import (
 	"crypto/subtle"
 	"net/netip"
 	"sync"
 	"time"
-
-	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
 )
 
 // The pin ledger knows two things the budgets cannot: which sign-ins each
 // client has in progress, and which pins have ended.
 //
-//   - A client (an address, an IPv6 /64) holds at most maxOpenPins pins that
-//     have not ended. A browser starting again replaces its own earlier pin
-//     (the one its state cookie names, when it is one this client made here
-//     and the cookie has its code), which then ends, so a person who
-//     closes the Plex window and tries again is never stopped by this; a
-//     client asking for more gets 429 until one of its sign-ins ends or
-//     expires. Without it, a few addresses could each keep dozens of pins
+//   - A client (an address, an IPv6 /64) holds at most MaxInProgress pins
+//     that have not ended. A browser starting again replaces its own
+//     earlier pin (the one its state cookie names, when it is one this
+//     client made here and the cookie has its code), which then ends, so a
+//     person who closes the Plex window and tries again is never stopped by
+//     this; a client asking for more is refused until one of its sign-ins
+//     ends or expires. Without it, a few addresses could each keep dozens of pins
 //     alive and poll them all.
 //   - A pin that has ended (approved, refused, unknown or expired at
 //     plex.tv, replaced) is answered from here when a copy of its state
 //     cookie asks again: nothing is asked of plex.tv and nothing is
 //     taken from any budget. The state cookie itself expires with its pin,
-//     so an ended pin need be remembered no longer than maxStateTTL.
+//     so an ended pin need be remembered no longer than the state cookie
+//     can live (the stateTTL given to New).
 
-// maxOpenPins is how many sign-ins one client may have in progress.
-const maxOpenPins = 3
+// MaxInProgress is how many sign-ins one client may have in progress.
+const MaxInProgress = 3
 
 // openPinsRetry is the longest Retry-After given to a client with
-// maxOpenPins sign-ins in progress: one of them may end at any moment.
+// MaxInProgress sign-ins in progress: one of them may end at any moment.
 const openPinsRetry = 30 * time.Second
 
-// pinRef names a pin as a state cookie does: its id and its code.
-type pinRef struct {
-	id   int64
-	code string
+// PinRef names a pin as a sign-in's state cookie does: its id and its code.
+// The zero PinRef names no pin.
+type PinRef struct {
+	ID   int64
+	Code string
 }
 
 // is tells whether p is the pin ref names, code included: a state cookie
 // sealed around a guessed id (with a stolen secret) must not end someone
 // else's sign-in.
-func (p pinRef) is(ref pinRef) bool {
-	return ref.id > 0 && p.id == ref.id && subtle.ConstantTimeCompare([]byte(p.code), []byte(ref.code)) == 1
+func (p PinRef) is(ref PinRef) bool {
+	return ref.ID > 0 && p.ID == ref.ID && subtle.ConstantTimeCompare([]byte(p.Code), []byte(ref.Code)) == 1
 }
+
+// Ending is how a pin ended, which says how a copy of its state cookie is
+// to be answered. The zero Ending is none of them.
+type Ending uint8
+
+const (
+	// Expired: plex.tv no longer has the pin (unknown, expired, or its
+	// token refused), or the browser started again and replaced it.
+	Expired Ending = iota + 1
+	// Used: the sign-in finished, the account admitted or refused.
+	Used
+)
 
 // openPin is a sign-in in progress.
 type openPin struct {
-	pinRef
+	PinRef
 	expires time.Time
 }
 
@@ -62,28 +74,29 @@ type clientPins struct {
 // endedPin is a pin known to have ended: what to answer a copy of its
 // state cookie, until when.
 type endedPin struct {
-	answer pinStatus
+	answer Ending
 	until  time.Time
 }
 
 type pinLedger struct {
-	mu    sync.Mutex
-	open  map[netip.Addr]*clientPins
-	ended map[int64]endedPin
-	swept time.Time
+	mu       sync.Mutex
+	open     map[netip.Addr]*clientPins
+	ended    map[int64]endedPin
+	swept    time.Time
+	stateTTL time.Duration // how long an ended pin is remembered
 }
 
-func newPinLedger() pinLedger {
-	return pinLedger{open: make(map[netip.Addr]*clientPins), ended: make(map[int64]endedPin)}
+func newPinLedger(stateTTL time.Duration) pinLedger {
+	return pinLedger{open: make(map[netip.Addr]*clientPins), ended: make(map[int64]endedPin), stateTTL: stateTTL}
 }
 
 // live drops the pins of cp that have ended or expired and says how many
 // are left besides the one being replaced (creations under way included),
 // and when the first of those expires.
-func (l *pinLedger) live(cp *clientPins, replaced pinRef, now time.Time) (n int, first time.Time) {
+func (l *pinLedger) live(cp *clientPins, replaced PinRef, now time.Time) (n int, first time.Time) {
 	kept := cp.pins[:0]
 	for _, p := range cp.pins {
-		if _, ended := l.ended[p.id]; ended || !now.Before(p.expires) {
+		if _, ended := l.ended[p.ID]; ended || !now.Before(p.expires) {
 			continue
 		}
 		kept = append(kept, p)
@@ -101,8 +114,8 @@ func (l *pinLedger) live(cp *clientPins, replaced pinRef, now time.Time) (n int,
 }
 
 // begin reserves a place for a new pin of client, or refuses when the
-// client has maxOpenPins in progress besides replaced.
-func (l *pinLedger) begin(client netip.Addr, replaced pinRef, now time.Time) *limitError {
+// client has MaxInProgress in progress besides replaced.
+func (l *pinLedger) begin(client netip.Addr, replaced PinRef, now time.Time) *Refusal {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	cp := l.open[client]
@@ -113,12 +126,12 @@ func (l *pinLedger) begin(client netip.Addr, replaced pinRef, now time.Time) *li
 		cp = &clientPins{}
 		l.open[client] = cp
 	}
-	if n, first := l.live(cp, replaced, now); n >= maxOpenPins {
+	if n, first := l.live(cp, replaced, now); n >= MaxInProgress {
 		wait := openPinsRetry
 		if !first.IsZero() {
 			wait = min(wait, first.Sub(now))
 		}
-		return &limitError{during: duringCreate, inProgress: true, wait: wait}
+		return &Refusal{Call: CreatePin, InProgress: true, Wait: wait}
 	}
 	cp.pending++
 	return nil
@@ -133,10 +146,10 @@ func (l *pinLedger) cancel(client netip.Addr) {
 	}
 }
 
-// created fills the place begin reserved with pin (nil when plex.tv made
-// none), which will have expired by expires, and ends replaced if it is
-// one of client's.
-func (l *pinLedger) created(client netip.Addr, pin *plextv.Pin, expires time.Time, replaced pinRef, now time.Time) {
+// created fills the place begin reserved with pin (the zero PinRef when
+// plex.tv made none), which will have expired by expires, and ends replaced
+// if it is one of client's.
+func (l *pinLedger) created(client netip.Addr, pin PinRef, expires time.Time, replaced PinRef, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	cp := l.open[client]
@@ -147,27 +160,27 @@ func (l *pinLedger) created(client netip.Addr, pin *plextv.Pin, expires time.Tim
 	if cp.pending > 0 {
 		cp.pending--
 	}
-	if pin == nil {
+	if pin.ID == 0 {
 		return
 	}
 	for _, p := range cp.pins {
 		if p.is(replaced) {
-			l.endLocked(replaced.id, pinExpired, now)
+			l.endLocked(replaced.ID, Expired, now)
 			break
 		}
 	}
-	cp.pins = append(cp.pins, openPin{pinRef: pinRef{pin.ID, pin.Code}, expires: expires})
+	cp.pins = append(cp.pins, openPin{PinRef: pin, expires: expires})
 }
 
 // end records that pin id has ended: a copy of its state cookie gets
 // answer from now on.
-func (l *pinLedger) end(id int64, answer pinStatus, now time.Time) {
+func (l *pinLedger) end(id int64, answer Ending, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.endLocked(id, answer, now)
 }
 
-func (l *pinLedger) endLocked(id int64, answer pinStatus, now time.Time) {
+func (l *pinLedger) endLocked(id int64, answer Ending, now time.Time) {
 	if now.Sub(l.swept) >= time.Minute {
 		l.swept = now
 		for k, e := range l.ended {
@@ -179,12 +192,12 @@ func (l *pinLedger) endLocked(id int64, answer pinStatus, now time.Time) {
 	// The first answer stays: a pin approved here and then replayed is
 	// "used", whatever a later check says.
 	if _, ok := l.ended[id]; !ok {
-		l.ended[id] = endedPin{answer: answer, until: now.Add(maxStateTTL)}
+		l.ended[id] = endedPin{answer: answer, until: now.Add(l.stateTTL)}
 	}
 }
 
-// ended says whether pin id has ended, and what to answer.
-func (l *pinLedger) endedAs(id int64, now time.Time) (pinStatus, bool) {
+// endedAs says whether pin id has ended, and what to answer.
+func (l *pinLedger) endedAs(id int64, now time.Time) (Ending, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	e, ok := l.ended[id]
@@ -199,7 +212,7 @@ func (l *pinLedger) endedAs(id int64, now time.Time) (pinStatus, bool) {
 // forgotten so starts afresh, as it could from another address).
 func (l *pinLedger) shrink(now time.Time) {
 	for k, cp := range l.open {
-		if n, _ := l.live(cp, pinRef{}, now); n == 0 {
+		if n, _ := l.live(cp, PinRef{}, now); n == 0 {
 			delete(l.open, k)
 		}
 	}
@@ -209,16 +222,4 @@ func (l *pinLedger) shrink(now time.Time) {
 		}
 		delete(l.open, k)
 	}
-}
-
-// inProgress is how many sign-ins client has in progress.
-func (l *pinLedger) inProgress(client netip.Addr, now time.Time) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	cp := l.open[client]
-	if cp == nil {
-		return 0
-	}
-	n, _ := l.live(cp, pinRef{}, now)
-	return n
 }
