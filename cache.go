@@ -56,6 +56,11 @@ type Session struct {
 	// session was made (0: none; see signout.go). nil in a memory-only
 	// cache and in entries stored before sessions recorded it.
 	SignoutMark *int64 `json:"signout_mark,omitempty"`
+	// Apps are the application sessions app_sign_in made for this
+	// session (appsignin.go): sealed and stored with it, so every
+	// instance knows which application cookie belongs to it. A copy of
+	// the session must carry them (sessionWithApps, revalidate.go).
+	Apps []AppSession `json:"apps,omitempty"`
 
 	// Runtime state, not stored: when this copy was read from or written
 	// to the store, and whether a re-check with plex.tv is running.
