@@ -254,14 +254,15 @@ func TestAppSignInAppsOwnLogoutIsFollowedByANewSignIn(t *testing.T) {
 func TestAppSignInRefusalIsNotAskedAgain(t *testing.T) {
 	e := newAppEnv(t)
 	o := e.overseerr()
+	// Another user's live Overseerr session, made at Overseerr itself,
+	// will be in the browser: it is not let through either.
+	other, err := appSignInDirect(o, e.plex.Account("owner").Token)
+	if err != nil || o.SessionUser(other) == 0 {
+		t.Fatalf("no Overseerr session for the owner: %v", err)
+	}
 	o.SetNewPlexLogin(false)
 	e.loadApp("overseerr "+o.URL, o.URL)
 	b := e.signedInBrowser("friend")
-	// Another user's cookie in the browser is not let through either.
-	other, err := appSignInDirect(o, e.plex.Account("owner").Token)
-	if err != nil {
-		t.Fatal(err)
-	}
 	u, _ := url.Parse(siteURL)
 	b.jar.SetCookies(u, []*http.Cookie{{Name: "connect.sid", Value: other, Path: "/"}})
 	for range 5 {
@@ -297,10 +298,7 @@ func appSignInDirect(o *apptest.Overseerr, token string) (string, error) {
 	if c := setCookie(resp, "connect.sid"); c != nil {
 		return c.Value, nil
 	}
-	// Refused by the fake's settings: make one the way an imported user
-	// would have had it before.
-	o.Import(0)
-	return "s%3Aforged.sig", nil
+	return "", fmt.Errorf("Overseerr answered %d without a session", resp.StatusCode)
 }
 
 // Item 5: an app that cannot be reached: the request goes on, one call.
@@ -509,4 +507,22 @@ func TestAppSignInConfigErrorsNameTheOptionAndLine(t *testing.T) {
 	if err := bad.validateAppSignIn(); err == nil || !strings.Contains(err.Error(), "app_sign_in") {
 		t.Fatalf("Validate: %v", err)
 	}
+}
+
+// Item 4: a re-check that ends the session (the token revoked) ends the
+// app session too.
+func TestAppSignInRecheckEndingTheSessionEndsTheAppSession(t *testing.T) {
+	e := newAppEnv(t)
+	o := e.overseerr()
+	e.loadApp("overseerr "+o.URL+"\n\t\trevalidate 1s", o.URL)
+	b := e.signedInBrowser("friend")
+	if got := me(t, b); got != "friend" {
+		t.Fatalf("signed in to Overseerr as %q", got)
+	}
+	cookie := b.cookie("connect.sid").Value
+	e.plex.RevokeToken("friend")
+	waitFor(t, 20*time.Second, "the re-check to end the app session", func() bool {
+		b.get("/")
+		return o.SessionUser(cookie) == 0
+	})
 }
