@@ -526,3 +526,48 @@ func TestAppSignInRecheckEndingTheSessionEndsTheAppSession(t *testing.T) {
 		return o.SessionUser(cookie) == 0
 	})
 }
+
+// Item 4: the admin API ending the account's sessions ends the app
+// session too.
+func TestAppSignInAdminAPIEndingTheSessionEndsTheAppSession(t *testing.T) {
+	e := newAppEnv(t)
+	o := e.overseerr()
+	e.loadApp("overseerr "+o.URL, o.URL)
+	b := e.signedInBrowser("friend")
+	if got := me(t, b); got != "friend" {
+		t.Fatalf("signed in to Overseerr as %q", got)
+	}
+	cookie := b.cookie("connect.sid").Value
+	req, _ := http.NewRequest(http.MethodDelete, fmt.Sprintf("http://localhost:%d/plex_auth/users/%d", adminPort, e.plex.Account("friend").ID), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("the admin API answered %d", resp.StatusCode)
+	}
+	waitFor(t, 10*time.Second, "the admin API to end the app session", func() bool { return o.SessionUser(cookie) == 0 })
+}
+
+// The app cookie outlives memory: read back from the store (as another
+// instance or a restart would), it is still the session's, and no new
+// sign-in is made.
+func TestAppSignInCookieIsKnownFromTheStore(t *testing.T) {
+	e := newAppEnv(t)
+	o := e.overseerr()
+	e.loadApp("overseerr "+o.URL, o.URL)
+	b := e.signedInBrowser("friend")
+	if got := me(t, b); got != "friend" {
+		t.Fatalf("signed in to Overseerr as %q", got)
+	}
+	for _, sc := range caches() {
+		sc.flushLocal()
+	}
+	if got := me(t, b); got != "friend" {
+		t.Fatalf("after memory was emptied, signed in to Overseerr as %q", got)
+	}
+	if n := o.Count("POST", "/api/v1/auth/plex"); n != 1 {
+		t.Fatalf("%d sign-in calls, want 1: the store did not keep the app cookie", n)
+	}
+}
