@@ -309,7 +309,7 @@ func (h *PlexAuth) serveLogout(w http.ResponseWriter, r *http.Request) {
 		h.verifiedCookies().dropSession(id)
 		if s != nil {
 			h.auditSignOut(r, s)
-			h.endApps(w, r, s) // app_sign_in (apphook.go)
+			h.endApps(w, r, s) // app_sign_in (appsession.go)
 		}
 	}
 	h.clearCookie(w, r, h.CookieName, "/", h.CookieDomain)

@@ -129,7 +129,7 @@ func (h *PlexAuth) revalidateSession(id string, s *Session, from origin) {
 		h.verifiedCookies().dropSession(id)
 		countRecheck(recheckEnded)
 		h.auditEnded(s, endedTokenRejected, from)
-		endAppSessions(s, time.Duration(h.Timeout), h.logger)
+		endAppSessions(s, time.Duration(h.Timeout), h.logger) // app_sign_in (appsession.go)
 		h.logger.Debug("what plex.tv answered the re-check that ended a session", zap.Error(err))
 		return
 	case err != nil:
