@@ -94,6 +94,7 @@ const endedByAdmin = "admin_api"
 // API: the account, and the address the admin request came from.
 func (a *AdminAPI) logEnded(r *http.Request, s *Session) {
 	auditEnded(a.audit, s, endedByAdmin, origin{clientIP: adminClientIP(r), host: r.Host})
+	endAppSessions(s, defaultTimeout, caddy.Log().Named("http.handlers.plex_auth")) // app_sign_in (appsession.go)
 }
 
 // Routes returns the plex_auth routes of the admin API.

@@ -43,17 +43,27 @@ func benchHandler(b *testing.B, plex *plextest.Server) *PlexAuth {
 // benchHandlerOn is benchHandler with more options for the server (e.g.
 // expected_underscore_headers).
 func benchHandlerOn(b *testing.B, plex *plextest.Server, server map[string]any) *PlexAuth {
+	return benchHandlerWith(b, plex, server, nil)
+}
+
+// benchHandlerWith is benchHandlerOn with more options for plex_auth
+// (e.g. app_sign_in).
+func benchHandlerWith(b *testing.B, plex *plextest.Server, server, handler map[string]any) *PlexAuth {
 	b.Helper()
 	storage := benchStorage(b)
+	pa := map[string]any{
+		"handler":      "plex_auth",
+		"servers":      []string{machineID},
+		"plex_tv_url":  plex.URL,
+		"plex_app_url": plex.AppURL(),
+	}
+	for k, v := range handler {
+		pa[k] = v
+	}
 	srv := map[string]any{
 		"listen": []string{fmt.Sprintf("127.0.0.1:%d", freePort(b))},
 		"routes": []any{map[string]any{"handle": []any{
-			map[string]any{
-				"handler":      "plex_auth",
-				"servers":      []string{machineID},
-				"plex_tv_url":  plex.URL,
-				"plex_app_url": plex.AppURL(),
-			},
+			pa,
 			map[string]any{"handler": "static_response", "body": "ok"},
 		}}},
 	}
@@ -315,22 +325,30 @@ func measureCPUExcept(b *testing.B, p *preparedRequests) func() {
 // is counted, and nothing carries over from the request before.
 // underscore-headers-allowed runs on a server whose options let header
 // names with '_' through, where every header is looked at for another
-// spelling of the identity headers.
+// spelling of the identity headers. app-sign-in is a block with
+// app_sign_in whose browser presents the app cookie its session made:
+// the app is never called (its URL answers nothing).
 func BenchmarkSignedIn(b *testing.B) {
 	allowing := map[string]any{"expected_underscore_headers": []string{"X_Api_Key"}}
+	app := map[string]any{"app_sign_in": map[string]any{"kind": "overseerr", "url": "http://127.0.0.1:9"}}
 	for _, tc := range []struct {
-		name, other string
-		server      map[string]any
+		name, other     string
+		server, handler map[string]any
 	}{
-		{"session-cookie-only", "", nil},
-		{"with-other-cookies", "theme=dark; _ga=GA1.1.123456789.1700000000", nil},
-		{"underscore-headers-allowed", "", allowing},
+		{"session-cookie-only", "", nil, nil},
+		{"with-other-cookies", "theme=dark; _ga=GA1.1.123456789.1700000000", nil, nil},
+		{"underscore-headers-allowed", "", allowing, nil},
+		{"app-sign-in", "connect.sid=s%3AbenchSessionId0123456789abcdef.signature0123456789", nil, app},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			plex := benchPlex(b)
-			h := benchHandlerOn(b, plex, tc.server)
+			h := benchHandlerWith(b, plex, tc.server, tc.handler)
 			srv := benchSrv(b)
-			cookie := h.CookieName + "=" + addSession(h, benchSession(1, time.Now(), time.Hour))
+			s := benchSession(1, time.Now(), time.Hour)
+			if tc.handler != nil {
+				s.Apps = []AppSession{{Kind: "overseerr", URL: "http://127.0.0.1:9", Name: "connect.sid", Value: "s%3AbenchSessionId0123456789abcdef.signature0123456789", Path: "/"}}
+			}
+			cookie := h.CookieName + "=" + addSession(h, s)
 			if tc.other != "" {
 				cookie = tc.other + "; " + cookie
 			}
@@ -357,6 +375,11 @@ func BenchmarkSignedIn(b *testing.B) {
 			}
 			expectAdmitted(b, r, "viewer1")
 			expectNoPlexCalls(b, plex)
+			if tc.handler != nil {
+				if c, err := r.Cookie("connect.sid"); err != nil || c.Value != s.Apps[0].Value || len(w.h["Set-Cookie"]) != 0 {
+					b.Fatalf("the app cookie went on as %v (%v), Set-Cookie %q; want it as presented, untouched", c, err, w.h["Set-Cookie"])
+				}
+			}
 		})
 	}
 }

@@ -198,6 +198,12 @@ func (p *PlexAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				}
 			}
 			p.Secrets = append(p.Secrets, args...)
+		case "app_sign_in":
+			a, err := parseAppSignIn(d)
+			if err != nil {
+				return err
+			}
+			p.AppSignIn = a
 		default:
 			return d.Errf("unknown plex_auth option %q", opt)
 		}

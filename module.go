@@ -215,6 +215,11 @@ type PlexAuth struct {
 	// in docs/login_template.md.
 	LoginTemplate string `json:"login_template,omitempty"`
 
+	// AppSignIn, when set, signs every admitted user into the application
+	// behind this block (Overseerr, Seerr, Jellyseerr, Tautulli) with
+	// their Plex token; see AppSignIn. Default: off.
+	AppSignIn *AppSignIn `json:"app_sign_in,omitempty"`
+
 	logger        *zap.Logger
 	audit         *zap.Logger // http.handlers.plex_auth.audit (audit.go)
 	revalidate    time.Duration
@@ -237,6 +242,7 @@ type PlexAuth struct {
 	limits           *signinLimits
 	limitsKey        string
 	owner            *ownerList // with owner_token
+	app              *appState  // with app_sign_in (apphook.go)
 
 	cookieDomainWarned uint32 // set once the cookie_domain warning is logged
 
@@ -384,6 +390,9 @@ func (h *PlexAuth) Provision(ctx caddy.Context) error {
 	if err := h.provisionOwner(ctx); err != nil {
 		return fmt.Errorf("plex_auth: %v", err)
 	}
+	if err := h.provisionAppSignIn(); err != nil {
+		return fmt.Errorf("plex_auth: %v", err)
+	}
 	h.placeholderFacts = learnPlaceholderFacts(ctx)
 	for _, f := range h.placeholderFacts {
 		if f.mapWrites && f.plexAuths > 0 {
@@ -478,6 +487,9 @@ func (h *PlexAuth) Validate() error {
 	if !strings.HasPrefix(h.Prefix, "/") || strings.ContainsAny(h.Prefix, "?#% \\") {
 		return fmt.Errorf("plex_auth: prefix %q must be a path starting with /", h.Prefix)
 	}
+	if err := h.validateAppSignIn(); err != nil {
+		return err
+	}
 	for name, u := range map[string]string{"plex_tv_url": h.PlexTVURL, "plex_app_url": h.PlexAppURL} {
 		if err := validHTTPURL(u); err != nil {
 			return fmt.Errorf("plex_auth: %s: %v", name, err)
@@ -510,7 +522,7 @@ func (h *PlexAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 		h.dropIdentity(r, srv)
 		return h.serveEndpoint(w, r)
 	}
-	s, _, err := h.sessionFromRequest(r)
+	s, id, err := h.sessionFromRequest(r)
 	if s == nil && err == nil {
 		s = h.sessionFromEarlierHandler(r)
 	}
@@ -541,6 +553,9 @@ func (h *PlexAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 	// the identity headers; a full map would grow, which costs more than
 	// all the rest of this.
 	cookieheader.Strip(r.Header, h.CookieName)
+	if h.app != nil {
+		h.app.serve(w, r, s, id) // app_sign_in (apphook.go)
+	}
 	h.setIdentity(r, srv, s, tier)
 	return next.ServeHTTP(w, r)
 }

@@ -47,6 +47,7 @@ var endpoints = map[string]struct {
 	"poll":     {[]string{http.MethodGet}, (*PlexAuth).servePoll},
 	"login.js": {[]string{http.MethodGet, http.MethodHead}, (*PlexAuth).serveScript},
 	"logo":     {[]string{http.MethodGet, http.MethodHead}, (*PlexAuth).serveLogo},
+	"whoami":   {[]string{http.MethodGet, http.MethodHead}, (*PlexAuth).serveWhoami},
 }
 
 // serveEndpoint serves the module's own endpoints under the prefix.
@@ -309,6 +310,7 @@ func (h *PlexAuth) serveLogout(w http.ResponseWriter, r *http.Request) {
 		h.verifiedCookies().DropSession(id)
 		if s != nil {
 			h.auditSignOut(r, s)
+			h.endApps(w, r, s) // app_sign_in (appsession.go)
 		}
 	}
 	h.clearCookie(w, r, h.CookieName, "/", h.CookieDomain)

@@ -129,6 +129,7 @@ func (h *PlexAuth) revalidateSession(id string, s *Session, from origin) {
 		h.verifiedCookies().DropSession(id)
 		countRecheck(recheckEnded)
 		h.auditEnded(s, endedTokenRejected, from)
+		endAppSessions(s, time.Duration(h.Timeout), h.logger) // app_sign_in (appsession.go)
 		h.logger.Debug("what plex.tv answered the re-check that ended a session", zap.Error(err))
 		return
 	case err != nil:
@@ -154,6 +155,7 @@ func (h *PlexAuth) revalidateSession(id string, s *Session, from origin) {
 	// everywhere.
 	fresh.Created, fresh.Expires, fresh.Checked = s.Created, s.Expires, now
 	fresh.SignoutMark = s.SignoutMark
+	fresh.Apps = s.Apps
 	fresh.Prepare()
 	h.sessions.Update(id, s, fresh)
 }

@@ -38,7 +38,9 @@ func TestPackagesKeepTheirWalls(t *testing.T) {
 		{"internal/signin", func(d string) bool {
 			return ours(d) || d == "net/http" || strings.HasPrefix(d, "github.com/caddyserver/") || strings.HasPrefix(d, "go.uber.org/zap")
 		}, "imports no package of this module, nor net/http, Caddy or zap (a budget decides; the root answers and logs)"},
+		{"internal/appsignin", ours, "imports no package of this module (it only talks HTTP to the applications)"},
 		{"plextest", ours, "imports nothing of the module"},
+		{"apptest", ours, "imports nothing of the module"},
 	} {
 		p := mod + "/" + w.pkg
 		if _, ok := deps[p]; !ok {
@@ -51,11 +53,13 @@ func TestPackagesKeepTheirWalls(t *testing.T) {
 			}
 		}
 	}
-	// The fake plex.tv never ships in anyone's Caddy: nothing but tests
-	// imports it (the end-to-end benchmark runs as bench/e2e's test binary).
+	// The fakes (plex.tv, the applications) never ship in anyone's Caddy:
+	// nothing but tests imports them (the end-to-end benchmark runs as bench/e2e's test binary).
 	for p, ds := range deps {
-		if slices.Contains(ds, mod+"/plextest") {
-			t.Errorf("%s imports plextest: only tests may", p)
+		for _, fake := range []string{"plextest", "apptest"} {
+			if slices.Contains(ds, mod+"/"+fake) {
+				t.Errorf("%s imports %s: only tests may", p, fake)
+			}
 		}
 	}
 }

@@ -388,7 +388,7 @@ func (sc *Cache) Put(ctx context.Context, id string, s *Session) error {
 // still there, so a logout cannot slip in between a check and the write.
 // A store that fails leaves the result in memory only (storeResult logs it).
 func (sc *Cache) Update(id string, old, s *Session) {
-	if !sc.holds(id, old) {
+	if !sc.Holds(id, old) {
 		return
 	}
 	if sc.store != nil {
@@ -402,7 +402,7 @@ func (sc *Cache) Update(id string, old, s *Session) {
 		sc.storeResult(err)
 		if errors.Is(err, ErrNotFound) {
 			sc.memMu.Lock()
-			if sc.holds(id, old) {
+			if sc.Holds(id, old) {
 				sc.setGone(id, time.Hour)
 			}
 			sc.memMu.Unlock()
@@ -412,14 +412,16 @@ func (sc *Cache) Update(id string, old, s *Session) {
 	// Under memMu, so that a logout here, which ran while the store was
 	// written, is not undone in memory.
 	sc.memMu.Lock()
-	if sc.holds(id, old) {
+	if sc.Holds(id, old) {
 		sc.PutLocal(id, s)
 	}
 	sc.memMu.Unlock()
 }
 
-// holds reports whether s is the session memory has under id.
-func (sc *Cache) holds(id string, s *Session) bool {
+// Holds reports whether s (this very object) is the session memory has
+// under id: false once it was replaced (Update, a re-check), removed or
+// expired.
+func (sc *Cache) Holds(id string, s *Session) bool {
 	v, ok := sc.c.Get(id)
 	return ok && v.(*Session) == s
 }

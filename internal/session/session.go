@@ -38,6 +38,10 @@ type Session struct {
 	// session was made (0: none; see signout.go). nil in a memory-only
 	// cache and in entries stored before sessions recorded it.
 	SignoutMark *int64 `json:"signout_mark,omitempty"`
+	// Apps are the application sessions app_sign_in made for this session:
+	// sealed and stored with it, so every instance knows which application
+	// cookie belongs to it. A copy of the session must carry them.
+	Apps []AppSession `json:"apps,omitempty"`
 
 	// Runtime state, not stored: when this copy was read from or written
 	// to the store, and whether a re-check with plex.tv is running.
@@ -59,6 +63,20 @@ type Session struct {
 	// stored. A field, not a method, so that reading one on the request
 	// path costs what reading a field of the session always did.
 	Boxed Boxed `json:"-"`
+}
+
+// AppSession is an application session app_sign_in made for a session:
+// the application it belongs to and the cookie the application set. It is
+// a fact kept with the session; what to do with it is the caller's.
+type AppSession struct {
+	// Kind and URL name the application as the block configured it.
+	Kind string `json:"kind"`
+	URL  string `json:"url"`
+	// Name, Value, Path and Expires are the cookie the application set.
+	Name    string    `json:"name"`
+	Value   string    `json:"value"`
+	Path    string    `json:"path,omitempty"`
+	Expires time.Time `json:"expires,omitzero"`
 }
 
 // Prepare fills the derived values (FoldedUsername, FoldedEmail, Boxed)

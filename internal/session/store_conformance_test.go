@@ -127,7 +127,7 @@ func (m *memoryConformer) replace(id, val string, expires time.Time) error {
 	}
 	s := &Session{Username: val, Expires: expires}
 	m.sc.Update(id, old, s)
-	if !m.sc.holds(id, s) {
+	if !m.sc.Holds(id, s) {
 		return ErrNotFound
 	}
 	return nil
