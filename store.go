@@ -174,7 +174,7 @@ func (c *caddyStore) remove(ctx context.Context, key string) error {
 }
 
 func (c *caddyStore) sweep(ctx context.Context) error {
-	return errors.Join(c.sweepPrefix(ctx, caddyStorePrefix), c.sweepPrefix(ctx, caddyPinPrefix), c.sweepPrefix(ctx, caddySignoutPrefix))
+	return errors.Join(c.sweepPrefix(ctx, caddyStorePrefix), c.sweepPrefix(ctx, caddyPinPrefix), c.sweepPrefix(ctx, caddySignoutPrefix), c.sweepPrefix(ctx, caddyCodePrefix))
 }
 
 // sweepPrefix drops the expired entries under prefix: sessions, pin claims

@@ -140,6 +140,15 @@ func ErrorRedirectFor(q url.Values, e *AuthError, issuer string) string {
 	return ar.ErrorRedirect(e.Code, e.Description, issuer)
 }
 
+// WithState is a post-logout redirect URI with the state the relying
+// party sent to end_session, if any.
+func WithState(uri, state string) string {
+	if state == "" {
+		return uri
+	}
+	return withQuery(uri, url.Values{"state": {state}})
+}
+
 // withQuery adds v to uri's query, keeping the query it has (RFC 6749
 // §3.1.2: the redirect URI's own query is retained). Registered URIs have
 // no fragment (CheckRedirectURI).
