@@ -45,6 +45,9 @@ func (h *PlexAuth) auditOIDCCode(r *http.Request, s *Session, client string) {
 // auditOIDCRefused records an authorization request refused; s is nil
 // when the request was refused before anyone signed in.
 func (h *PlexAuth) auditOIDCRefused(r *http.Request, s *Session, client, reason string) {
+	if len(client) > 64 {
+		client = client[:64] + "…" // as sent by anyone: bounded
+	}
 	if s != nil {
 		h.audit.Info("oidc refused", auditFields(s, originOf(r), zap.String("client", client), zap.String("reason", reason))...)
 		return

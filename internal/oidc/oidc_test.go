@@ -110,8 +110,8 @@ func TestVerifyRefusesForgeries(t *testing.T) {
 		tok  string
 		want error
 	}{
-		"alg none":           {enc(`{"alg":"none","kid":"` + ks.Current.ID + `","typ":"at+jwt"}`) + "." + parts[1] + ".", ErrMalformedToken},
-		"alg HS256":          {enc(`{"alg":"HS256","kid":"` + ks.Current.ID + `","typ":"at+jwt"}`) + "." + parts[1] + "." + parts[2], ErrMalformedToken},
+		"alg none":           {enc(`{"alg":"none","kid":"`+ks.Current.ID+`","typ":"at+jwt"}`) + "." + parts[1] + ".", ErrMalformedToken},
+		"alg HS256":          {enc(`{"alg":"HS256","kid":"`+ks.Current.ID+`","typ":"at+jwt"}`) + "." + parts[1] + "." + parts[2], ErrMalformedToken},
 		"payload changed":    {parts[0] + "." + enc(`{"sub":"admin","jti":"g"}`) + "." + parts[2], ErrBadSignature},
 		"another key's kid":  {foreign, ErrUnknownKey},
 		"two parts":          {parts[0] + "." + parts[1], ErrMalformedToken},
@@ -273,7 +273,11 @@ func TestAuthRequests(t *testing.T) {
 		{"request object", base("request", "x.y.z"), "request_not_supported", true},
 		{"prompt none+login", base("prompt", "none login"), "invalid_request", true},
 		{"state twice", func() url.Values { q := base(); q["state"] = []string{"a", "b"}; return q }(), "invalid_request", true},
-		{"redirect twice", func() url.Values { q := base(); q["redirect_uri"] = []string{"app.immich:///oauth-callback", "x"}; return q }(), "invalid_request", false},
+		{"redirect twice", func() url.Values {
+			q := base()
+			q["redirect_uri"] = []string{"app.immich:///oauth-callback", "x"}
+			return q
+		}(), "invalid_request", false},
 	}
 	for _, c := range cases {
 		ar, e := ParseAuthRequest(r, c.q)
