@@ -192,7 +192,22 @@ func (h *PlexAuth) serveOIDC(w http.ResponseWriter, r *http.Request, name string
 	default:
 		return false
 	}
+	if r.Method == http.MethodOptions && name != "authorize" && name != "end_session" {
+		// A CORS preflight from a single-page app (public client): the
+		// endpoints it calls from script use no cookie, so any origin
+		// may; authorize and end_session are navigations, never fetched.
+		hdr := w.Header()
+		hdr.Set("Access-Control-Allow-Origin", "*")
+		hdr.Set("Access-Control-Allow-Methods", strings.Join(methods, ", "))
+		hdr.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+		hdr.Set("Access-Control-Max-Age", "600")
+		w.WriteHeader(http.StatusNoContent)
+		return true
+	}
 	if allowMethods(w, r, methods...) {
+		if name == oidc.PathToken[1:] || name == oidc.PathUserinfo[1:] {
+			w.Header().Set("Access-Control-Allow-Origin", "*")
+		}
 		serve(w, r)
 	}
 	return true
@@ -238,11 +253,14 @@ func (h *PlexAuth) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *PlexAuth) serveJWKS(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Access-Control-Allow-Origin", "*")
-	writeJSON(w, http.StatusOK, h.oidc.keys.get(r.Context()).JWKS(time.Now()))
+	hdr := w.Header()
+	hdr.Set("Access-Control-Allow-Origin", "*")
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("X-Content-Type-Options", "nosniff")
 	// A minute's caching: a relying party that meets a new kid fetches
 	// again anyway.
-	w.Header().Set("Cache-Control", "public, max-age=60")
+	hdr.Set("Cache-Control", "public, max-age=60")
+	_, _ = w.Write(h.oidc.keys.get(r.Context()).JWKS(time.Now()))
 }
 
 // serveAuthorize is the authorization endpoint: with no session it sends

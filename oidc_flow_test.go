@@ -349,6 +349,20 @@ func TestOIDCTokenEndpointErrorsAndCodeReplay(t *testing.T) {
 		t.Fatalf("GET /token: %d", resp.StatusCode)
 	}
 
+	// A confidential client may leave PKCE out (Portainer does).
+	r := newRP(t, issuerURL(), "grafana", rpSecret, rpGrafana)
+	resp0 := e.authorize(b, r.conf.AuthCodeURL("np"), "owner")
+	plain := codeFrom(t, resp0, rpGrafana, "np", issuerURL())
+	if resp, out := tokenCall(t, url.Values{"grant_type": {"authorization_code"}, "code": {plain}, "redirect_uri": {rpGrafana}}, "grafana", rpSecret); resp.StatusCode != 200 || out["id_token"] == "" {
+		t.Fatalf("confidential client without PKCE: %d %v", resp.StatusCode, out)
+	}
+	// A verifier for a code issued without a challenge is a downgrade.
+	resp0 = e.authorize(b, r.conf.AuthCodeURL("np"), "owner")
+	plain = codeFrom(t, resp0, rpGrafana, "np", issuerURL())
+	if resp, out := tokenCall(t, url.Values{"grant_type": {"authorization_code"}, "code": {plain}, "redirect_uri": {rpGrafana}, "code_verifier": {oauth2.GenerateVerifier()}}, "grafana", rpSecret); resp.StatusCode != 400 || out["error"] != "invalid_grant" {
+		t.Fatalf("verifier without challenge: %d %v", resp.StatusCode, out)
+	}
+
 	// Replay: the second redemption is refused and the first tokens stop
 	// working at userinfo.
 	code, verifier := freshCode(t, e, b, "owner")
@@ -384,6 +398,15 @@ func TestOIDCUserinfoRefusesWhatIsNoAccessToken(t *testing.T) {
 	r := newRP(t, issuerURL(), "grafana", rpSecret, rpGrafana)
 	tok, _ := r.flow(e, newBrowser(t), "owner")
 	idToken, _ := tok.Extra("id_token").(string)
+	// A single-page app's preflight is answered; the answers are readable
+	// from script.
+	resp, _ := newBrowser(t).do(http.MethodOptions, issuerURL()+"/userinfo", nil, "Origin", "https://spa.example.test", "Access-Control-Request-Headers", "authorization")
+	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != "*" || !strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "Authorization") {
+		t.Fatalf("preflight: %d %v", resp.StatusCode, resp.Header)
+	}
+	if got := userinfoStatus(t, tok.AccessToken); got != 200 {
+		t.Fatalf("userinfo: %d", got)
+	}
 	for name, hdr := range map[string]string{
 		"no token":          "",
 		"an ID token":       "Bearer " + idToken,

@@ -139,7 +139,9 @@ func (r *Registry) Authenticate(tr *TokenRequest) (*Client, *Error) {
 		return nil, fail
 	}
 	if c.Public {
-		if tr.AuthMethod != AuthNone {
+		// No secret at all; Basic with an empty password is the same
+		// (golang.org/x/oauth2 tries it first when it auto-detects).
+		if tr.AuthMethod == AuthPost || tr.ClientSecret != "" {
 			return nil, fail
 		}
 		return c, nil

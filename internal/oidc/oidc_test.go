@@ -214,6 +214,8 @@ func TestAuthenticateClients(t *testing.T) {
 		{"basic ok", basic("grafana", "s3cret-with:colon&amp"), url.Values{"grant_type": {"authorization_code"}}, 0, ""},
 		{"post ok", "", url.Values{"grant_type": {"authorization_code"}, "client_id": {"grafana"}, "client_secret": {"s3cret-with:colon&amp"}}, 0, ""},
 		{"public ok", "", url.Values{"grant_type": {"authorization_code"}, "client_id": {"immich"}}, 0, ""},
+		{"public by basic without password", basic("immich", ""), url.Values{"grant_type": {"authorization_code"}}, 0, ""},
+		{"public by basic with a password", basic("immich", "x"), url.Values{"grant_type": {"authorization_code"}}, 401, "invalid_client"},
 		{"wrong secret", basic("grafana", "nope"), url.Values{"grant_type": {"authorization_code"}}, 401, "invalid_client"},
 		{"no secret for confidential", "", url.Values{"grant_type": {"authorization_code"}, "client_id": {"grafana"}}, 401, "invalid_client"},
 		{"secret for public", "", url.Values{"grant_type": {"authorization_code"}, "client_id": {"immich"}, "client_secret": {"x"}}, 401, "invalid_client"},
@@ -449,6 +451,41 @@ func FuzzParseTokenRequest(f *testing.F) {
 		}
 		if e != nil && e.Status != 401 {
 			t.Fatalf("Authenticate status %d", e.Status)
+		}
+	})
+}
+
+// FuzzParseAuthRequest: whatever the query, the parser never panics, and
+// whatever it accepts has a registered client and redirect URI; a refusal
+// it would redirect names a registered redirect URI.
+func FuzzParseAuthRequest(f *testing.F) {
+	f.Add("client_id=immich&redirect_uri=app.immich%3A%2F%2F%2Foauth-callback&response_type=code&scope=openid&code_challenge=" + S256(strings.Repeat("v", 43)) + "&code_challenge_method=S256")
+	f.Add("client_id=grafana&redirect_uri=https%3A%2F%2Fgrafana.example.com%2Flogin%2Fgeneric_oauth&response_type=token&scope=openid&state=a&state=b")
+	f.Add("client_id=grafana&client_id=immich&redirect_uri=x")
+	r, _ := NewRegistry([]Client{
+		{ID: "grafana", Secret: "s", RedirectURIs: []string{"https://grafana.example.com/login/generic_oauth"}},
+		{ID: "immich", Public: true, RedirectURIs: []string{"app.immich:///oauth-callback"}},
+	})
+	f.Fuzz(func(t *testing.T, query string) {
+		q, err := url.ParseQuery(query)
+		if err != nil {
+			return
+		}
+		ar, e := ParseAuthRequest(r, q)
+		if e == nil {
+			if ar.Client == nil || !ar.Client.RedirectAllowed(ar.RedirectURI) {
+				t.Fatalf("accepted %+v", ar)
+			}
+			if ar.Client.Public && ar.CodeChallenge == "" {
+				t.Fatal("a public client without PKCE")
+			}
+			return
+		}
+		if e.Redirect {
+			c := r.Lookup(first(q, "client_id"))
+			if c == nil || !c.RedirectAllowed(first(q, "redirect_uri")) {
+				t.Fatalf("would redirect %v to an unregistered URI", q)
+			}
 		}
 	})
 }
