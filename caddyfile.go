@@ -51,6 +51,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    login_title      <text>
 //	    login_logo       <url or file>
 //	    login_template   <file>
+//	    oidc_client      <id> { … }   (oidc_caddyfile.go)
 //	}
 //
 // Mistakes are reported with the file and line of the option.
@@ -187,6 +188,10 @@ func (p *PlexAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			default:
 				return d.Errf("store takes `caddy`, `redis <redis-url>` or `memory`")
 			}
+		case "oidc_client":
+			if err := p.parseOIDCClient(d); err != nil {
+				return err
+			}
 		case "secret":
 			args := d.RemainingArgs()
 			if len(args) == 0 {
@@ -211,6 +216,9 @@ func (p *PlexAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if msg := p.admissionError(); msg != "" {
 		return blockErr(msg)
 	}
+	if msg := p.oidcClientsError(); msg != "" {
+		return blockErr(msg)
+	}
 	return nil
 }
 
@@ -218,6 +226,7 @@ func (p *PlexAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 // up. Any other option given twice is a mistake (which one was meant?).
 var repeatableOptions = map[string]struct{}{
 	"server": {}, "allow_users": {}, "redirect_domains": {}, "allow_tier": {}, "secret": {},
+	"oidc_client": {},
 }
 
 var _ caddyfile.Unmarshaler = (*PlexAuth)(nil)

@@ -220,6 +220,11 @@ type PlexAuth struct {
 	// their Plex token; see AppSignIn. Default: off.
 	AppSignIn *AppSignIn `json:"app_sign_in,omitempty"`
 
+	// OIDCClients make the block an OpenID Connect provider for these
+	// applications (oidc.go, docs/oidc.md), its issuer the site's origin
+	// plus the prefix. Default: none; the provider's endpoints answer 404.
+	OIDCClients []OIDCClient `json:"oidc_clients,omitempty"`
+
 	logger        *zap.Logger
 	audit         *zap.Logger // http.handlers.plex_auth.audit (audit.go)
 	revalidate    time.Duration
@@ -241,8 +246,9 @@ type PlexAuth struct {
 	appOrigin        string
 	limits           *signinLimits
 	limitsKey        string
-	owner            *ownerList // with owner_token
-	app              *appState  // with app_sign_in (apphook.go)
+	owner            *ownerList    // with owner_token
+	app              *appState     // with app_sign_in (apphook.go)
+	oidc             *oidcProvider // with oidc_client (oidc.go)
 
 	cookieDomainWarned uint32 // set once the cookie_domain warning is logged
 
@@ -393,6 +399,9 @@ func (h *PlexAuth) Provision(ctx caddy.Context) error {
 	if err := h.provisionAppSignIn(); err != nil {
 		return fmt.Errorf("plex_auth: %v", err)
 	}
+	if err := h.provisionOIDC(ctx); err != nil {
+		return fmt.Errorf("plex_auth: %v", err)
+	}
 	h.placeholderFacts = learnPlaceholderFacts(ctx)
 	for _, f := range h.placeholderFacts {
 		if f.mapWrites && f.plexAuths > 0 {
@@ -474,6 +483,9 @@ func (h *PlexAuth) Validate() error {
 		if err := checkCookieDomain(h.CookieDomain); err != nil {
 			return fmt.Errorf("plex_auth: cookie_domain: %v", err)
 		}
+	}
+	if msg := h.oidcClientsError(); msg != "" {
+		return errors.New("plex_auth: " + msg)
 	}
 	if time.Duration(h.SessionTTL) <= 0 {
 		return errors.New("plex_auth: session_ttl must be positive")

@@ -218,8 +218,11 @@ func (sc *Cache) Destruct() error {
 	return nil
 }
 
-// storeResult records whether the store answered, logging changes only.
-func (sc *Cache) storeResult(err error) {
+// StoreResult records whether the store answered a call (err nil or
+// ErrNotFound: it did), for a caller that used the store itself (Store):
+// the change is logged once each way and counted, as for the cache's own
+// calls.
+func (sc *Cache) StoreResult(err error) {
 	if err == nil || errors.Is(err, ErrNotFound) {
 		if sc.storeDown.CompareAndSwap(true, false) {
 			sc.log.Info("session store reachable again", zap.String("store", sc.store.Describe()))
@@ -292,7 +295,7 @@ func (sc *Cache) loadFromStore(id string, seen *Session) (*Session, error) {
 	// The copy counts as read when the read began (see checkSignouts).
 	readAt := time.Now().UnixNano()
 	b, err := sc.store.Load(ctx, storeKey(id))
-	sc.storeResult(err)
+	sc.StoreResult(err)
 	if err != nil {
 		return nil, err
 	}
@@ -304,14 +307,14 @@ func (sc *Cache) loadFromStore(id string, seen *Session) (*Session, error) {
 		return nil, ErrNotFound
 	}
 	ended, err := sc.endedBySignout(ctx, s)
-	sc.storeResult(err)
+	sc.StoreResult(err)
 	if err != nil {
 		return nil, err
 	}
 	if ended {
 		// Ended through the admin API (signout.go): the entry goes, so no
 		// instance reads it again.
-		sc.storeResult(sc.store.Remove(ctx, storeKey(id)))
+		sc.StoreResult(sc.store.Remove(ctx, storeKey(id)))
 		if sc.cfg.EndedBySignout != nil {
 			sc.cfg.EndedBySignout(s)
 		}
@@ -371,7 +374,7 @@ func (sc *Cache) Put(ctx context.Context, id string, s *Session) error {
 		sctx, cancel := context.WithTimeout(ctx, StoreTimeout)
 		err = sc.store.Save(sctx, storeKey(id), b, s.Expires)
 		cancel()
-		sc.storeResult(err)
+		sc.StoreResult(err)
 		if err != nil {
 			return err
 		}
@@ -386,7 +389,7 @@ func (sc *Cache) Put(ctx context.Context, id string, s *Session) error {
 // dropped: a re-check never brings back a session that ended meanwhile.
 // The store is written with replace, which only overwrites an entry that is
 // still there, so a logout cannot slip in between a check and the write.
-// A store that fails leaves the result in memory only (storeResult logs it).
+// A store that fails leaves the result in memory only (StoreResult logs it).
 func (sc *Cache) Update(id string, old, s *Session) {
 	if !sc.Holds(id, old) {
 		return
@@ -399,7 +402,7 @@ func (sc *Cache) Update(id string, old, s *Session) {
 		ctx, cancel := context.WithTimeout(context.Background(), StoreTimeout)
 		err = sc.store.Replace(ctx, storeKey(id), b, s.Expires)
 		cancel()
-		sc.storeResult(err)
+		sc.StoreResult(err)
 		if errors.Is(err, ErrNotFound) {
 			sc.memMu.Lock()
 			if sc.Holds(id, old) {
@@ -443,7 +446,7 @@ func (sc *Cache) Remove(id string) {
 	defer cancel()
 	key := storeKey(id)
 	err := sc.store.Remove(ctx, key)
-	sc.storeResult(err)
+	sc.StoreResult(err)
 	if err != nil {
 		sc.mu.Lock()
 		sc.pendingRemoval[key] = struct{}{}
@@ -457,7 +460,7 @@ func (sc *Cache) probeStore() {
 	ctx, cancel := context.WithTimeout(context.Background(), StoreTimeout)
 	defer cancel()
 	_, err := sc.store.Load(ctx, storeKey("plex_auth store probe"))
-	sc.storeResult(err)
+	sc.StoreResult(err)
 }
 
 func (sc *Cache) retryRemovals() {
@@ -471,7 +474,7 @@ func (sc *Cache) retryRemovals() {
 		ctx, cancel := context.WithTimeout(context.Background(), StoreTimeout)
 		err := sc.store.Remove(ctx, k)
 		cancel()
-		sc.storeResult(err)
+		sc.StoreResult(err)
 		if err != nil {
 			return
 		}

@@ -55,7 +55,7 @@ func (sc *Cache) ClaimPin(ctx context.Context, key string, ttl time.Duration) (b
 	sctx, cancel := context.WithTimeout(ctx, StoreTimeout)
 	defer cancel()
 	claimed, err := sc.store.ClaimPin(sctx, key, time.Now().Add(ttl))
-	sc.storeResult(err)
+	sc.StoreResult(err)
 	if err != nil {
 		sc.pins.Delete(key)
 		return false, err
@@ -73,6 +73,6 @@ func (sc *Cache) ReleasePin(key string) {
 	if sc.store != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), StoreTimeout)
 		defer cancel()
-		sc.storeResult(sc.store.UnclaimPin(ctx, key))
+		sc.StoreResult(sc.store.UnclaimPin(ctx, key))
 	}
 }

@@ -116,7 +116,7 @@ func (sc *Cache) EndAccount(ctx context.Context, userID int64, at time.Time) ([]
 			err = sc.store.SaveSignout(sctx, signoutKey(userID), mark, ttl)
 		}
 		cancel()
-		sc.storeResult(err)
+		sc.StoreResult(err)
 		errs = append(errs, err)
 	}
 	var ended []*Session
@@ -150,7 +150,7 @@ func (sc *Cache) bumpSignouts(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(ctx, StoreTimeout)
 	defer cancel()
 	err := sc.store.BumpSignouts(sctx)
-	sc.storeResult(err)
+	sc.StoreResult(err)
 	return err
 }
 
@@ -189,7 +189,7 @@ func (sc *Cache) recordSignoutMark(ctx context.Context, s *Session) error {
 	sctx, cancel := context.WithTimeout(ctx, StoreTimeout)
 	defer cancel()
 	mark, err := sc.store.LoadSignout(sctx, signoutKey(s.UserID))
-	sc.storeResult(err)
+	sc.StoreResult(err)
 	if err != nil {
 		return err
 	}

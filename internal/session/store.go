@@ -88,6 +88,24 @@ type Store interface {
 	UnclaimPin(ctx context.Context, key string) error
 }
 
+// CodeStore is what the Caddy storage and Redis stores also keep:
+// short-lived one-shot records (OpenID Connect authorization codes), so
+// that with a shared store any instance redeems a code another issued.
+// Each value begins with its expiry, as session entries do, so the Caddy
+// store's Sweep drops it. It is internal/oidc's CodeStore; a memory-only
+// block keeps its codes in memory instead.
+type CodeStore interface {
+	// PutCode stores val under key until expires, replacing what is there.
+	PutCode(ctx context.Context, key string, val []byte, expires time.Time) error
+	// SwapCode replaces the value under key by val (until expires) and
+	// returns the value it replaced, in one step as seen by every other
+	// caller, on every instance; when key holds nothing (or only an expired
+	// value) it writes nothing and returns nil.
+	SwapCode(ctx context.Context, key string, val []byte, expires time.Time) ([]byte, error)
+	// PeekCode returns the live value under key, or nil.
+	PeekCode(ctx context.Context, key string) ([]byte, error)
+}
+
 // storeKey is the entry name of a session: a hash of its id, so the name
 // does not give the id away.
 func storeKey(id string) string {

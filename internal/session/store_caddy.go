@@ -84,9 +84,9 @@ func (c *CaddyStore) Remove(ctx context.Context, key string) error {
 }
 
 // Sweep implements Store: it drops the expired session entries, pin
-// claims and sign-out markers.
+// claims, sign-out markers and one-shot records (codes).
 func (c *CaddyStore) Sweep(ctx context.Context) error {
-	return errors.Join(c.sweepPrefix(ctx, caddyStorePrefix), c.sweepPrefix(ctx, caddyPinPrefix), c.sweepPrefix(ctx, caddySignoutPrefix))
+	return errors.Join(c.sweepPrefix(ctx, caddyStorePrefix), c.sweepPrefix(ctx, caddyPinPrefix), c.sweepPrefix(ctx, caddySignoutPrefix), c.sweepPrefix(ctx, caddyCodePrefix))
 }
 
 // sweepPrefix drops the expired entries under prefix: sessions, pin claims
@@ -203,4 +203,47 @@ func (c *CaddyStore) UnclaimPin(ctx context.Context, key string) error {
 }
 
 // Interface guard
-var _ Store = (*CaddyStore)(nil)
+var (
+	_ Store     = (*CaddyStore)(nil)
+	_ CodeStore = (*CaddyStore)(nil)
+)
+
+// One-shot records (OpenID Connect authorization codes, internal/oidc).
+// Caddy's storage has no atomic swap, so a swap is done under the storage
+// lock, which Caddy's storage modules share between instances (as pin
+// claims are).
+
+const caddyCodePrefix = "plex_auth/oidc_codes"
+
+// PutCode implements CodeStore.
+func (c *CaddyStore) PutCode(ctx context.Context, key string, val []byte, _ time.Time) error {
+	return c.st.Store(ctx, caddyCodePrefix+"/"+key, val)
+}
+
+// SwapCode implements CodeStore.
+func (c *CaddyStore) SwapCode(ctx context.Context, key string, val []byte, _ time.Time) ([]byte, error) {
+	lock := "plex_auth_oidc_code_" + key
+	if err := c.st.Lock(ctx, lock); err != nil {
+		return nil, err
+	}
+	defer func() { _ = c.st.Unlock(context.WithoutCancel(ctx), lock) }()
+	old, err := c.PeekCode(ctx, key)
+	if old == nil || err != nil {
+		return nil, err
+	}
+	return old, c.st.Store(ctx, caddyCodePrefix+"/"+key, val)
+}
+
+// PeekCode implements CodeStore.
+func (c *CaddyStore) PeekCode(ctx context.Context, key string) ([]byte, error) {
+	b, err := c.st.Load(ctx, caddyCodePrefix+"/"+key)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	case !entryExpiry(b).After(time.Now()):
+		return nil, nil // not swept yet
+	}
+	return b, nil
+}

@@ -173,4 +173,45 @@ func (r *RedisStore) UnclaimPin(ctx context.Context, key string) error {
 }
 
 // Interface guard
-var _ Store = (*RedisStore)(nil)
+var (
+	_ Store     = (*RedisStore)(nil)
+	_ CodeStore = (*RedisStore)(nil)
+)
+
+// One-shot records (OpenID Connect authorization codes, internal/oidc):
+// Redis expires them itself, and a swap is one SET … XX GET, which
+// replaces the value only if there is one and answers the value it
+// replaced, in one step.
+
+const redisCodePrefix = "plex_auth:oidc_code:"
+
+// PutCode implements CodeStore.
+func (r *RedisStore) PutCode(ctx context.Context, key string, val []byte, expires time.Time) error {
+	ttl := time.Until(expires)
+	if ttl <= 0 {
+		return nil
+	}
+	return r.c.Set(ctx, redisCodePrefix+key, val, ttl).Err()
+}
+
+// SwapCode implements CodeStore.
+func (r *RedisStore) SwapCode(ctx context.Context, key string, val []byte, expires time.Time) ([]byte, error) {
+	ttl := time.Until(expires)
+	if ttl <= 0 {
+		ttl = time.Second
+	}
+	old, err := r.c.SetArgs(ctx, redisCodePrefix+key, val, redis.SetArgs{Mode: "XX", Get: true, TTL: ttl}).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	return old, err
+}
+
+// PeekCode implements CodeStore.
+func (r *RedisStore) PeekCode(ctx context.Context, key string) ([]byte, error) {
+	b, err := r.c.Get(ctx, redisCodePrefix+key).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	return b, err
+}
