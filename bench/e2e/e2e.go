@@ -41,6 +41,11 @@ type options struct {
 	threads  int
 	out      string
 	pprof    bool
+
+	instructions bool // count instructions under callgrind instead (instr.go)
+	requests     int  // requests per site and round, with -instructions
+	warmupReqs   int  // unmeasured requests per site, with -instructions
+	forwardAuth  bool // measure forward_auth too, with -instructions
 }
 
 // site is one thing to measure.
@@ -78,6 +83,10 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.threads, "t", 1, "wrk threads")
 	fs.StringVar(&o.out, "out", "bench/out", "directory for the Caddy binary, its config, storage and log")
 	fs.BoolVar(&o.pprof, "pprof", false, "save Caddy's CPU profile of each site's first round in the out directory")
+	fs.BoolVar(&o.instructions, "instructions", false, "count instructions per request under valgrind's callgrind instead of CPU time under wrk")
+	fs.IntVar(&o.requests, "n", 2000, "with -instructions: keep-alive requests per site and round")
+	fs.IntVar(&o.warmupReqs, "warmup-n", 200, "with -instructions: unmeasured requests per site before the rounds")
+	fs.BoolVar(&o.forwardAuth, "forward-auth", true, "with -instructions: measure forward_auth too")
 }
 
 // benchmark runs the benchmark against plex and says how it ended: 0, or
@@ -107,6 +116,9 @@ func run(o options, plex plexTV) error {
 	log.Printf("building %s", bin)
 	if err := buildCaddy(bin); err != nil {
 		return err
+	}
+	if o.instructions {
+		return runInstructions(o, plex, out, bin)
 	}
 
 	ports, err := freePorts(7)
