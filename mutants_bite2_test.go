@@ -6,6 +6,7 @@ package plexauth
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -107,4 +108,187 @@ func TestServerGivenAsAPlaceholderIsExpanded(t *testing.T) {
 	if got := e.up.last().Header.Get("Remote-Groups"); got != tierFriend {
 		t.Fatalf("Remote-Groups = %q, want %q", got, tierFriend)
 	}
+}
+
+// urls.go:88: one backslash, tab or newline in front is made a "/" as a
+// run of them is; only a lone "/" is left as it is.
+func TestOneLeadingSlashReplacesALoneBackslash(t *testing.T) {
+	for in, want := range map[string]string{`\tools/x`: "/tools/x", "\t/x": "/x", "\nx": "/x", "/x": "/x", "x": "/x"} {
+		if got := oneLeadingSlash(in); got != want {
+			t.Errorf("oneLeadingSlash(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// rules.go:103: a machine identifier is letters, digits, '-' and '_';
+// every other byte is refused, wherever it is.
+func TestServerIDTakesOnlyLettersDigitsDashAndUnderscore(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		ok := c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '_'
+		for _, id := range []string{string(rune(c)) + machineID[1:], machineID[:20] + string([]byte{byte(c)}) + machineID[21:]} {
+			if err := checkServerID(id); (err == nil) != ok {
+				t.Errorf("checkServerID(%q) = %v, want accepted %v", id, err, ok)
+			}
+		}
+	}
+}
+
+// rules.go:113-124: cookie_domain is a bare domain; each way it is not one
+// is refused for what it is.
+func TestCookieDomainMustBeABareDomain(t *testing.T) {
+	for d, want := range map[string]string{
+		"https://example.com": "has a scheme",
+		"example.com/tools":   "has a path",
+		"example.com?x":       "has a path",
+		"example.com#x":       "has a path",
+		"example.com:443":     "has a port",
+		"exa mple.com":        "is not a domain",
+		"example.com\t":       "is not a domain",
+		"a;b.com":             "is not a domain",
+		"a,b.com":             "is not a domain",
+		`"example.com"`:       "is not a domain",
+		"a=b.com":             "is not a domain",
+		".":                   "is not a domain",
+		"..":                  "is not a domain",
+	} {
+		if err := checkCookieDomain(d); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("checkCookieDomain(%q) = %v, want an error saying %q", d, err, want)
+		}
+	}
+	for _, d := range []string{"example.com", ".example.com", "example.test", "localhost", "10.0.0.1"} {
+		if err := checkCookieDomain(d); err != nil {
+			t.Errorf("checkCookieDomain(%q) = %v, want nil", d, err)
+		}
+	}
+}
+
+// rules.go:135: no host, or no domain once its leading dot is gone,
+// matches nothing, a name ending in a dot included.
+func TestHostUnderAnEmptyCookieDomainIsNone(t *testing.T) {
+	for _, c := range [][2]string{{"example.com.", "."}, {"", ""}, {":8080", "."}, {"a.", ""}} {
+		if hostUnderCookieDomain(c[0], c[1]) {
+			t.Errorf("hostUnderCookieDomain(%q, %q) = true, want false", c[0], c[1])
+		}
+	}
+}
+
+// rules.go:44 (decide) and the README's promise: with owner_token, a block
+// that cannot decide (here: the token's account does not own the server)
+// answers a signed-in request 503, not a refusal as if the account had no
+// access.
+func TestSignedInRequestToABlockThatCannotDecideGets503(t *testing.T) {
+	e := newEnv(t, basicSite)
+	// The friend's token passed as the owner's: that account does not own
+	// the server.
+	e.load(`http://localhost:SITEPORT {
+	route /owned/* {
+		plex_auth {
+			server ` + machineID + `
+			owner_token ` + e.plex.Account("friend").Token + `
+			{PLEX}
+		}
+	}
+	plex_auth {
+		server ` + machineID + `
+		{PLEX}
+	}
+	reverse_proxy {UP}
+}`)
+	b := newBrowser(t)
+	resp, body := e.signIn(b, "friend", "/library")
+	expectStatus(t, resp, http.StatusFound, body)
+	resp, body = b.get("/library")
+	expectStatus(t, resp, http.StatusOK, body)
+	resp, body = b.get("/owned/x")
+	expectStatus(t, resp, http.StatusServiceUnavailable, body)
+	resp, body = b.get("/owned/x", "Accept", "application/json")
+	expectStatus(t, resp, http.StatusServiceUnavailable, body)
+}
+
+// copyState gives to the state cookie b holds, as a copy of it
+// would be replayed.
+func copyState(t *testing.T, b *browser) *browser {
+	t.Helper()
+	st := stateCookie(b)
+	if st == nil {
+		t.Fatal("no state cookie to copy")
+	}
+	c := newBrowser(t)
+	u, _ := url.Parse(siteURL + "/_plexauth/")
+	c.jar.SetCookies(u, []*http.Cookie{{Name: st.Name, Value: st.Value, Path: "/_plexauth/"}})
+	return c
+}
+
+// poll.go:57-106: a sign-in that has ended (used, expired, its token
+// refused) clears the browser's state cookie, whichever way it ended and
+// for a copy of the cookie too; one whose account could not be read
+// (plex.tv failing) gives up its claim, so the next poll finishes it.
+func TestEndedSignInClearsTheStateCookieEveryWay(t *testing.T) {
+	e := newEnv(t, basicSite)
+	cleared := func(t *testing.T, b *browser, what string) {
+		t.Helper()
+		if stateCookie(b) != nil {
+			t.Errorf("%s: the state cookie is still there", what)
+		}
+	}
+
+	t.Run("a copy of a finished sign-in", func(t *testing.T) {
+		a := newBrowser(t)
+		code := startPopup(t, e, a, "/")
+		replay := copyState(t, a)
+		if err := e.plex.Approve(code, "friend"); err != nil {
+			t.Fatal(err)
+		}
+		if resp, ans := pollJSON(t, a); resp.StatusCode != http.StatusOK || ans.Status != "ok" {
+			t.Fatalf("the sign-in: %d %+v", resp.StatusCode, ans)
+		}
+		cleared(t, a, "signed in")
+		if resp, ans := pollJSON(t, replay); resp.StatusCode != http.StatusBadRequest || ans.Status != "error" || replay.cookie("plex_auth_session") != nil {
+			t.Fatalf("the copy: %d %+v", resp.StatusCode, ans)
+		}
+		cleared(t, replay, "the copy of a finished sign-in")
+	})
+	t.Run("a copy of an expired sign-in", func(t *testing.T) {
+		a := newBrowser(t)
+		startPopup(t, e, a, "/")
+		replay := copyState(t, a)
+		e.plex.ExpirePins()
+		if resp, _ := pollJSON(t, a); resp.StatusCode != http.StatusGone {
+			t.Fatalf("expired: %d", resp.StatusCode)
+		}
+		cleared(t, a, "expired")
+		if resp, _ := pollJSON(t, replay); resp.StatusCode != http.StatusGone {
+			t.Fatalf("the copy of an expired sign-in: %d", resp.StatusCode)
+		}
+		cleared(t, replay, "the copy of an expired sign-in")
+	})
+	t.Run("a token plex.tv refuses", func(t *testing.T) {
+		a := newBrowser(t)
+		code := startPopup(t, e, a, "/")
+		if err := e.plex.Approve(code, "homie"); err != nil {
+			t.Fatal(err)
+		}
+		e.plex.SetTokenStatus("homie", http.StatusUnauthorized)
+		defer e.plex.SetTokenStatus("homie", 0)
+		if resp, ans := pollJSON(t, a); resp.StatusCode != http.StatusGone || ans.Status != "expired" {
+			t.Fatalf("refused token: %d %+v", resp.StatusCode, ans)
+		}
+		cleared(t, a, "a refused token")
+	})
+	t.Run("the account could not be read", func(t *testing.T) {
+		a := newBrowser(t)
+		code := startPopup(t, e, a, "/")
+		if err := e.plex.Approve(code, "owner"); err != nil {
+			t.Fatal(err)
+		}
+		e.plex.SetTokenStatus("owner", http.StatusServiceUnavailable)
+		resp, ans := pollJSON(t, a)
+		e.plex.SetTokenStatus("owner", 0)
+		if resp.StatusCode != http.StatusServiceUnavailable || ans.Status != "error" || stateCookie(a) == nil {
+			t.Fatalf("plex.tv failing: %d %+v, state cookie kept %v", resp.StatusCode, ans, stateCookie(a) != nil)
+		}
+		if resp, ans := pollJSON(t, a); resp.StatusCode != http.StatusOK || ans.Status != "ok" {
+			t.Fatalf("asked again once plex.tv answers: %d %+v, want the sign-in finished", resp.StatusCode, ans)
+		}
+	})
 }
