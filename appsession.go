@@ -63,7 +63,7 @@ func withApp(apps []AppSession, e AppSession) []AppSession {
 // copied (TestSessionWithAppsCopiesEveryStoredField).
 func sessionWithApps(s *Session, apps []AppSession) *Session {
 	n := &Session{
-		UserID: s.UserID, UUID: s.UUID, Username: s.Username, Email: s.Email, Title: s.Title,
+		UserID: s.UserID, UUID: s.UUID, Username: s.Username, Email: s.Email, Title: s.Title, Thumb: s.Thumb,
 		Servers: s.Servers, Token: s.Token, Created: s.Created, Expires: s.Expires, Checked: s.Checked,
 		SignoutMark: s.SignoutMark, Apps: apps,
 	}

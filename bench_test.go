@@ -155,6 +155,7 @@ func benchSession(i int, now time.Time, ttl time.Duration) *Session {
 		Username: fmt.Sprintf("viewer%d", i),
 		Email:    fmt.Sprintf("viewer%d@example.com", i),
 		Title:    fmt.Sprintf("Viewer %d", i),
+		Thumb:    fmt.Sprintf("https://plex.tv/users/%016x/avatar", 0x5eed0000+i),
 		Servers:  map[string]string{machineID: access.TierFriend},
 		Token:    fmt.Sprintf("tok-%016x", i),
 		Created:  now,

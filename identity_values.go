@@ -1,6 +1,7 @@
 package plexauth
 
 import (
+	"net/url"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -27,11 +28,26 @@ func accountSession(u *plextv.Account, servers map[string]string, token string) 
 		Username: cleanAccountValue(u.Username),
 		Email:    cleanAccountValue(u.Email),
 		Title:    cleanAccountValue(u.Title),
+		Thumb:    avatarURL(u.Thumb),
 		Servers:  servers,
 		Token:    token,
 	}
 	s.Prepare()
 	return s
+}
+
+// avatarURL is the account's avatar URL if it is a clean https URL of at
+// most maxAccountValue bytes (plex.tv's are https://plex.tv/users/<uuid>/avatar?c=…),
+// else "": it goes to OpenID Connect clients as `picture`, which they may
+// show in a page.
+func avatarURL(v string) string {
+	if len(v) > maxAccountValue || !isCleanAccountValue(v) || !strings.HasPrefix(v, "https://") || strings.ContainsAny(v, " \"<>\\`") {
+		return ""
+	}
+	if u, err := url.Parse(v); err != nil || u.Host == "" || u.User != nil {
+		return ""
+	}
+	return v
 }
 
 // cleanAccountValue drops control characters (C0, DEL, C1) and bytes that

@@ -122,3 +122,24 @@ func FuzzCleanAccountValue(f *testing.F) {
 		}
 	})
 }
+
+// The avatar goes to OpenID Connect clients as picture, which they may put
+// in a page: only a clean https URL passes, whole or not at all.
+func TestAvatarURLIsAnHTTPSURLOrNothing(t *testing.T) {
+	for v, want := range map[string]string{
+		"https://plex.tv/users/0123456789abcdef/avatar?c=1700000000": "https://plex.tv/users/0123456789abcdef/avatar?c=1700000000",
+		"":                               "",
+		"http://plex.tv/users/x/avatar":  "",
+		"javascript:alert(1)":            "",
+		"https://plex.tv/a\"><script>":   "",
+		"https://plex.tv/a b":            "",
+		"https://user:pw@plex.tv/avatar": "",
+		"https:///avatar":                "",
+		"https://plex.tv/\x00avatar":     "",
+		"https://plex.tv/" + strings.Repeat("a", maxAccountValue): "",
+	} {
+		if got := avatarURL(v); got != want {
+			t.Errorf("avatarURL(%q) = %q, want %q", v, got, want)
+		}
+	}
+}

@@ -299,6 +299,12 @@ func (h *PlexAuth) Provision(ctx caddy.Context) error {
 	if h.Timeout == 0 {
 		h.Timeout = caddy.Duration(defaultTimeout)
 	}
+	// A server may be a placeholder ({env.PLEX_SERVER}), which the
+	// Caddyfile leaves to here; Validate then checks what it expanded to.
+	repl := caddy.NewReplacer()
+	for i, id := range h.Servers {
+		h.Servers[i] = strings.TrimSpace(repl.ReplaceAll(id, ""))
+	}
 	tiers := h.AllowTiers
 	if len(tiers) == 0 {
 		tiers = []string{access.TierOwner, access.TierHome, access.TierFriend}

@@ -224,7 +224,7 @@ func (h *PlexAuth) issuer(r *http.Request) string {
 // the tier this block found. The app sign-in's whoami answers the same
 // facts (account id, uuid, username, title, email, tier).
 func oidcIdentity(s *Session, tier string) oidc.Identity {
-	id := oidc.Identity{Subject: s.UUID, PreferredUsername: s.Username, Name: s.Title, Email: s.Email, PlexUserID: s.UserID}
+	id := oidc.Identity{Subject: s.UUID, PreferredUsername: s.Username, Name: s.Title, Email: s.Email, Picture: s.Thumb, PlexUserID: s.UserID}
 	if id.Subject == "" {
 		id.Subject = "plex-" + strconv.FormatInt(s.UserID, 10)
 	}

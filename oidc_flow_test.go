@@ -159,6 +159,7 @@ type plexClaims struct {
 	PreferredUsername string   `json:"preferred_username"`
 	Name              string   `json:"name"`
 	Email             string   `json:"email"`
+	Picture           string   `json:"picture"`
 	Groups            []string `json:"groups"`
 	PlexUserID        int64    `json:"plex_user_id"`
 	AuthTime          int64    `json:"auth_time"`
@@ -180,6 +181,10 @@ func TestOIDCOwnerSignsInToARelyingParty(t *testing.T) {
 			!slices.Equal(c.Groups, []string{"owner"}) || c.PlexUserID != int64(owner.ID) || c.AuthTime == 0 {
 			t.Fatalf("ID token claims %+v, want the owner's (uuid %s, id %d)", c, owner.UUID, owner.ID)
 		}
+		// picture is the avatar plex.tv gives for the account (its "thumb").
+		if !strings.HasPrefix(c.Picture, "https://plex.tv/users/"+owner.UUID+"/avatar") {
+			t.Fatalf("ID token picture %q, want the account's Plex avatar", c.Picture)
+		}
 		if idt.Issuer != issuerURL() || !slices.Equal(idt.Audience, []string{"grafana"}) {
 			t.Fatalf("iss %q aud %v", idt.Issuer, idt.Audience)
 		}
@@ -192,7 +197,7 @@ func TestOIDCOwnerSignsInToARelyingParty(t *testing.T) {
 		}
 		var uc plexClaims
 		_ = ui.Claims(&uc)
-		if ui.Subject != owner.UUID || uc.PreferredUsername != "owner" || !slices.Equal(uc.Groups, []string{"owner"}) {
+		if ui.Subject != owner.UUID || uc.PreferredUsername != "owner" || !slices.Equal(uc.Groups, []string{"owner"}) || uc.Picture != c.Picture {
 			t.Fatalf("userinfo %+v", uc)
 		}
 	}

@@ -17,6 +17,9 @@ type Account struct {
 	Username string `json:"username"`
 	Title    string `json:"title"`
 	Email    string `json:"email"`
+	// Thumb is the account's avatar URL (plex.tv's "thumb"); it may be
+	// empty.
+	Thumb string `json:"thumb"`
 }
 
 // Device is the part of plex.tv's PlexDevice this module uses: one entry of

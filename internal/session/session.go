@@ -21,6 +21,9 @@ type Session struct {
 	Username string `json:"username"`
 	Email    string `json:"email"`
 	Title    string `json:"title"`
+	// Thumb is the account's avatar URL as plex.tv gave it (https only,
+	// else empty): what an OpenID Connect client gets as `picture`.
+	Thumb string `json:"thumb,omitempty"`
 	// Servers maps the machine identifier of every Plex Media Server the
 	// account can reach to its tier there, as the decision spells tiers
 	// (owner, home or friend): plain strings, this package reads none.
