@@ -13,6 +13,8 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/intercept"
 	maphandler "github.com/caddyserver/caddy/v2/modules/caddyhttp/map"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+
+	"github.com/caddy-plexauth/caddy-plexauth/internal/session"
 )
 
 // The placeholders of a signed-in request, {http.auth.user.id} and the
@@ -133,7 +135,13 @@ func (h *PlexAuth) setIdentity(r *http.Request, srv *caddyhttp.Server, s *Sessio
 		if f.mayBeSet {
 			repl.DeleteByPrefix(userPlaceholderPrefix)
 		}
-		if fresh {
+		switch {
+		case fresh && vars == nil:
+			// The server's only plex_auth: nobody updates the answers
+			// later in the request, so the session's own provider
+			// answers, made once per session object and tier.
+			repl.Map(sessionProvider(s, tier))
+		case fresh:
 			repl.Map(ri.placeholder)
 		}
 	}
@@ -154,6 +162,19 @@ func (h *PlexAuth) setIdentity(r *http.Request, srv *caddyhttp.Server, s *Sessio
 	} else {
 		delete(r.Header, "Remote-Groups")
 	}
+}
+
+// sessionProvider is the placeholder provider of s admitted at tier, as
+// requestIdentity.placeholder answers them: the one made for s before if
+// it was for the same tier, else a new one, kept for the next request.
+func sessionProvider(s *Session, tier string) caddy.ReplacerFunc {
+	if p := s.Provider.Load(); p != nil && p.Tier == tier {
+		return p.Func
+	}
+	ri := &requestIdentity{s: s, tier: tierValue(tier)}
+	p := &session.PlaceholderProvider{Tier: tier, Func: ri.placeholder}
+	s.Provider.Store(p)
+	return p.Func
 }
 
 // dropIdentity is setIdentity's counterpart on every answer that does not

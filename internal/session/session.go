@@ -66,6 +66,19 @@ type Session struct {
 	// stored. A field, not a method, so that reading one on the request
 	// path costs what reading a field of the session always did.
 	Boxed Boxed `json:"-"`
+	// Provider is the placeholder provider the root package made for this
+	// object at the tier it was last admitted at (placeholders.go), so that
+	// it is made once, not on every request; not stored, and a new object
+	// starts without one.
+	Provider atomic.Pointer[PlaceholderProvider] `json:"-"`
+}
+
+// PlaceholderProvider is a replacer provider made for one session object
+// at one tier. Its answers come from that object alone, which no one
+// changes once a cache holds it.
+type PlaceholderProvider struct {
+	Tier string
+	Func func(key string) (any, bool)
 }
 
 // AppSession is an application session app_sign_in made for a session:

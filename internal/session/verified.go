@@ -1,7 +1,7 @@
 package session
 
 import (
-	"crypto/subtle"
+	"encoding/binary"
 	"hash/maphash"
 	"sync"
 	"sync/atomic"
@@ -226,12 +226,24 @@ func (v *VerifiedCookies) Len() int {
 }
 
 // constantTimeEqual compares two strings in time that depends only on
-// their lengths, without copying them.
+// their lengths, without copying them. It is crypto/subtle's
+// ConstantTimeCompare (https://pkg.go.dev/crypto/subtle#ConstantTimeCompare:
+// the XOR of every byte ORed together, no branch on the contents) taken
+// eight bytes at a time: a session cookie value is about 200 bytes, and a
+// byte at a time was 640 instructions of every signed-in request.
 func constantTimeEqual(a, b string) bool {
 	if len(a) != len(b) {
 		return false
 	}
-	return subtle.ConstantTimeCompare(
-		unsafe.Slice(unsafe.StringData(a), len(a)),
-		unsafe.Slice(unsafe.StringData(b), len(b))) == 1
+	x := unsafe.Slice(unsafe.StringData(a), len(a))
+	y := unsafe.Slice(unsafe.StringData(b), len(b))
+	var v uint64
+	for len(x) >= 8 && len(y) >= 8 {
+		v |= binary.LittleEndian.Uint64(x) ^ binary.LittleEndian.Uint64(y)
+		x, y = x[8:], y[8:]
+	}
+	for i := 0; i < len(x) && i < len(y); i++ {
+		v |= uint64(x[i] ^ y[i])
+	}
+	return v == 0 // the answer itself is no secret: the caller acts on it
 }

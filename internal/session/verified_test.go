@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -144,5 +145,28 @@ func TestVerifiedTableComparesTheWholeValueNotItsHash(t *testing.T) {
 	}
 	if _, ok := v.Get("plex_auth_session", "genuine-value", time.Now()); !ok {
 		t.Fatal("the genuine value is no longer remembered")
+	}
+}
+
+// constantTimeEqual takes eight bytes at a time and the rest one by one: a
+// difference in any byte of either part, or in the length, must show.
+func TestConstantTimeEqualSeesEveryByte(t *testing.T) {
+	for n := 0; n <= 40; n++ {
+		a := strings.Repeat("x", n)
+		if !constantTimeEqual(a, strings.Clone(a)) {
+			t.Fatalf("length %d: equal values compared unequal", n)
+		}
+		if constantTimeEqual(a, a+"x") || constantTimeEqual(a+"x", a) {
+			t.Fatalf("length %d: values of different lengths compared equal", n)
+		}
+		for i := range n {
+			for _, bit := range []byte{0x01, 0x80} {
+				b := []byte(a)
+				b[i] ^= bit
+				if constantTimeEqual(a, string(b)) {
+					t.Fatalf("length %d: a difference at byte %d (bit %#x) went unseen", n, i, bit)
+				}
+			}
+		}
 	}
 }
