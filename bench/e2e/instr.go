@@ -178,6 +178,7 @@ func keepAlive(s site, n int) error {
 // instrRun is one batch of requests against one site.
 type instrRun struct {
 	perReq  float64 // instructions per request
+	own     float64 // of which in the site's handler, next handler left out
 	elapsed time.Duration
 	dump    string
 }
@@ -221,8 +222,10 @@ func runInstructions(o options, plex plexTV, out, bin string) error {
 		{name: "plex_auth, signed in", port: ports[1], header: common},
 		{name: "basic_auth, cached", port: ports[2], header: append(slices.Clip(common), "Authorization: "+basicAuthHeader())},
 	}
+	handlers := []string{"", varsHandler, plexAuthHandler, basicAuthHandler}
 	if o.forwardAuth {
 		sites = append(sites, site{name: "forward_auth", port: ports[3], header: common})
+		handlers = append(handlers, "")
 	}
 	// The warm-up fills what the first requests fill (basic_auth's cache,
 	// the verified-cookie table, the connection's buffers and stacks).
@@ -252,7 +255,14 @@ func runInstructions(o options, plex plexTV, out, bin string) error {
 				return err
 			}
 			r := instrRun{perReq: float64(n) / float64(o.requests), elapsed: elapsed, dump: file}
-			log.Printf("round %d/%d %-22s %9.0f instructions/request (%s, %s)", round, o.rounds, s.name, r.perReq, elapsed.Round(time.Millisecond), filepath.Base(file))
+			if handlers[i] != "" {
+				own, err := handlerOwn(file, handlers[i])
+				if err != nil {
+					return err
+				}
+				r.own = float64(own) / float64(o.requests)
+			}
+			log.Printf("round %d/%d %-22s %9.0f instructions/request, %6.0f in the handler (%s, %s)", round, o.rounds, s.name, r.perReq, r.own, elapsed.Round(time.Millisecond), filepath.Base(file))
 			runs[i] = append(runs[i], r)
 		}
 	}
@@ -282,7 +292,7 @@ func runInstructions(o options, plex plexTV, out, bin string) error {
 		"Instructions of all Caddy's threads per request, median over rounds; ratios per round, median (min–max); efficiency is the baseline's count over the site's.\n",
 		o.rounds, o.requests, o.warmupReqs)
 	fmt.Println()
-	printInstrTable(sites, runs)
+	printInstrTable(sites, handlers, runs)
 	fmt.Println()
 	fmt.Printf("Idle, no requests, for %s (the longest batch): %d instructions, %.1f per request of a batch.\n",
 		longest.Round(time.Millisecond), idle, float64(idle)/float64(o.requests))
@@ -292,20 +302,23 @@ func runInstructions(o options, plex plexTV, out, bin string) error {
 
 // printInstrTable prints the median instructions per request and the
 // ratios taken within each round against no auth (sites[0]) and the no-op
-// middleware (sites[1]).
-func printInstrTable(sites []site, runs [][]instrRun) {
+// middleware (sites[1]); then the handlers' own instructions, which repeat
+// to the instruction, and the efficiency they give against the no-op.
+func printInstrTable(sites []site, handlers []string, runs [][]instrRun) {
 	fmt.Println("| site | instructions per request | range | over no auth | over no-op | efficiency vs no auth | efficiency vs no-op |")
 	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-	per := func(rs []instrRun) []float64 {
+	per := func(rs []instrRun, f func(instrRun) float64) []float64 {
 		v := make([]float64, len(rs))
 		for k, r := range rs {
-			v[k] = r.perReq
+			v[k] = f(r)
 		}
 		return v
 	}
-	noAuth, noop := per(runs[0]), per(runs[1])
+	total := func(r instrRun) float64 { return r.perReq }
+	own := func(r instrRun) float64 { return r.own }
+	noAuth, noop := per(runs[0], total), per(runs[1], total)
 	for i, s := range sites {
-		v := per(runs[i])
+		v := per(runs[i], total)
 		eff := func(base []float64) []float64 {
 			e := make([]float64, len(v))
 			for k := range v {
@@ -318,6 +331,21 @@ func printInstrTable(sites []site, runs [][]instrRun) {
 			s.name, m, slices.Min(v), slices.Max(v), 100*(slices.Max(v)-slices.Min(v))/2/m,
 			m-median(noAuth), m-median(noop), spread3(eff(noAuth)), spread3(eff(noop)))
 	}
+	fmt.Println()
+	fmt.Println("| handler | its own instructions per request | range | over the no-op's | efficiency vs no-op, own counts |")
+	fmt.Println("| --- | ---: | ---: | ---: | ---: |")
+	noopOwn := median(per(runs[1], own))
+	for i, s := range sites {
+		if handlers[i] == "" {
+			continue
+		}
+		v := per(runs[i], own)
+		m := median(v)
+		// The site as the no-op's requests would count with this
+		// handler's own instructions in place of the no-op's.
+		fmt.Printf("| %s (`%s`) | %.0f | %.0f–%.0f | %+.0f | %.3f |\n", s.name, handlers[i], m, slices.Min(v), slices.Max(v),
+			m-noopOwn, median(noop)/(median(noop)-noopOwn+m))
+	}
 }
 
 // spread3 is "median (min–max)" with three decimals throughout.
@@ -326,4 +354,69 @@ func spread3(v []float64) string {
 		return fmt.Sprintf("%.3f", v[0])
 	}
 	return fmt.Sprintf("%.3f (%.3f–%.3f)", median(v), slices.Min(v), slices.Max(v))
+}
+
+// The handlers whose own instructions the table shows: the function the
+// route calls, and everything it calls but the next handler.
+const (
+	plexAuthHandler  = "github.com/caddy-plexauth/caddy-plexauth.(*PlexAuth).ServeHTTP"
+	varsHandler      = "github.com/caddyserver/caddy/v2/modules/caddyhttp.VarsMiddleware.ServeHTTP"
+	basicAuthHandler = "github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth.Authentication.ServeHTTP"
+)
+
+// nextHandler is how a call to the next handler is named in a dump: any
+// ServeHTTP (Caddy's HandlerFunc, or the handler's own pointer-receiver
+// wrapper, through which callgrind sees a goroutine switch in the next
+// handler come back), or the middleware wrapper of Caddy's routes.
+func nextHandler(fn string) bool {
+	return strings.HasSuffix(fn, ".ServeHTTP") ||
+		strings.HasPrefix(fn, "github.com/caddyserver/caddy/v2/modules/caddyhttp.(*Route).ProvisionHandlers.wrapMiddleware")
+}
+
+// handlerOwn is the instructions in a dump (written with
+// --compress-strings=no) spent in fn itself and in what it called, calls
+// to the next handler left out. In the format
+// (https://valgrind.org/docs/manual/cl-format.html), the cost lines under
+// fn= are its own, and the one after each calls= line is the inclusive
+// cost of that call to cfn=. A recursion suffix ('2) names the same
+// function.
+func handlerOwn(path, fn string) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	base := func(name string) string { n, _, _ := strings.Cut(name, "'"); return n }
+	var n int64
+	in, skip, afterCalls, seen := false, false, false, false
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "fn="):
+			in = base(line[3:]) == fn
+			seen = seen || in
+		case strings.HasPrefix(line, "cfn="):
+			skip = nextHandler(base(line[4:]))
+		case strings.HasPrefix(line, "calls="):
+			afterCalls = true
+		case line != "" && (line[0] >= '0' && line[0] <= '9' || line[0] == '+' || line[0] == '-' || line[0] == '*'):
+			if fs := strings.Fields(line); in && len(fs) >= 2 && !(afterCalls && skip) {
+				c, err := strconv.ParseInt(fs[1], 10, 64)
+				if err != nil {
+					return 0, fmt.Errorf("%s: %q: %v", path, line, err)
+				}
+				n += c
+			}
+			afterCalls = false
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	if !seen {
+		return 0, fmt.Errorf("%s: no function %s", path, fn)
+	}
+	return n, nil
 }

@@ -1,0 +1,49 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// handlerOwn counts a handler's own lines and its calls, but not its call
+// to the next handler, and reads a recursion suffix as the same function.
+func TestHandlerOwnLeavesTheNextHandlerOut(t *testing.T) {
+	dump := `# callgrind format
+events: Ir
+fn=github.com/caddy-plexauth/caddy-plexauth.(*PlexAuth).ServeHTTP
+10 5
++2 7
+cfn=github.com/caddy-plexauth/caddy-plexauth.(*PlexAuth).setIdentity
+calls=1 100
+12 300
+cfn=github.com/caddyserver/caddy/v2/modules/caddyhttp.HandlerFunc.ServeHTTP
+calls=1 200
+13 90000
+fn=other
+1 1000
+cfn=github.com/caddy-plexauth/caddy-plexauth.(*PlexAuth).ServeHTTP
+calls=1 10
+2 312
+fn=github.com/caddy-plexauth/caddy-plexauth.(*PlexAuth).ServeHTTP'2
+14 11
+totals: 91623
+`
+	path := filepath.Join(t.TempDir(), "callgrind.out.1")
+	if err := os.WriteFile(path, []byte(dump), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := handlerOwn(path, plexAuthHandler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := int64(5 + 7 + 300 + 11); got != want {
+		t.Errorf("handlerOwn = %d, want %d", got, want)
+	}
+	if total, err := dumpTotal(path); err != nil || total != 91623 {
+		t.Errorf("dumpTotal = %d, %v; want 91623", total, err)
+	}
+	if _, err := handlerOwn(path, varsHandler); err == nil {
+		t.Error("handlerOwn found a function the dump does not have")
+	}
+}
