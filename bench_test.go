@@ -73,7 +73,7 @@ func benchHandlerWith(b *testing.B, plex *plextest.Server, server, handler map[s
 	cfg, _ := json.Marshal(map[string]any{
 		"admin":   map[string]any{"disabled": true},
 		"logging": map[string]any{"logs": map[string]any{"default": map[string]any{"level": "ERROR"}}},
-		"storage": map[string]any{"module": "file_system", "root": storage},
+		"storage": map[string]any{"module": "bench_counting", "root": storage},
 		"apps":    map[string]any{"http": map[string]any{"servers": map[string]any{"bench": srv}}},
 	})
 	if err := caddy.Load(cfg, true); err != nil {
@@ -87,6 +87,7 @@ func benchHandlerWith(b *testing.B, plex *plextest.Server, server, handler map[s
 	if !ok {
 		b.Fatal("the route's first handler is not plex_auth")
 	}
+	benchStoreCalls.Store(0) // Provision's own reads are not the request path's
 	return h
 }
 
@@ -125,11 +126,14 @@ func benchPlex(b *testing.B) *plextest.Server {
 	return plex
 }
 
+// expectNoPlexCalls fails b if the request path called plex.tv, or the
+// session store (bench_store_test.go).
 func expectNoPlexCalls(b *testing.B, plex *plextest.Server) {
 	b.Helper()
 	if n := len(plex.Requests()); n != 0 {
 		b.Fatalf("the request path made %d calls to plex.tv, want none", n)
 	}
+	expectNoStoreCalls(b)
 }
 
 // measureCPU adds cpu-ns/op, the process's CPU time per operation, to the
