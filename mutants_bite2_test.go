@@ -241,8 +241,13 @@ func TestEndedSignInClearsTheStateCookieEveryWay(t *testing.T) {
 		if err := e.plex.Approve(code, "friend"); err != nil {
 			t.Fatal(err)
 		}
-		if resp, ans := pollJSON(t, a); resp.StatusCode != http.StatusOK || ans.Status != "ok" {
+		resp, ans := pollJSON(t, a)
+		if resp.StatusCode != http.StatusOK || ans.Status != "ok" {
 			t.Fatalf("the sign-in: %d %+v", resp.StatusCode, ans)
+		}
+		// poll.go:230: the JSON is never sniffed as something else.
+		if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("poll's X-Content-Type-Options = %q, want nosniff", got)
 		}
 		cleared(t, a, "signed in")
 		if resp, ans := pollJSON(t, replay); resp.StatusCode != http.StatusBadRequest || ans.Status != "error" || replay.cookie("plex_auth_session") != nil {
