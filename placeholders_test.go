@@ -18,6 +18,8 @@ import (
 	maphandler "github.com/caddyserver/caddy/v2/modules/caddyhttp/map"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
 )
 
 // The user placeholders are answered when asked (placeholders.go). These
@@ -416,4 +418,36 @@ func findPlexAuth(routes caddyhttp.RouteList) *PlexAuth {
 		}
 	}
 	return nil
+}
+
+// The server's only plex_auth hands Caddy a provider made once per session
+// object and tier: it answers that object's values at the tier asked for,
+// a session admitted at another tier gets one answering that tier, and a
+// new object (a session replaced in memory) never answers from the old.
+func TestSessionProviderAnswersItsSessionAtItsTier(t *testing.T) {
+	s := &Session{UserID: 42, Username: "alice", Email: "a@example.com", UUID: "u1", Title: "Alice"}
+	s.Prepare()
+	friend := sessionProvider(s, access.TierFriend)
+	for key, want := range map[string]any{
+		"http.auth.user.id": "42", "http.auth.user.username": "alice", "http.auth.user.email": "a@example.com",
+		"http.auth.user.uuid": "u1", "http.auth.user.title": "Alice", "http.auth.user.tier": access.TierFriend,
+	} {
+		if got, ok := friend(key); !ok || got != want {
+			t.Errorf("%s = %v, %v; want %v", key, got, ok, want)
+		}
+	}
+	if _, ok := friend("http.request.uri"); ok {
+		t.Error("the provider answered a placeholder that is not plex_auth's")
+	}
+	if p := s.Provider.Load(); p == nil || p.Tier != access.TierFriend {
+		t.Fatal("the provider was not kept with the session")
+	}
+	if got, _ := sessionProvider(s, access.TierHome)("http.auth.user.tier"); got != access.TierHome {
+		t.Errorf("admitted as home, tier = %v", got)
+	}
+	replaced := &Session{UserID: 42, Username: "alice2", Email: "a@example.com", UUID: "u1", Title: "Alice"}
+	replaced.Prepare()
+	if got, _ := sessionProvider(replaced, access.TierHome)("http.auth.user.username"); got != "alice2" {
+		t.Errorf("the replaced session answered username %v, want alice2", got)
+	}
 }
