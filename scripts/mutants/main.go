@@ -51,7 +51,7 @@ import (
 // (a rejected token, an expired pin, plex.tv unavailable).
 var defaultFiles = []string{
 	"admin.go", "cache.go", "cookie.go", "crosssite.go",
-	"identityheaders.go", "limits_http.go", "module.go", "ownerstore.go",
+	"identityheaders.go", "limits_http.go", "module.go", "provision.go", "validate.go", "ownerstore.go",
 	"pinflow.go", "poll.go", "revalidate.go", "rules.go",
 	"urls.go",
 	"internal/session/cache.go", "internal/session/session.go", "internal/session/verified.go",
