@@ -15,6 +15,7 @@ import (
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/cookieheader"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/pages"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/session"
 )
@@ -237,7 +238,7 @@ type PlexAuth struct {
 	prefixSlash      string
 	allowUsers       *access.AllowList // nil: allow_users not set
 	allowTiers       map[string]bool
-	pages            *pages
+	pages            *pages.Set
 	appOrigin        string
 	limits           *signinLimits
 	limitsKey        string

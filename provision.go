@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/pages"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/session"
 )
 
@@ -98,7 +99,7 @@ func (h *PlexAuth) Provision(ctx caddy.Context) error {
 	if u, err := url.Parse(h.PlexAppURL); err == nil {
 		h.appOrigin = u.Scheme + "://" + u.Host
 	}
-	if h.pages, err = loadPages(h.LoginTemplate, h.LoginLogo); err != nil {
+	if h.pages, err = pages.Load(h.LoginTemplate, h.LoginLogo); err != nil {
 		return fmt.Errorf("plex_auth: %v", err)
 	}
 
