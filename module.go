@@ -15,6 +15,7 @@ import (
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/cookieheader"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/ownerlist"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/pages"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/session"
@@ -242,9 +243,9 @@ type PlexAuth struct {
 	appOrigin        string
 	limits           *signinLimits
 	limitsKey        string
-	owner            *ownerList    // with owner_token
-	app              *appState     // with app_sign_in (apphook.go)
-	oidc             *oidcProvider // with oidc_client (oidc.go)
+	owner            *ownerlist.List // with owner_token
+	app              *appState       // with app_sign_in (apphook.go)
+	oidc             *oidcProvider   // with oidc_client (oidc.go)
 
 	cookieDomainWarned uint32 // set once the cookie_domain warning is logged
 

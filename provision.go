@@ -214,7 +214,7 @@ func redactedError(err error) string {
 // references to the sign-in limits and the session cache.
 func (h *PlexAuth) Cleanup() error {
 	if h.owner != nil {
-		h.owner.stop()
+		h.owner.Stop()
 	}
 	if h.plex != nil {
 		h.plex.CloseIdleConnections()
