@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/account"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/ownerlist"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/session"
 )
@@ -166,13 +167,13 @@ func (h *PlexAuth) renderUndecided(w http.ResponseWriter, r *http.Request, setup
 // session holds are kept as they are.
 func (h *PlexAuth) recheckIdentity(ctx context.Context, s *Session) (*Session, error) {
 	if h.owner == nil {
-		return identify(ctx, h.plex, s.Token)
+		return account.Identify(ctx, h.plex, s.Token)
 	}
 	u, err := h.plex.User(ctx, s.Token)
 	if err != nil {
 		return nil, err
 	}
-	// Cleaned like any account's values (accountSession).
-	fresh := accountSession(u, s.Servers, s.Token)
+	// Cleaned like any account's values (account.NewSession).
+	fresh := account.NewSession(u, s.Servers, s.Token)
 	return fresh, nil
 }

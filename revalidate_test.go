@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/account"
 	"github.com/caddy-plexauth/caddy-plexauth/plextest"
 )
 
@@ -279,7 +280,7 @@ func TestServerListedTwiceKeepsItsHighestTier(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := serverTiers(listed)
+			got := account.ServerTiers(listed)
 			if got["srv"] != c.want {
 				t.Fatalf("%s: tier %q, want %q", devices, got["srv"], c.want)
 			}

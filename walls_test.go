@@ -39,6 +39,9 @@ func TestPackagesKeepTheirWalls(t *testing.T) {
 			return ours(d) || d == "net/http" || strings.HasPrefix(d, "github.com/caddyserver/") || strings.HasPrefix(d, "go.uber.org/zap")
 		}, "imports no package of this module, nor net/http, Caddy or zap (a budget decides; the root answers and logs)"},
 		{"internal/oidc", ours, "imports no package of this module (the protocol; the endpoints are the root's)"},
+		{"internal/account", func(d string) bool {
+			return ours(d) && d != mod+"/internal/plextv" && d != mod+"/internal/access" && d != mod+"/internal/session"
+		}, "imports of this module only internal/plextv, internal/access and internal/session (not the root)"},
 		{"internal/ownerlist", func(d string) bool {
 			return ours(d) && d != mod+"/internal/plextv" && d != mod+"/internal/access" && d != mod+"/internal/seal"
 		}, "imports of this module only internal/plextv, internal/access and internal/seal (not the root, not internal/session)"},
