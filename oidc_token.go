@@ -87,23 +87,8 @@ func (h *PlexAuth) serveToken(w http.ResponseWriter, r *http.Request) {
 		fail(&oidc.Error{Code: "temporarily_unavailable", Status: 503, Description: "the session store is not answering"}, tokenUnavailable, "store_unavailable")
 		return
 	}
-	switch {
-	case g.ClientID != c.ID:
-		badGrant("the code was issued to another client", "wrong_client")
-		return
-	case g.RedirectURI != tr.RedirectURI:
-		badGrant("redirect_uri differs from the authorization request's", "wrong_redirect_uri")
-		return
-	case g.CodeChallenge != "" && tr.CodeVerifier == "":
-		fail(&oidc.Error{Code: "invalid_request", Status: 400, Description: "code_verifier is required"}, tokenBadRequest, "pkce_missing")
-		return
-	case g.CodeChallenge != "" && !oidc.VerifyPKCE(g.CodeChallenge, tr.CodeVerifier):
-		badGrant("code_verifier does not match the code_challenge", "pkce_mismatch")
-		return
-	case g.CodeChallenge == "" && tr.CodeVerifier != "":
-		// A verifier for a code issued without a challenge is a
-		// downgrade attempt (RFC 9700 §2.1.1).
-		badGrant("code_verifier without a code_challenge", "pkce_unexpected")
+	if e, reason := g.Check(c.ID, tr); e != nil {
+		fail(e, e.Code, reason)
 		return
 	}
 	// The session the code came from must still be there: a sign-out in
@@ -123,28 +108,13 @@ func (h *PlexAuth) serveToken(w http.ResponseWriter, r *http.Request) {
 		badGrant("the sign-in behind the code ended", "session_ended")
 		return
 	}
-	keys := h.oidc.keys.get(r.Context())
-	exp := now.Add(oidcTokenTTL).Unix()
-	at, err := keys.Sign(oidc.TypeAccessToken, oidc.AccessClaims{
-		Issuer: g.Issuer, Audience: c.ID, Expires: exp, IssuedAt: now.Unix(),
-		ID: oidc.GrantID(tr.Code), ClientID: c.ID, Scope: g.Scope, Identity: g.Identity,
-	})
-	var idt string
-	if err == nil {
-		idt, err = keys.Sign(oidc.TypeIDToken, oidc.IDClaims{
-			Issuer: g.Issuer, Audience: c.ID, Expires: exp, IssuedAt: now.Unix(), AuthTime: g.AuthTime,
-			Nonce: g.Nonce, AccessTokenHash: oidc.AccessTokenHash(at), Identity: g.Identity,
-		})
-	}
+	at, idt, err := h.oidc.keys.get(r.Context()).IssueTokens(g, c.ID, tr.Code, now, oidcTokenTTL)
 	if err != nil {
 		h.logger.Error("signing OpenID Connect tokens", zap.Error(err))
 		fail(&oidc.Error{Code: "temporarily_unavailable", Status: 503, Description: "tokens could not be signed"}, tokenUnavailable, "signing_failed")
 		return
 	}
-	body, _ := json.Marshal(map[string]any{
-		"access_token": at, "token_type": "Bearer", "expires_in": int(oidcTokenTTL / time.Second),
-		"id_token": idt, "scope": g.Scope,
-	})
+	body := oidc.TokenResponse(at, idt, g.Scope, oidcTokenTTL)
 	countOIDCToken(c.ID, tokenOK)
 	writeJSON(w, http.StatusOK, body)
 }
