@@ -18,6 +18,7 @@ import (
 	"github.com/caddy-plexauth/caddy-plexauth/internal/ownerlist"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/pages"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/recheck"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/session"
 )
 
@@ -251,7 +252,7 @@ type PlexAuth struct {
 
 	// rechecks is the re-check backoff of the sessions' cache, shared with
 	// every handler using it (revalidate.go).
-	rechecks *plexBackoff
+	rechecks *recheck.Backoff
 }
 
 // CaddyModule returns the Caddy module information.

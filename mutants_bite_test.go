@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/recheck"
 	"github.com/caddy-plexauth/caddy-plexauth/plextest"
 )
 
@@ -38,9 +39,8 @@ func TestRecheckOnlyWhenDueOncePerSessionAndAgainLater(t *testing.T) {
 	defer plex.Close()
 	h := recheckHandler(t, plex.URL)
 	running := func() int {
-		h.rechecks.mu.Lock()
-		defer h.rechecks.mu.Unlock()
-		return h.rechecks.running
+		_, n, _ := h.rechecks.State()
+		return n
 	}
 
 	fresh := dueSession("token")
@@ -84,12 +84,10 @@ func TestRecheckEndsBackoffAndRememberedValuesOrRefreshesTheAccount(t *testing.T
 	h.sessions.PutLocal("id", s)
 	exp := time.Now().Add(time.Hour).Unix()
 	h.sessionSealer.verified.Put("plex_auth_session", "cookie-value", "id", s, exp, exp)
-	h.rechecks.failed(time.Now().Add(-time.Hour), time.Minute, 0) // an outage, its wait over
+	h.rechecks.Failed(time.Now().Add(-time.Hour), time.Minute, 0) // an outage, its wait over
 	plex.SetTokenStatus("friend", http.StatusUnauthorized)
 	h.revalidateSession("id", s, origin{})
-	h.rechecks.mu.Lock()
-	fails := h.rechecks.fails
-	h.rechecks.mu.Unlock()
+	fails, _, _ := h.rechecks.State()
 	if fails != 0 {
 		t.Error("plex.tv answered (401 for one token) and re-checks still back off")
 	}
@@ -422,9 +420,9 @@ func TestDueSessionWithoutRoomStartsNoRecheck(t *testing.T) {
 	defer plex.Close()
 	defer close(hold)
 	h := recheckHandler(t, plex.URL)
-	h.rechecks.mu.Lock()
-	h.rechecks.running = maxRechecks // room for none
-	h.rechecks.mu.Unlock()
+	for range recheck.MaxRunning { // room for none
+		h.rechecks.AdmitProbe(time.Now())
+	}
 	before := runtime.NumGoroutine()
 	for i := range 20 {
 		s := dueSession("token")

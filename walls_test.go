@@ -45,6 +45,7 @@ func TestPackagesKeepTheirWalls(t *testing.T) {
 		{"internal/ownerlist", func(d string) bool {
 			return ours(d) && d != mod+"/internal/plextv" && d != mod+"/internal/access" && d != mod+"/internal/seal"
 		}, "imports of this module only internal/plextv, internal/access and internal/seal (not the root, not internal/session)"},
+		{"internal/recheck", ours, "imports no package of this module (it paces the re-checks; the root makes them)"},
 		{"internal/pages", func(d string) bool {
 			return ours(d) || strings.HasPrefix(d, "github.com/caddyserver/") || strings.HasPrefix(d, "go.uber.org/zap")
 		}, "imports no package of this module, nor Caddy or zap (it writes pages; the root answers and logs)"},

@@ -268,7 +268,7 @@ func (o *List) setProblem(p access.OwnerProblem) {
 }
 
 // backoffWait is how long to leave plex.tv alone after fails failures in a
-// row, as the re-checks do (the root's plexBackoff): base, doubled per
+// row, as the re-checks do (internal/recheck): base, doubled per
 // failure up to maxBackoff, with jitter so instances sharing an outage do
 // not probe in step, or plex.tv's Retry-After when longer.
 func backoffWait(base, maxBackoff time.Duration, fails int, retryAfter time.Duration) time.Duration {

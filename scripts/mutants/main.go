@@ -60,7 +60,7 @@ var defaultFiles = []string{
 	"internal/returnurl/returnurl.go", "internal/seal/seal.go", "internal/cookieheader/cookieheader.go",
 	"internal/signin/bucket.go", "internal/signin/checks.go", "internal/signin/ledger.go",
 	"internal/signin/limits.go", "internal/signin/refusals.go",
-	"internal/ownerlist/store.go",
+	"internal/ownerlist/store.go", "internal/recheck/backoff.go",
 	"internal/access/access.go", "internal/access/allowusers.go",
 	"internal/access/list.go", "internal/access/tier.go",
 	"internal/plextv/client.go", "internal/plextv/pins.go",
