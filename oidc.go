@@ -13,6 +13,7 @@ import (
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/oidc"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/session"
 )
 
 // The OpenID Connect provider (docs/oidc.md): with `oidc_client` in a
@@ -20,6 +21,14 @@ import (
 // prefix, and apps that speak OpenID Connect sign their users in with Plex
 // through it. The protocol is internal/oidc's; here are the endpoints, the
 // rules, the keys in Caddy's storage and the codes in the session store.
+
+// The provider's signing keys live in Caddy's storage next to the cookie
+// secret (identity.go), so instances sharing a storage sign with the same
+// key and publish the same JWKS (oidc.Keyring).
+const (
+	storageOIDCKeys = "plex_auth/oidc_keys"
+	oidcKeysLock    = "plex_auth_oidc_keys"
+)
 
 // Lifetimes. The tokens live an hour: a Plex session that ends (logout,
 // re-check, admin API) refuses new codes at once, but tokens already
@@ -102,7 +111,7 @@ func (h *PlexAuth) oidcClientsError() string {
 type oidcProvider struct {
 	reg   *oidc.Registry
 	rules map[string]oidcClientRules
-	keys  *oidcKeyring
+	keys  *oidc.Keyring
 	codes oidc.CodeStore
 }
 
@@ -159,7 +168,10 @@ func (h *PlexAuth) provisionOIDC(ctx caddy.Context) error {
 	if p.reg, err = oidc.NewRegistry(clients); err != nil {
 		return err
 	}
-	if p.keys, err = newOIDCKeyring(ctx, ctx.Storage()); err != nil {
+	if p.keys, err = oidc.NewKeyring(ctx, oidc.KeyringConfig{
+		Storage: ctx.Storage(), Key: storageOIDCKeys, Lock: oidcKeysLock,
+		RotateEvery: oidcKeyRotateEvery, Keep: oidcTokenTTL + oidcKeyMargin, Timeout: session.StoreTimeout,
+	}); err != nil {
 		return err
 	}
 	p.codes = codeStoreFor(h.sessions.Store())
@@ -256,5 +268,5 @@ func (h *PlexAuth) serveJWKS(w http.ResponseWriter, r *http.Request) {
 	// A minute's caching: a relying party that meets a new kid fetches
 	// again anyway.
 	hdr.Set("Cache-Control", "public, max-age=60")
-	_, _ = w.Write(h.oidc.keys.get(r.Context()).JWKS(time.Now()))
+	_, _ = w.Write(h.oidc.keys.Get(r.Context()).JWKS(time.Now()))
 }

@@ -26,7 +26,7 @@ func (h *PlexAuth) serveEndSession(w http.ResponseWriter, r *http.Request) {
 	var hinted *oidc.IDClaims
 	if hint != "" {
 		var err error
-		if hinted, err = h.oidc.keys.get(r.Context()).IDTokenHint(hint, now); err != nil {
+		if hinted, err = h.oidc.keys.Get(r.Context()).IDTokenHint(hint, now); err != nil {
 			writeStatus(w, r, http.StatusBadRequest, "id_token_hint was not issued here", "")
 			return
 		}

@@ -108,7 +108,7 @@ func (h *PlexAuth) serveToken(w http.ResponseWriter, r *http.Request) {
 		badGrant("the sign-in behind the code ended", "session_ended")
 		return
 	}
-	at, idt, err := h.oidc.keys.get(r.Context()).IssueTokens(g, c.ID, tr.Code, now, oidcTokenTTL)
+	at, idt, err := h.oidc.keys.Get(r.Context()).IssueTokens(g, c.ID, tr.Code, now, oidcTokenTTL)
 	if err != nil {
 		h.logger.Error("signing OpenID Connect tokens", zap.Error(err))
 		fail(&oidc.Error{Code: "temporarily_unavailable", Status: 503, Description: "tokens could not be signed"}, tokenUnavailable, "signing_failed")
@@ -145,7 +145,7 @@ func (h *PlexAuth) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now()
-	claims, err := h.oidc.keys.get(r.Context()).VerifyAccessToken(tok, now)
+	claims, err := h.oidc.keys.Get(r.Context()).VerifyAccessToken(tok, now)
 	if err != nil {
 		refuse("invalid_token")
 		return
