@@ -5,7 +5,6 @@ package plexauth
 
 import (
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -25,19 +24,6 @@ import (
 func init() {
 	caddy.RegisterModule(PlexAuth{})
 }
-
-// Defaults.
-const (
-	defaultProduct    = "Caddy"
-	defaultSessionTTL = 168 * time.Hour
-	defaultCookieName = "plex_auth_session"
-	defaultPrefix     = "/_plexauth"
-	defaultPlexTVURL  = "https://plex.tv"
-	defaultPlexAppURL = "https://app.plex.tv/auth"
-	defaultTimeout    = 10 * time.Second
-	defaultRevalidate = 10 * time.Minute
-	defaultCacheTTL   = time.Minute
-)
 
 // PlexAuth admits a request only when it carries the session cookie of a
 // Plex account the rules admit. It is the `plex_auth` Caddyfile directive.
@@ -395,8 +381,6 @@ func (h *PlexAuth) sessionFromEarlierHandler(r *http.Request) *Session {
 	}
 	return s
 }
-
-func formatInt(i int64) string { return strconv.FormatInt(i, 10) }
 
 // Interface guards
 var (

@@ -17,6 +17,19 @@ import (
 	"github.com/caddy-plexauth/caddy-plexauth/internal/session"
 )
 
+// Defaults.
+const (
+	defaultProduct    = "Caddy"
+	defaultSessionTTL = 168 * time.Hour
+	defaultCookieName = "plex_auth_session"
+	defaultPrefix     = "/_plexauth"
+	defaultPlexTVURL  = "https://plex.tv"
+	defaultPlexAppURL = "https://app.plex.tv/auth"
+	defaultTimeout    = 10 * time.Second
+	defaultRevalidate = 10 * time.Minute
+	defaultCacheTTL   = time.Minute
+)
+
 // Provision fills defaults, loads the secret and client identifier from
 // Caddy's storage and takes a reference to the shared session cache.
 func (h *PlexAuth) Provision(ctx caddy.Context) error {
