@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/ownerlist"
 )
 
 // ownerFixture is an owner's list where account 1 owns "srv" and account 3
@@ -19,8 +20,7 @@ func ownerFixture() *access.List {
 // ended session are checked first, then the owner's list.
 func TestAdmitInOwnerMode(t *testing.T) {
 	h := ruleHandler([]string{"srv"}, nil, nil)
-	h.owner = &ownerList{}
-	h.owner.view.Store(&access.OwnerView{List: ownerFixture()})
+	h.owner = ownerlist.Fixed(access.OwnerView{List: ownerFixture()})
 	friend := &Session{UserID: 3, Username: "carol", Servers: map[string]string{}}
 	friend.Prepare()
 	impostor := &Session{UserID: 99, Username: "mallory", Servers: map[string]string{"srv": access.TierOwner}}
@@ -32,8 +32,7 @@ func TestAdmitInOwnerMode(t *testing.T) {
 		t.Fatalf("an account whose own resources claim the server was admitted as %q", tier)
 	}
 	h = ruleHandler([]string{"srv"}, nil, []string{"someone-else"})
-	h.owner = &ownerList{}
-	h.owner.view.Store(&access.OwnerView{List: ownerFixture()})
+	h.owner = ownerlist.Fixed(access.OwnerView{List: ownerFixture()})
 	if _, ok := h.admit(friend); ok {
 		t.Fatal("allow_users and the owner's list must both hold")
 	}

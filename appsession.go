@@ -3,12 +3,12 @@ package plexauth
 import (
 	"context"
 	"net/http"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/appsignin"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/cookieheader"
 )
 
 // The application sessions app_sign_in keeps in a plex_auth session: how
@@ -74,7 +74,7 @@ func sessionWithApps(s *Session, apps []AppSession) *Session {
 // present puts e's cookie in the request, in place of any value of that
 // name, and sets it in the browser.
 func (a *appState) present(w http.ResponseWriter, r *http.Request, e *AppSession) {
-	stripCookies(r.Header, func(name string) bool { return name == e.Name })
+	cookieheader.StripMatching(r.Header, func(name string) bool { return name == e.Name })
 	pair := e.Name + "=" + e.Value
 	if lines := r.Header["Cookie"]; len(lines) > 0 {
 		nl := append([]string(nil), lines...)
@@ -99,61 +99,12 @@ func (a *appState) present(w http.ResponseWriter, r *http.Request, e *AppSession
 // expires them in the browser: the application sees the user signed in as
 // no one rather than as someone plex_auth did not sign in.
 func (a *appState) strip(w http.ResponseWriter, r *http.Request) {
-	for _, name := range stripCookies(r.Header, a.app.IsCookie) {
+	for _, name := range cookieheader.StripMatching(r.Header, a.app.IsCookie) {
 		a.h.clearCookie(w, r, name, "/", "")
 		if a.rootPath != "" && a.rootPath != "/" {
 			a.h.clearCookie(w, r, name, a.rootPath, "")
 		}
 	}
-}
-
-// stripCookies removes from the Cookie header every cookie whose name
-// drop accepts, and returns the names removed (once each).
-func stripCookies(h http.Header, drop func(string) bool) []string {
-	var names []string
-	lines := h["Cookie"]
-	if len(lines) == 0 {
-		return nil
-	}
-	var kept []string
-	for _, line := range lines {
-		var parts []string
-		for _, part := range strings.Split(line, ";") {
-			part = strings.TrimSpace(part)
-			if part == "" {
-				continue
-			}
-			name, _, _ := strings.Cut(part, "=")
-			if drop(name) {
-				if !contains(names, name) {
-					names = append(names, name)
-				}
-				continue
-			}
-			parts = append(parts, part)
-		}
-		if len(parts) > 0 {
-			kept = append(kept, strings.Join(parts, "; "))
-		}
-	}
-	if names == nil {
-		return nil
-	}
-	if len(kept) == 0 {
-		delete(h, "Cookie")
-	} else {
-		h["Cookie"] = kept
-	}
-	return names
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // endAppSessions ends the application sessions app_sign_in made for s

@@ -17,7 +17,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/caddyserver/certmagic"
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
 	"github.com/caddy-plexauth/caddy-plexauth/plextest"
@@ -86,36 +85,6 @@ func TestOtherSpellingsAreRemovedWhereTheServerAllowsDotOrUnderscoreNames(t *tes
 				t.Fatalf("headers left %v, want only the canonical Remote-User (ServeHTTP's to set or delete)", left)
 			}
 		})
-	}
-}
-
-func TestOwnerListIsSealedUnderAKeyOnlyTheTokenGives(t *testing.T) {
-	st := &certmagic.FileStorage{Path: t.TempDir()}
-	ctx := context.Background()
-	const plexTV = "https://plex.tv"
-	mine, err := newOwnerStore(st, "owner-token-A", plexTV, []string{"srv"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	list := access.NewList(access.Members{OwnerID: 1, Home: []int64{2}, Friends: []int64{3}})
-	if err := mine.save(ctx, list); err != nil {
-		t.Fatal(err)
-	}
-	if got, _, err := mine.load(ctx); err != nil || got == nil || got.Members().OwnerID != 1 {
-		t.Fatalf("the token that sealed the list cannot open it: %v, %v", got, err)
-	}
-	// Someone who knows everything but the token (plex_tv_url, the servers,
-	// the entry's name) must not open it.
-	other, err := newOwnerStore(st, "owner-token-B", plexTV, []string{"srv"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if other.key == mine.key {
-		t.Fatal("two tokens name their lists the same")
-	}
-	other.key = mine.key
-	if got, _, err := other.load(ctx); err == nil || got != nil {
-		t.Fatalf("the list opened under another token's key: %v, %v", got, err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/caddy-plexauth/caddy-plexauth/internal/recheck"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/session"
 )
 
@@ -26,7 +27,7 @@ var sessionPool = caddy.NewUsagePool()
 // surviving reloads.
 type pooledSessions struct {
 	cache    *session.Cache
-	rechecks plexBackoff
+	rechecks recheck.Backoff
 }
 
 // Destruct implements caddy.Destructor: the last handler using the store

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/caddy-plexauth/caddy-plexauth/internal/account"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
 	"github.com/caddy-plexauth/caddy-plexauth/plextest"
 )
@@ -271,7 +272,7 @@ func TestEveryPlexCallIsCountedUnderItsEndpoint(t *testing.T) {
 		{"pin", "404", func() error { _, err := c.CheckPin(ctx, pinID+1000); return ignore(err, plextv.ErrPinNotFound) }},
 		{"user", "200", func() error { _, err := c.User(ctx, token); return err }},
 		{"user", "401", func() error { _, err := c.User(ctx, "not-a-token"); return ignore(err, plextv.ErrTokenRejected) }},
-		{"resources", "200", func() error { _, err := identify(ctx, c, token); return err }},
+		{"resources", "200", func() error { _, err := account.Identify(ctx, c, token); return err }},
 		{"resources", "200", func() error { _, err := c.Resources(ctx, token); return err }},
 		{"users", "200", func() error { _, err := c.Users(ctx, token); return err }},
 	} {

@@ -4,8 +4,6 @@ package plexauth
 // fails with the line it names changed as the run changed it.
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -18,11 +16,11 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/recheck"
 	"github.com/caddy-plexauth/caddy-plexauth/plextest"
 )
 
@@ -41,9 +39,8 @@ func TestRecheckOnlyWhenDueOncePerSessionAndAgainLater(t *testing.T) {
 	defer plex.Close()
 	h := recheckHandler(t, plex.URL)
 	running := func() int {
-		h.rechecks.mu.Lock()
-		defer h.rechecks.mu.Unlock()
-		return h.rechecks.running
+		_, n, _ := h.rechecks.State()
+		return n
 	}
 
 	fresh := dueSession("token")
@@ -87,12 +84,10 @@ func TestRecheckEndsBackoffAndRememberedValuesOrRefreshesTheAccount(t *testing.T
 	h.sessions.PutLocal("id", s)
 	exp := time.Now().Add(time.Hour).Unix()
 	h.sessionSealer.verified.Put("plex_auth_session", "cookie-value", "id", s, exp, exp)
-	h.rechecks.failed(time.Now().Add(-time.Hour), time.Minute, 0) // an outage, its wait over
+	h.rechecks.Failed(time.Now().Add(-time.Hour), time.Minute, 0) // an outage, its wait over
 	plex.SetTokenStatus("friend", http.StatusUnauthorized)
 	h.revalidateSession("id", s, origin{})
-	h.rechecks.mu.Lock()
-	fails := h.rechecks.fails
-	h.rechecks.mu.Unlock()
+	fails, _, _ := h.rechecks.State()
 	if fails != 0 {
 		t.Error("plex.tv answered (401 for one token) and re-checks still back off")
 	}
@@ -171,48 +166,6 @@ func TestPlexOutageIsLoggedOnceEachWay(t *testing.T) {
 				t.Fatalf("the line saying plex.tv is back counts %v failed re-checks, want 3", n)
 			}
 		})
-	}
-}
-
-// ownerstore.go:46-47, 103, 123: the list's name does not depend on how
-// the servers are listed; every save has a fresh nonce; a truncated entry
-// is refused, not read out of bounds.
-func TestOwnerStoreNamesNoncesAndShortEntries(t *testing.T) {
-	st := &certmagic.FileStorage{Path: t.TempDir()}
-	ctx := context.Background()
-	a, err := newOwnerStore(st, "token", "https://plex.tv", []string{"srv2", "srv1", "srv2"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := newOwnerStore(st, "token", "https://plex.tv", []string{"srv1", "srv2"})
-	if a.key != b.key {
-		t.Fatal("the same servers listed in another order, or twice, name another list: a reordered config would lose it")
-	}
-
-	var nonces [][]byte
-	for i := range 2 {
-		l := access.NewList(access.Members{OwnerID: 1, Friends: []int64{int64(10 + i)}})
-		if err := a.save(ctx, l); err != nil {
-			t.Fatal(err)
-		}
-		raw, err := st.Load(ctx, a.key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		nonces = append(nonces, raw[:a.aead.NonceSize()])
-	}
-	if bytes.Equal(nonces[0], nonces[1]) || bytes.Equal(nonces[0], make([]byte, len(nonces[0]))) {
-		t.Fatalf("two saves under one key used the nonces %x and %x: AES-GCM needs a fresh one each time", nonces[0], nonces[1])
-	}
-
-	for _, short := range [][]byte{nil, []byte("x"), bytes.Repeat([]byte{1}, a.aead.NonceSize()+a.aead.Overhead()-1)} {
-		if err := st.Store(ctx, a.key, short); err != nil {
-			t.Fatal(err)
-		}
-		fresh, _ := newOwnerStore(st, "token", "https://plex.tv", []string{"srv1", "srv2"})
-		if l, _, err := fresh.load(ctx); err == nil || l != nil {
-			t.Fatalf("a %d-byte entry loaded: %v, %v", len(short), l, err)
-		}
 	}
 }
 
@@ -364,43 +317,6 @@ func TestAdminRoutesOrderAndRegistration(t *testing.T) {
 	}
 }
 
-var errStoreDown = errors.New("dial tcp 127.0.0.1:1: connection refused")
-
-// failOnceStorage is Caddy's file storage refusing its next Store.
-type failOnceStorage struct {
-	*certmagic.FileStorage
-	fail bool
-}
-
-func (s *failOnceStorage) Store(ctx context.Context, key string, value []byte) error {
-	if s.fail {
-		s.fail = false
-		return errStoreDown
-	}
-	return s.FileStorage.Store(ctx, key, value)
-}
-
-// ownerstore.go:105-106: a list whose write failed is written again at
-// the next save, though it has not changed.
-func TestOwnerListWriteThatFailedIsRetried(t *testing.T) {
-	st := &failOnceStorage{FileStorage: &certmagic.FileStorage{Path: t.TempDir()}, fail: true}
-	ctx := context.Background()
-	s, err := newOwnerStore(st, "token", "https://plex.tv", []string{"srv"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := access.NewList(access.Members{OwnerID: 1, Friends: []int64{5}})
-	if err := s.save(ctx, l); err == nil {
-		t.Fatal("a failed write was not reported")
-	}
-	if err := s.save(ctx, l); err != nil {
-		t.Fatal(err)
-	}
-	if got, _, err := s.load(ctx); err != nil || got == nil {
-		t.Fatalf("the list is not stored after the write that failed: %v, %v", got, err)
-	}
-}
-
 // revalidate.go:128, 129, 138, 145: every re-check is counted under its
 // result, and one that ends a session has its audit line, in milliseconds
 // (the process tests read the same at the admin endpoint and in the log).
@@ -504,9 +420,9 @@ func TestDueSessionWithoutRoomStartsNoRecheck(t *testing.T) {
 	defer plex.Close()
 	defer close(hold)
 	h := recheckHandler(t, plex.URL)
-	h.rechecks.mu.Lock()
-	h.rechecks.running = maxRechecks // room for none
-	h.rechecks.mu.Unlock()
+	for range recheck.MaxRunning { // room for none
+		h.rechecks.AdmitProbe(time.Now())
+	}
 	before := runtime.NumGoroutine()
 	for i := range 20 {
 		s := dueSession("token")

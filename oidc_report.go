@@ -14,7 +14,7 @@ import (
 
 // oidcTokens counts token endpoint answers by client (a registered client
 // id, or "unknown", so a stranger cannot grow the label set) and result
-// (tokenOK and the others in oidc.go).
+// (tokenOK and the others in oidc_token.go).
 var oidcTokens = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Namespace: "caddy", Subsystem: "plex_auth", Name: "oidc_tokens_total",
 	Help: "OpenID Connect token endpoint answers by client and result: ok, invalid_client, invalid_grant, replayed (a code used twice; its tokens are revoked), invalid_request, unsupported_grant_type, unavailable.",

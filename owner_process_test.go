@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-plexauth/caddy-plexauth/internal/ownerlist"
 	"github.com/caddy-plexauth/caddy-plexauth/plextest"
 )
 
@@ -287,16 +288,16 @@ func TestProcessInvitationAcceptedAfterStartAndStrangersBounded(t *testing.T) {
 		}
 	}
 	if n := plex.Count(http.MethodGet, "/api/users"); n != 1 {
-		t.Fatalf("the list was read %d times for one invitee and five strangers within %v; want 1", n, onDemandEvery)
+		t.Fatalf("the list was read %d times for one invitee and five strangers within %v; want 1", n, ownerlist.OnDemandEvery)
 	}
 	noOwnerToken(t, token, p, storage)
 
 	// The list's reads stop with the block.
-	if !strings.Contains(p.goroutines(), "(*ownerList).run") {
+	if !strings.Contains(p.goroutines(), "ownerlist.(*List).run") {
 		t.Fatal("no goroutine reads the owner's list while the block runs; the check below could not fail")
 	}
 	p.reload(procConfig(p.admin, port, storage, ""))
-	if g := p.goroutines(); strings.Contains(g, "ownerList") {
+	if g := p.goroutines(); strings.Contains(g, "ownerlist.") {
 		t.Fatalf("the owner's list still runs after its block was removed:\n%s", g)
 	}
 }

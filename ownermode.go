@@ -11,11 +11,18 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/account"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/ownerlist"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/session"
 )
 
 // How a block with owner_token differs from one without: where it starts its
 // owner's list, how its sign-ins wait for that list, what it answers while
 // it cannot decide, and what a session's own re-check asks.
+
+// tokenRecheckEvery is how often a session's own re-check runs in owner
+// mode: it only asks whether the session's token still works.
+const tokenRecheckEvery = 24 * time.Hour
 
 // provisionOwner starts the owner's list of a block with owner_token.
 func (h *PlexAuth) provisionOwner(ctx caddy.Context) error {
@@ -34,7 +41,10 @@ func (h *PlexAuth) provisionOwner(ctx caddy.Context) error {
 	// revalidate; a session's own re-check only asks whether its token
 	// still works.
 	h.revalidate = max(h.revalidate, tokenRecheckEvery)
-	o, err := newOwnerList(ctx, h.plex, token, h.Servers, time.Duration(h.Revalidate), ctx.Storage(), h.logger)
+	o, err := ownerlist.New(ctx, ownerlist.Config{
+		Plex: h.plex, Token: token, Servers: h.Servers, Every: time.Duration(h.Revalidate),
+		Storage: ctx.Storage(), Log: h.logger, StoreTimeout: session.StoreTimeout, MaxBackoff: maxPlexBackoff,
+	})
 	if err != nil {
 		return err
 	}
@@ -73,10 +83,10 @@ func (h *PlexAuth) ownerAllowsSignIn(w http.ResponseWriter, r *http.Request, end
 	default:
 		return true
 	}
-	v := h.owner.current()
+	v := h.owner.Current()
 	if v.Problem == access.OwnerOK && v.List == nil {
-		h.owner.readOnDemand(func(v *access.OwnerView) bool { return v.List != nil || v.Problem != access.OwnerOK })
-		v = h.owner.current()
+		h.owner.ReadOnDemand(func(v *access.OwnerView) bool { return v.List != nil || v.Problem != access.OwnerOK })
+		v = h.owner.Current()
 	}
 	var setup bool
 	switch {
@@ -95,7 +105,7 @@ func (h *PlexAuth) ownerAllowsSignIn(w http.ResponseWriter, r *http.Request, end
 	return false
 }
 
-// ownerReadFor reads the owner's list again, at most once per onDemandEvery,
+// ownerReadFor reads the owner's list again, at most once per ownerlist.OnDemandEvery,
 // when the account signing in is not on it: an invitation accepted a moment
 // ago works at once.
 func (h *PlexAuth) ownerReadFor(s *Session) {
@@ -103,7 +113,7 @@ func (h *PlexAuth) ownerReadFor(s *Session) {
 		return
 	}
 	id := s.UserID
-	h.owner.readOnDemand(func(v *access.OwnerView) bool {
+	h.owner.ReadOnDemand(func(v *access.OwnerView) bool {
 		return v.Problem != access.OwnerOK || (v.List != nil && v.List.TierOf(id) != "")
 	})
 }
@@ -138,7 +148,7 @@ func undecidedMessage(setup bool) string {
 
 func (h *PlexAuth) undecidedHeaders(w http.ResponseWriter, setup bool) {
 	if !setup {
-		w.Header().Set("Retry-After", formatInt(int64(onDemandEvery/time.Second)))
+		w.Header().Set("Retry-After", formatInt(int64(ownerlist.OnDemandEvery/time.Second)))
 	}
 }
 
@@ -157,13 +167,13 @@ func (h *PlexAuth) renderUndecided(w http.ResponseWriter, r *http.Request, setup
 // session holds are kept as they are.
 func (h *PlexAuth) recheckIdentity(ctx context.Context, s *Session) (*Session, error) {
 	if h.owner == nil {
-		return identify(ctx, h.plex, s.Token)
+		return account.Identify(ctx, h.plex, s.Token)
 	}
 	u, err := h.plex.User(ctx, s.Token)
 	if err != nil {
 		return nil, err
 	}
-	// Cleaned like any account's values (accountSession).
-	fresh := accountSession(u, s.Servers, s.Token)
+	// Cleaned like any account's values (account.NewSession).
+	fresh := account.NewSession(u, s.Servers, s.Token)
 	return fresh, nil
 }

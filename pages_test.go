@@ -11,6 +11,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
+
+	"github.com/caddy-plexauth/caddy-plexauth/internal/pages"
 )
 
 func TestCaddyfileLoginOptions(t *testing.T) {
@@ -47,11 +49,11 @@ func TestCaddyfileLoginOptions(t *testing.T) {
 }
 
 // pageHandler is a handler with only what render needs.
-func pageHandler(t *testing.T, p *pages) *PlexAuth {
+func pageHandler(t *testing.T, p *pages.Set) *PlexAuth {
 	t.Helper()
 	if p == nil {
 		var err error
-		if p, err = loadPages("", ""); err != nil {
+		if p, err = pages.Load("", ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -60,6 +62,10 @@ func pageHandler(t *testing.T, p *pages) *PlexAuth {
 		logger: zap.NewNop(), pages: p, appOrigin: "https://app.plex.tv",
 	}
 }
+
+func scriptVersion(h *PlexAuth) string { _, v := h.pages.Script(); return v }
+
+func logoVersion(p *pages.Set) string { _, _, v := p.Logo(); return v }
 
 func renderPage(t *testing.T, h *PlexAuth, name string, d pageData) *httptest.ResponseRecorder {
 	t.Helper()
@@ -78,7 +84,7 @@ var (
 
 func TestEveryPageHasAStrictCSPAndLoadsNothingFromElsewhere(t *testing.T) {
 	h := pageHandler(t, nil)
-	for _, name := range pageNames {
+	for _, name := range pages.Names {
 		t.Run(name, func(t *testing.T) {
 			w := renderPage(t, h, name, pageData{RD: "/", Account: "stranger", StartURL: "/_plexauth/start", LoginURL: "/_plexauth/login", LogoutURL: "/_plexauth/logout", CallbackURL: "/_plexauth/callback"})
 			csp := w.Header().Get("Content-Security-Policy")
@@ -125,7 +131,7 @@ func TestLoginPageCarriesTheScriptAndTitle(t *testing.T) {
 	for _, want := range []string{
 		`<h1>Sign in to Media Tools</h1>`,
 		`action="/_plexauth/start" data-poll="/_plexauth/poll"`,
-		`src="/_plexauth/login.js?v=` + h.pages.scriptVersion + `" defer>`,
+		`src="/_plexauth/login.js?v=` + scriptVersion(h) + `" defer>`,
 		`value="/a?b=1"`,
 	} {
 		if !strings.Contains(body, want) {
@@ -146,7 +152,7 @@ func TestLoginPageCarriesTheScriptAndTitle(t *testing.T) {
 func TestLoginScriptIsServedUnderThePrefix(t *testing.T) {
 	h := pageHandler(t, nil)
 	w := httptest.NewRecorder()
-	h.serveScript(w, httptest.NewRequest(http.MethodGet, "/_plexauth/login.js?v="+h.pages.scriptVersion, nil))
+	h.serveScript(w, httptest.NewRequest(http.MethodGet, "/_plexauth/login.js?v="+scriptVersion(h), nil))
 	if ct := w.Header().Get("Content-Type"); !strings.HasPrefix(ct, "text/javascript") || w.Body.Len() == 0 {
 		t.Fatalf("Content-Type %q, %d bytes", ct, w.Body.Len())
 	}
@@ -169,31 +175,9 @@ func writeFile(t *testing.T, name, content string) string {
 	return path
 }
 
-func TestLoginTemplateErrorsNameTheFile(t *testing.T) {
-	for _, c := range []struct {
-		name, src, want string
-	}{
-		{"syntax", "<h1>\n{{if .Heading}}</h1>", "login.html:2"},
-		{"unknown field", "<h1>{{.Headline}}</h1>", "Headline"},
-		{"unknown template", `{{template "nope" .}}`, "nope"},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			path := writeFile(t, "login.html", c.src)
-			_, err := loadPages(path, "")
-			if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "login_template") {
-				t.Errorf("error = %v, want login_template, %s and %q", err, path, c.want)
-			}
-		})
-	}
-	missing := filepath.Join(t.TempDir(), "missing.html")
-	if _, err := loadPages(missing, ""); err == nil || !strings.Contains(err.Error(), missing) {
-		t.Errorf("missing file: error = %v", err)
-	}
-}
-
 func TestLoginTemplateInsideTheLayoutOrAsAWholePage(t *testing.T) {
 	t.Run("content only", func(t *testing.T) {
-		p, err := loadPages(writeFile(t, "login.html", `{{define "content"}}<h1>Hello from {{.Product}}</h1>{{template "signin" .}}{{end}}`), "")
+		p, err := pages.Load(writeFile(t, "login.html", `{{define "content"}}<h1>Hello from {{.Product}}</h1>{{template "signin" .}}{{end}}`), "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -211,7 +195,7 @@ func TestLoginTemplateInsideTheLayoutOrAsAWholePage(t *testing.T) {
 	})
 	t.Run("whole page", func(t *testing.T) {
 		src := `<!doctype html><html lang="en"><title>{{.Product}}</title><style nonce="{{.Nonce}}">h1{color:red}</style><main><h1>{{.Heading}}</h1>{{template "signin" .}}</main></html>`
-		p, err := loadPages(writeFile(t, "login.html", src), "")
+		p, err := pages.Load(writeFile(t, "login.html", src), "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -229,17 +213,17 @@ func TestLoginTemplateInsideTheLayoutOrAsAWholePage(t *testing.T) {
 func TestLoginLogo(t *testing.T) {
 	t.Run("file served under the prefix", func(t *testing.T) {
 		path := writeFile(t, "logo.svg", `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><rect width="10" height="10"/></svg>`)
-		p, err := loadPages("", path)
+		p, err := pages.Load("", path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		h := pageHandler(t, p)
 		body := renderPage(t, h, "denied", pageData{}).Body.String()
-		if !strings.Contains(body, `<img class="logo" src="/_plexauth/logo?v=`+p.logoVersion+`" alt="">`) {
+		if !strings.Contains(body, `<img class="logo" src="/_plexauth/logo?v=`+logoVersion(p)+`" alt="">`) {
 			t.Errorf("logo not on the page: %.600s", body)
 		}
 		w := httptest.NewRecorder()
-		h.serveLogo(w, httptest.NewRequest(http.MethodGet, "/_plexauth/logo?v="+p.logoVersion, nil))
+		h.serveLogo(w, httptest.NewRequest(http.MethodGet, "/_plexauth/logo?v="+logoVersion(p), nil))
 		if w.Code != http.StatusOK || w.Header().Get("Content-Type") != "image/svg+xml" || !strings.Contains(w.Body.String(), "<rect") {
 			t.Fatalf("logo: %d %q", w.Code, w.Header().Get("Content-Type"))
 		}
@@ -255,7 +239,7 @@ func TestLoginLogo(t *testing.T) {
 		}
 	})
 	t.Run("URL admitted by the CSP", func(t *testing.T) {
-		p, err := loadPages("", "https://cdn.example.com/den/logo.png")
+		p, err := pages.Load("", "https://cdn.example.com/den/logo.png")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -269,11 +253,11 @@ func TestLoginLogo(t *testing.T) {
 	})
 	for _, c := range []struct{ name, file, content, want string }{
 		{"not an image", "logo.txt", "hello", "not an image"},
-		{"too large", "logo.png", strings.Repeat("x", maxLogoSize+1), "larger than"},
+		{"too large", "logo.png", strings.Repeat("x", pages.MaxLogoSize+1), "larger than"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			path := writeFile(t, c.file, c.content)
-			if _, err := loadPages("", path); err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "login_logo") {
+			if _, err := pages.Load("", path); err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "login_logo") {
 				t.Errorf("error = %v, want login_logo and %q", err, c.want)
 			}
 		})

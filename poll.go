@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-plexauth/caddy-plexauth/internal/account"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/session"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/signin"
@@ -102,7 +103,7 @@ func (h *PlexAuth) settlePin(w http.ResponseWriter, r *http.Request, st *loginSt
 		h.logger.Info("refused to finish a sign-in twice (a copy of its state cookie, or two tabs at once)")
 		return pinOutcome{status: pinUsed}
 	}
-	s, err := identify(r.Context(), h.plex, *pin.AuthToken)
+	s, err := account.Identify(r.Context(), h.plex, *pin.AuthToken)
 	switch {
 	case errors.Is(err, plextv.ErrTokenRejected):
 		h.clearCookie(w, r, h.stateCookie, statePath, "")

@@ -11,6 +11,7 @@ import (
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/recheck"
 	"github.com/caddy-plexauth/caddy-plexauth/plextest"
 )
 
@@ -95,21 +96,22 @@ func TestRecheckRefreshesTheAccountAndServersButNotTheExpiry(t *testing.T) {
 // tenth), and instances failing together do not probe in step.
 func TestRecheckBackoffStopsAtAnHourAndIsJittered(t *testing.T) {
 	now := time.Now()
-	var b plexBackoff
+	var b recheck.Backoff
 	for range 20 {
-		b.failed(now, 7*time.Minute, 0)
+		b.Failed(now, 7*time.Minute, 0)
 	}
-	if wait := b.retryAt.Sub(now); wait < maxPlexBackoff || wait > maxPlexBackoff+maxPlexBackoff/10 {
+	if wait := waitAfter(&b, now); wait < maxPlexBackoff || wait > maxPlexBackoff+maxPlexBackoff/10 {
 		t.Fatalf("after 20 failures the next probe waits %v, want an hour and at most a tenth more", wait)
 	}
 	seen := map[time.Time]bool{}
 	for range 20 {
-		var b plexBackoff
-		b.failed(now, time.Minute, 0)
-		if wait := b.retryAt.Sub(now); wait < time.Minute || wait > time.Minute+time.Minute/10 {
+		var b recheck.Backoff
+		b.Failed(now, time.Minute, 0)
+		if wait := waitAfter(&b, now); wait < time.Minute || wait > time.Minute+time.Minute/10 {
 			t.Fatalf("after one failure the next probe waits %v, want revalidate and at most a tenth more", wait)
 		}
-		seen[b.retryAt] = true
+		_, _, at := b.State()
+		seen[at] = true
 	}
 	if len(seen) < 2 {
 		t.Fatal("20 instances failing at once would all probe again at the same instant: no jitter")
@@ -147,19 +149,19 @@ func TestRefusedTokenDuringAnOutageLetsOtherRechecksCarryOn(t *testing.T) {
 	plex.SetTokenStatus("friend", http.StatusUnauthorized)
 	h := recheckHandler(t, plex.URL)
 	now := time.Now()
-	h.rechecks.failed(now.Add(-2*time.Hour), time.Minute, 0) // an outage whose wait is over
+	h.rechecks.Failed(now.Add(-2*time.Hour), time.Minute, 0) // an outage whose wait is over
 	s := dueSession(acct.Token)
 	h.sessions.PutLocal("id", s)
-	if !h.rechecks.admitProbe(now) {
+	if !h.rechecks.AdmitProbe(now) {
 		t.Fatal("the probe of an outage whose wait is over was not let through")
 	}
 	h.revalidateSession("id", s, origin{})
-	h.rechecks.finished()
+	h.rechecks.Finished()
 	if got, _ := h.sessions.Lookup("id", now, time.Hour); got != nil {
 		t.Fatal("the session whose token plex.tv refused is still there")
 	}
 	for i := range 2 {
-		if !h.rechecks.admitProbe(now) {
+		if !h.rechecks.AdmitProbe(now) {
 			t.Fatalf("after plex.tv answered, re-check %d of other sessions still waits on the outage", i+1)
 		}
 	}

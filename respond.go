@@ -88,3 +88,5 @@ func writeStatus(w http.ResponseWriter, r *http.Request, status int, msg, login 
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(msg + "\n"))
 }
+
+func formatInt(i int64) string { return strconv.FormatInt(i, 10) }

@@ -14,6 +14,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/account"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/recheck"
 	"github.com/caddy-plexauth/caddy-plexauth/plextest"
 )
 
@@ -104,7 +106,7 @@ func recheckHandler(t *testing.T, base string) *PlexAuth {
 	t.Helper()
 	h := &PlexAuth{Timeout: caddy.Duration(5 * time.Second), revalidate: time.Minute, logger: zap.NewNop(), audit: zap.NewNop()}
 	h.plex = newPlexClient(base, "test", "test-client", 5*time.Second)
-	h.sessions, h.rechecks = newSessionCache(nil, nil), new(plexBackoff)
+	h.sessions, h.rechecks = newSessionCache(nil, nil), new(recheck.Backoff)
 	t.Cleanup(func() { h.sessions.Destruct() })
 	return h
 }
@@ -149,9 +151,7 @@ func TestRecheckAnswersEndTheSessionOrBackOff(t *testing.T) {
 			if !c.ends && got != s {
 				t.Fatalf("plex.tv answered %d (not about the token) and the session ended", c.status)
 			}
-			h.rechecks.mu.Lock()
-			fails := h.rechecks.fails
-			h.rechecks.mu.Unlock()
+			fails, _, _ := h.rechecks.State()
 			if c.ends && fails != 0 {
 				t.Fatalf("a %d for one token counted as plex.tv failing (%d); other sessions' re-checks would wait", c.status, fails)
 			}
@@ -279,7 +279,7 @@ func TestServerListedTwiceKeepsItsHighestTier(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := serverTiers(listed)
+			got := account.ServerTiers(listed)
 			if got["srv"] != c.want {
 				t.Fatalf("%s: tier %q, want %q", devices, got["srv"], c.want)
 			}

@@ -23,7 +23,7 @@ func (h *PlexAuth) admit(s *Session) (string, bool) {
 // allow_users, then the server rules.
 func (h *PlexAuth) judge(s *Session) access.Decision {
 	r := access.Rules{Users: h.allowUsers, Servers: h.Servers, Tiers: h.allowTiers, Owner: h.owner != nil}
-	return access.Decide(r, h.owner.current(),
+	return access.Decide(r, h.owner.Current(),
 		access.Facts{ID: s.UserID, FoldedUsername: s.FoldedUsername(), FoldedEmail: s.FoldedEmail(), Devices: s.Servers})
 }
 
@@ -32,7 +32,7 @@ func (h *PlexAuth) judge(s *Session) access.Decision {
 // depend on who asks.
 func (h *PlexAuth) decide(s *Session) access.Decision {
 	r := access.Rules{Servers: h.Servers, Tiers: h.allowTiers, Owner: h.owner != nil}
-	return access.Decide(r, h.owner.current(), access.Facts{ID: s.UserID, Devices: s.Servers})
+	return access.Decide(r, h.owner.Current(), access.Facts{ID: s.UserID, Devices: s.Servers})
 }
 
 // describeRules says in words whom this handler admits, for the start-up

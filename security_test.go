@@ -19,6 +19,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
+
+	"github.com/caddy-plexauth/caddy-plexauth/internal/pages"
 )
 
 // Each test here keeps one security rule honest: it fails when the line
@@ -243,7 +245,7 @@ var cspNonce = regexp.MustCompile(`script-src 'nonce-([A-Za-z0-9_-]+)'`)
 
 func TestCSPNonceIsFreshOnEveryResponse(t *testing.T) {
 	h := pageHandler(t, nil)
-	for _, name := range pageNames {
+	for _, name := range pages.Names {
 		seen := map[string]bool{}
 		for range 3 {
 			w := renderPage(t, h, name, pageData{RD: "/", StartURL: "/_plexauth/start", LoginURL: "/_plexauth/login"})
@@ -266,7 +268,7 @@ func TestPagesSendNoReferrer(t *testing.T) {
 	// The pages' URLs carry the return URL, and a Plex sign-in page's the
 	// pin code: neither may leak to wherever a link goes.
 	h := pageHandler(t, nil)
-	for _, name := range pageNames {
+	for _, name := range pages.Names {
 		w := renderPage(t, h, name, pageData{RD: "/", StartURL: "/_plexauth/start", LoginURL: "/_plexauth/login"})
 		if got := w.Header().Get("Referrer-Policy"); got != "no-referrer" {
 			t.Errorf("%s: Referrer-Policy %q, want no-referrer", name, got)

@@ -14,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 
+	"github.com/caddy-plexauth/caddy-plexauth/internal/account"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
 )
 
@@ -100,14 +101,14 @@ func runSetup(ctx context.Context, o setupOptions) error {
 	}
 	owned := ownedServers(devices)
 
-	fmt.Fprintf(o.out, "\nSigned in as %s (%s), Plex account %d.\n\n", cleanAccountValue(u.Username), cleanAccountValue(u.Title), u.ID)
+	fmt.Fprintf(o.out, "\nSigned in as %s (%s), Plex account %d.\n\n", account.Clean(u.Username), account.Clean(u.Title), u.ID)
 	if len(owned) == 0 {
 		fmt.Fprintln(o.out, "This account owns no Plex Media Server. Run setup again and sign in with the account that owns the server.")
 		return errors.New("the account owns no Plex Media Server")
 	}
 	fmt.Fprintln(o.out, "Plex Media Servers this account owns:")
 	for _, d := range owned {
-		fmt.Fprintf(o.out, "  %-24s %s\n", cleanAccountValue(d.Name), d.ClientIdentifier)
+		fmt.Fprintf(o.out, "  %-24s %s\n", account.Clean(d.Name), d.ClientIdentifier)
 	}
 	fmt.Fprintln(o.out, "\nPaste this into the site block of each site to protect:")
 	fmt.Fprintln(o.out)

@@ -39,6 +39,16 @@ func TestPackagesKeepTheirWalls(t *testing.T) {
 			return ours(d) || d == "net/http" || strings.HasPrefix(d, "github.com/caddyserver/") || strings.HasPrefix(d, "go.uber.org/zap")
 		}, "imports no package of this module, nor net/http, Caddy or zap (a budget decides; the root answers and logs)"},
 		{"internal/oidc", ours, "imports no package of this module (the protocol; the endpoints are the root's)"},
+		{"internal/account", func(d string) bool {
+			return ours(d) && d != mod+"/internal/plextv" && d != mod+"/internal/access" && d != mod+"/internal/session"
+		}, "imports of this module only internal/plextv, internal/access and internal/session (not the root)"},
+		{"internal/ownerlist", func(d string) bool {
+			return ours(d) && d != mod+"/internal/plextv" && d != mod+"/internal/access" && d != mod+"/internal/seal"
+		}, "imports of this module only internal/plextv, internal/access and internal/seal (not the root, not internal/session)"},
+		{"internal/recheck", ours, "imports no package of this module (it paces the re-checks; the root makes them)"},
+		{"internal/pages", func(d string) bool {
+			return ours(d) || strings.HasPrefix(d, "github.com/caddyserver/") || strings.HasPrefix(d, "go.uber.org/zap")
+		}, "imports no package of this module, nor Caddy or zap (it writes pages; the root answers and logs)"},
 		{"internal/appsignin", ours, "imports no package of this module (it only talks HTTP to the applications)"},
 		{"plextest", ours, "imports nothing of the module"},
 		{"apptest", ours, "imports nothing of the module"},

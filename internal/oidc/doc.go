@@ -20,5 +20,6 @@
 //
 // Every value the package returns is never modified afterwards (KeySet,
 // Registry, Client), so it may be shared between goroutines. The package
-// does no I/O except through the CodeStore the caller passes.
+// does no I/O except through the stores the caller passes: the CodeStore,
+// and the KeyStorage a Keyring keeps the signing keys in.
 package oidc

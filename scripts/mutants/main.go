@@ -51,7 +51,7 @@ import (
 // (a rejected token, an expired pin, plex.tv unavailable).
 var defaultFiles = []string{
 	"admin.go", "cache.go", "cookie.go", "crosssite.go",
-	"identityheaders.go", "limits_http.go", "module.go", "ownerstore.go",
+	"identityheaders.go", "limits_http.go", "module.go", "provision.go", "validate.go",
 	"pinflow.go", "poll.go", "revalidate.go", "rules.go",
 	"urls.go",
 	"internal/session/cache.go", "internal/session/session.go", "internal/session/verified.go",
@@ -60,6 +60,7 @@ var defaultFiles = []string{
 	"internal/returnurl/returnurl.go", "internal/seal/seal.go", "internal/cookieheader/cookieheader.go",
 	"internal/signin/bucket.go", "internal/signin/checks.go", "internal/signin/ledger.go",
 	"internal/signin/limits.go", "internal/signin/refusals.go",
+	"internal/ownerlist/store.go", "internal/recheck/backoff.go",
 	"internal/access/access.go", "internal/access/allowusers.go",
 	"internal/access/list.go", "internal/access/tier.go",
 	"internal/plextv/client.go", "internal/plextv/pins.go",

@@ -1,4 +1,4 @@
-package plexauth
+package ownerlist
 
 import (
 	"context"
@@ -10,12 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddy-plexauth/caddy-plexauth/plextest"
 	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
+	"github.com/caddy-plexauth/caddy-plexauth/plextest"
 )
 
 // ownerPlex is the fake plex.tv of the owner tests: "owner" owns srv and
@@ -45,7 +46,7 @@ func ownerPlex(t *testing.T) *plextest.Server {
 type ownerTest struct {
 	t       *testing.T
 	plex    *plextest.Server
-	o       *ownerList
+	o       *List
 	logs    *observer.ObservedLogs
 	storage string
 }
@@ -56,11 +57,15 @@ func startOwnerList(t *testing.T, plex *plextest.Server, token, dir string, ever
 	t.Helper()
 	core, logs := observer.New(zap.DebugLevel)
 	st := &certmagic.FileStorage{Path: dir}
-	o, err := newOwnerList(context.Background(), newPlexClient(plex.URL, "Test", "test-client", 2*time.Second), token, servers, every, st, zap.New(core))
+	client := plextv.New(plextv.Config{BaseURL: plex.URL, Product: "Test", ClientID: "test-client", Timeout: 2 * time.Second, HTTP: &http.Client{Timeout: 2 * time.Second}})
+	o, err := New(context.Background(), Config{
+		Plex: client, Token: token, Servers: servers, Every: every, Storage: st, Log: zap.New(core),
+		StoreTimeout: 5 * time.Second, MaxBackoff: time.Hour,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(o.stop)
+	t.Cleanup(o.Stop)
 	return &ownerTest{t: t, plex: plex, o: o, logs: logs, storage: dir}
 }
 
@@ -73,7 +78,7 @@ func (ot *ownerTest) settled() *access.OwnerView {
 		done := ot.o.reads > 0 || ot.o.fails > 0 || ot.o.view.Load().Problem != access.OwnerOK
 		ot.o.readMu.Unlock()
 		if done {
-			return ot.o.current()
+			return ot.o.Current()
 		}
 		if time.Now().After(deadline) {
 			ot.t.Fatal("the owner's list was never read")
@@ -83,7 +88,7 @@ func (ot *ownerTest) settled() *access.OwnerView {
 }
 
 func (ot *ownerTest) tier(name string) string {
-	v := ot.o.current()
+	v := ot.o.Current()
 	if v.List == nil {
 		return "(no list)"
 	}
@@ -161,19 +166,19 @@ func TestOwnerListOnDemandReadsAreBounded(t *testing.T) {
 		id := int64(plex.Account(name).ID)
 		return func(v *access.OwnerView) bool { return v.List != nil && v.List.TierOf(id) != "" }
 	}
-	ot.o.readOnDemand(onList("friend")) // on the list: no read
+	ot.o.ReadOnDemand(onList("friend")) // on the list: no read
 	if n := plex.Count("", "/api/*"); n != 0 {
 		t.Fatalf("a sign-in by someone on the list read plex.tv %d times", n)
 	}
-	ot.o.readOnDemand(onList("invitee"))
+	ot.o.ReadOnDemand(onList("invitee"))
 	if ot.tier("invitee") != access.TierFriend {
 		t.Fatal("an invitation accepted after start is not seen by the read on demand")
 	}
 	for i := 0; i < 5; i++ {
-		ot.o.readOnDemand(onList("stranger"))
+		ot.o.ReadOnDemand(onList("stranger"))
 	}
 	if n := plex.Count(http.MethodGet, "/api/users"); n != 1 {
-		t.Fatalf("a sign-in not on the list, then 5 strangers, read the list %d times within %v; want 1", n, onDemandEvery)
+		t.Fatalf("a sign-in not on the list, then 5 strangers, read the list %d times within %v; want 1", n, OnDemandEvery)
 	}
 }
 
@@ -198,7 +203,7 @@ func TestOwnerListServerNotOwned(t *testing.T) {
 		t.Fatalf("the list of an account that does not own the server was read %d times", n)
 	}
 	if d := access.Decide(access.Rules{Servers: []string{"srv", "srv3"}, Tiers: map[string]bool{access.TierOwner: true}, Owner: true},
-		ot.o.current(), access.Facts{ID: int64(plex.Account("owner").ID)}); d.Refusal != access.RefusedSetup {
+		ot.o.Current(), access.Facts{ID: int64(plex.Account("owner").ID)}); d.Refusal != access.RefusedSetup {
 		t.Fatalf("decision %+v, want %s", d, access.RefusedSetup)
 	}
 	// A friend's token: the account can reach srv without owning it.
@@ -216,7 +221,7 @@ func TestOwnerListTokenRevokedKeepsTheLastList(t *testing.T) {
 	ot.settled()
 	plex.RevokeToken("owner")
 	deadline := time.Now().Add(5 * time.Second)
-	for ot.o.current().Problem != access.OwnerTokenRejected {
+	for ot.o.Current().Problem != access.OwnerTokenRejected {
 		if time.Now().After(deadline) {
 			t.Fatalf("the revoked token was not noticed:\n%s", ot.logText())
 		}
@@ -273,7 +278,7 @@ func TestOwnerListStoredSealedAndReusedAcrossRestarts(t *testing.T) {
 	plex.Unshare("srv", "friend")
 	plex.Share("srv", "otherfriend", plextest.Friend)
 	ot.o.refresh(nil)
-	ot.o.stop()
+	ot.o.Stop()
 
 	entries := dumpDir(t, filepath.Join(dir, "plex_auth"))
 	if len(entries) != 1 {
@@ -299,7 +304,7 @@ func TestOwnerListStoredSealedAndReusedAcrossRestarts(t *testing.T) {
 		servers []string
 	}{{"another-token", []string{"srv"}}, {token, []string{"srv", "srv2"}}} {
 		other := startOwnerList(t, plex, c.token, dir, time.Hour, c.servers...)
-		if v := other.o.current(); v.List != nil {
+		if v := other.o.Current(); v.List != nil {
 			t.Errorf("token %.8s…, servers %v: found a list stored for another set-up", c.token, c.servers)
 		}
 	}
@@ -311,10 +316,23 @@ func TestOwnerListStoredSealedAndReusedAcrossRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	tampered := startOwnerList(t, plex, token, dir, time.Hour, "srv")
-	if tampered.o.current().List != nil {
+	if tampered.o.Current().List != nil {
 		t.Fatal("a tampered stored list was used")
 	}
 	if !strings.Contains(tampered.logText(), "does not authenticate") {
 		t.Errorf("the tampered list should be logged:\n%s", tampered.logText())
 	}
+}
+
+// dumpDir is every regular file under dir, as "path\ncontent".
+func dumpDir(t *testing.T, dir string) []string {
+	var out []string
+	_ = filepath.Walk(dir, func(path string, info os.FileInfo, err error) error {
+		if err == nil && info.Mode().IsRegular() {
+			b, _ := os.ReadFile(path)
+			out = append(out, path+"\n"+string(b))
+		}
+		return nil
+	})
+	return out
 }

@@ -1,4 +1,4 @@
-package plexauth
+package account
 
 import (
 	"net/url"
@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/session"
 )
 
 // Account values come from plex.tv as their owner typed them, and go on
@@ -16,18 +17,19 @@ import (
 // stored and logged. So they are cleaned once, when a session is made from
 // plex.tv's answer, at sign-in and at every re-check.
 
-// maxAccountValue caps each cleaned value, in bytes.
-const maxAccountValue = 256
+// MaxValue caps each cleaned value, in bytes.
+const MaxValue = 256
 
-// accountSession makes the content of a session from what plex.tv said of
-// the token's account and the servers it reaches.
-func accountSession(u *plextv.Account, servers map[string]string, token string) *Session {
-	s := &Session{
+// NewSession makes the content of a session from what plex.tv said of the
+// token's account and the servers it reaches (machine identifier → tier),
+// its values cleaned (Clean) and the session prepared (Session.Prepare).
+func NewSession(u *plextv.Account, servers map[string]string, token string) *session.Session {
+	s := &session.Session{
 		UserID:   u.ID,
-		UUID:     cleanAccountValue(u.UUID),
-		Username: cleanAccountValue(u.Username),
-		Email:    cleanAccountValue(u.Email),
-		Title:    cleanAccountValue(u.Title),
+		UUID:     Clean(u.UUID),
+		Username: Clean(u.Username),
+		Email:    Clean(u.Email),
+		Title:    Clean(u.Title),
 		Thumb:    avatarURL(u.Thumb),
 		Servers:  servers,
 		Token:    token,
@@ -37,11 +39,11 @@ func accountSession(u *plextv.Account, servers map[string]string, token string) 
 }
 
 // avatarURL is the account's avatar URL if it is a clean https URL of at
-// most maxAccountValue bytes (plex.tv's are https://plex.tv/users/<uuid>/avatar?c=…),
+// most MaxValue bytes (plex.tv's are https://plex.tv/users/<uuid>/avatar?c=…),
 // else "": it goes to OpenID Connect clients as `picture`, which they may
 // show in a page.
 func avatarURL(v string) string {
-	if len(v) > maxAccountValue || !isCleanAccountValue(v) || !strings.HasPrefix(v, "https://") || strings.ContainsAny(v, " \"<>\\`") {
+	if len(v) > MaxValue || !isClean(v) || !strings.HasPrefix(v, "https://") || strings.ContainsAny(v, " \"<>\\`") {
 		return ""
 	}
 	if u, err := url.Parse(v); err != nil || u.Host == "" || u.User != nil {
@@ -50,15 +52,15 @@ func avatarURL(v string) string {
 	return v
 }
 
-// cleanAccountValue drops control characters (C0, DEL, C1) and bytes that
-// are not UTF-8 from v, and cuts the rest to at most maxAccountValue bytes,
+// Clean drops control characters (C0, DEL, C1) and bytes that
+// are not UTF-8 from v, and cuts the rest to at most MaxValue bytes,
 // between two characters.
-func cleanAccountValue(v string) string {
-	if len(v) <= maxAccountValue && isCleanAccountValue(v) {
+func Clean(v string) string {
+	if len(v) <= MaxValue && isClean(v) {
 		return v
 	}
 	var b strings.Builder
-	b.Grow(min(len(v), maxAccountValue))
+	b.Grow(min(len(v), MaxValue))
 	for i := 0; i < len(v); {
 		r, size := utf8.DecodeRuneInString(v[i:])
 		c := v[i : i+size]
@@ -66,7 +68,7 @@ func cleanAccountValue(v string) string {
 		if r == utf8.RuneError && size == 1 || unicode.IsControl(r) {
 			continue
 		}
-		if b.Len()+size > maxAccountValue {
+		if b.Len()+size > MaxValue {
 			break
 		}
 		b.WriteString(c)
@@ -74,7 +76,7 @@ func cleanAccountValue(v string) string {
 	return b.String()
 }
 
-func isCleanAccountValue(v string) bool {
+func isClean(v string) bool {
 	for i := 0; i < len(v); {
 		r, size := utf8.DecodeRuneInString(v[i:])
 		if r == utf8.RuneError && size == 1 || unicode.IsControl(r) {

@@ -1,4 +1,13 @@
-package plexauth
+// Package ownerlist keeps, for a block with owner_token, the owner's list:
+// who the configured servers are shared with, read from plex.tv with the
+// owner's token (GET /api/users, as Overseerr's server/api/plextv.ts,
+// Tautulli and python-plexapi's MyPlexAccount.users() read it), compiled
+// into an access.List and kept sealed in Caddy's storage. One list per
+// block, shared by every session: it is read at start, every revalidate,
+// and on demand when someone not on it signs in; every request is decided
+// from the list in memory, so a friend the owner removes loses access at
+// the next read without a call to plex.tv per session.
+package ownerlist
 
 import (
 	"context"
@@ -14,36 +23,37 @@ import (
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
-	"github.com/caddy-plexauth/caddy-plexauth/internal/session"
 )
 
-// The owner's list, for a block with owner_token: who the configured
-// servers are shared with, read from plex.tv with the owner's token
-// (GET /api/users, as Overseerr's server/api/plextv.ts, Tautulli and
-// python-plexapi's MyPlexAccount.users() read it). One list per block,
-// shared by every session: it is read at start, every revalidate, and on
-// demand when someone not on it signs in; every request is decided from the
-// list in memory, so a friend the owner removes loses access at the next
-// read without a call to plex.tv per session.
+// OnDemandEvery bounds the reads sign-ins cause: someone not on the list
+// (an invitation just accepted, or a stranger) makes the list be read
+// again at most once in this time per block.
+const OnDemandEvery = 30 * time.Second
 
-const (
-	// onDemandEvery bounds the reads sign-ins cause: someone not on the
-	// list (an invitation just accepted, or a stranger) makes the list be
-	// read again at most once in this time per block.
-	onDemandEvery = 30 * time.Second
-	// tokenRecheckEvery is how often a session's own re-check runs in owner
-	// mode: it only asks whether the session's token still works.
-	tokenRecheckEvery = 24 * time.Hour
-)
+// Config is what a block's list is read and kept with.
+type Config struct {
+	Plex    *plextv.Client    // the plex.tv client the block uses
+	Token   string            // owner_token, expanded; never logged or stored
+	Servers []string          // the block's servers: the list is of those, and the token's account must own them all
+	Every   time.Duration     // revalidate: how often the list is read
+	Storage certmagic.Storage // Caddy's storage: the last good list, sealed under the token (store.go)
+	Log     *zap.Logger       // reads, failures and problems; never the token
+	// StoreTimeout bounds each call to Storage; MaxBackoff caps the wait
+	// between reads while plex.tv fails.
+	StoreTimeout, MaxBackoff time.Duration
+}
 
-// ownerList is one block's view of the owner's side.
-type ownerList struct {
-	plex    *plextv.Client
-	token   string
-	servers []string
-	every   time.Duration // revalidate
-	log     *zap.Logger
-	store   *ownerStore
+// List is one block's view of the owner's side. Its methods may be
+// called from any number of goroutines.
+type List struct {
+	plex         *plextv.Client
+	token        string
+	servers      []string
+	every        time.Duration // revalidate
+	log          *zap.Logger
+	store        *ownerStore
+	storeTimeout time.Duration
+	maxBackoff   time.Duration
 
 	view atomic.Pointer[access.OwnerView] // what decisions read; never nil
 
@@ -63,21 +73,23 @@ type ownerList struct {
 	done   chan struct{}
 }
 
-// newOwnerList starts a block's owner's list: the last one stored is used at
-// once, and a goroutine reads plex.tv in the background, so that Caddy
-// starts whether plex.tv answers or not.
-func newOwnerList(ctx context.Context, plex *plextv.Client, token string, servers []string, every time.Duration,
-	st certmagic.Storage, log *zap.Logger) (*ownerList, error) {
+// New starts a block's owner's list: the last one stored is used at once,
+// and a goroutine reads plex.tv in the background (until Stop), so that
+// Caddy starts whether plex.tv answers or not. It fails only when there is
+// no storage.
+func New(ctx context.Context, c Config) (*List, error) {
+	plex, token, servers, every, st, log := c.Plex, c.Token, c.Servers, c.Every, c.Storage, c.Log
 	store, err := newOwnerStore(st, token, plex.BaseURL(), servers)
 	if err != nil {
 		return nil, err
 	}
-	o := &ownerList{
+	o := &List{
 		plex: plex, token: token, servers: slices.Clone(servers), every: every, log: log, store: store,
+		storeTimeout: c.StoreTimeout, maxBackoff: c.MaxBackoff,
 		done: make(chan struct{}),
 	}
 	o.view.Store(&access.OwnerView{})
-	lctx, cancel := context.WithTimeout(ctx, session.StoreTimeout)
+	lctx, cancel := context.WithTimeout(ctx, o.storeTimeout)
 	list, read, err := store.load(lctx)
 	cancel()
 	switch {
@@ -94,21 +106,22 @@ func newOwnerList(ctx context.Context, plex *plextv.Client, token string, server
 	return o, nil
 }
 
-// current is what decisions read: nil without owner_token.
-func (o *ownerList) current() *access.OwnerView {
+// Current is what decisions read: never nil on a List, nil on a nil List
+// (a block without owner_token).
+func (o *List) Current() *access.OwnerView {
 	if o == nil {
 		return nil
 	}
 	return o.view.Load()
 }
 
-// stop ends the background reads and waits for them.
-func (o *ownerList) stop() {
+// Stop ends the background reads and waits for them.
+func (o *List) Stop() {
 	o.cancel()
 	<-o.done
 }
 
-func (o *ownerList) run() {
+func (o *List) run() {
 	defer close(o.done)
 	for {
 		o.refresh(nil)
@@ -125,7 +138,7 @@ func (o *ownerList) run() {
 	}
 }
 
-func (o *ownerList) nextRead() time.Duration {
+func (o *List) nextRead() time.Duration {
 	o.readMu.Lock()
 	defer o.readMu.Unlock()
 	if o.fails > 0 {
@@ -134,17 +147,17 @@ func (o *ownerList) nextRead() time.Duration {
 	return o.every
 }
 
-// readOnDemand reads the list again for a sign-in, unless satisfied holds
+// ReadOnDemand reads the list again for a sign-in, unless satisfied holds
 // of the current view (before or after waiting for a read in progress), the
-// last read on demand was less than onDemandEvery ago, or plex.tv is being
+// last read on demand was less than OnDemandEvery ago, or plex.tv is being
 // left alone after failures. It returns once the read is done.
-func (o *ownerList) readOnDemand(satisfied func(*access.OwnerView) bool) {
+func (o *List) ReadOnDemand(satisfied func(*access.OwnerView) bool) {
 	if satisfied(o.view.Load()) {
 		return
 	}
 	now := time.Now()
 	o.mu.Lock()
-	if !o.lastOnDemand.IsZero() && now.Sub(o.lastOnDemand) < onDemandEvery {
+	if !o.lastOnDemand.IsZero() && now.Sub(o.lastOnDemand) < OnDemandEvery {
 		o.mu.Unlock()
 		return
 	}
@@ -156,7 +169,7 @@ func (o *ownerList) readOnDemand(satisfied func(*access.OwnerView) bool) {
 // refresh reads the owner's side once, unless a problem stopped the reads,
 // a backoff is running, or skip holds of the view once it is this read's
 // turn.
-func (o *ownerList) refresh(skip func(*access.OwnerView) bool) {
+func (o *List) refresh(skip func(*access.OwnerView) bool) {
 	o.readMu.Lock()
 	defer o.readMu.Unlock()
 	v := o.view.Load()
@@ -174,7 +187,7 @@ func (o *ownerList) refresh(skip func(*access.OwnerView) bool) {
 
 // read checks, the first time, that the token's account owns every
 // configured server, then reads and stores the list. readMu must be held.
-func (o *ownerList) read(ctx context.Context) error {
+func (o *List) read(ctx context.Context) error {
 	if o.ownerID == 0 {
 		acct, err := o.plex.User(ctx, o.token)
 		if err != nil {
@@ -204,7 +217,7 @@ func (o *ownerList) read(ctx context.Context) error {
 		home, friends, pending := list.Counts()
 		c.Write(zap.Int("home", home), zap.Int("friends", friends), zap.Int("pending", pending))
 	}
-	sctx, cancel := context.WithTimeout(o.ctx, session.StoreTimeout)
+	sctx, cancel := context.WithTimeout(o.ctx, o.storeTimeout)
 	defer cancel()
 	if err := o.store.save(sctx, list); err != nil {
 		o.log.Warn("storing the owner's list failed; a restart during a plex.tv outage would use an older one", zap.Error(err))
@@ -213,7 +226,7 @@ func (o *ownerList) read(ctx context.Context) error {
 }
 
 // settle records how a read ended. readMu must be held.
-func (o *ownerList) settle(err error) {
+func (o *List) settle(err error) {
 	var notOwned *notOwnedError
 	switch {
 	case err == nil:
@@ -240,9 +253,9 @@ func (o *ownerList) settle(err error) {
 		known := o.view.Load().List != nil
 		if !known {
 			// Nobody can be admitted until a list is known: try sooner.
-			base = min(base, onDemandEvery)
+			base = min(base, OnDemandEvery)
 		}
-		o.retryAt = time.Now().Add(backoffWait(base, o.fails, retryAfter))
+		o.retryAt = time.Now().Add(backoffWait(base, o.maxBackoff, o.fails, retryAfter))
 		if o.fails == 1 {
 			o.log.Warn("reading the owner's list from plex.tv failed: decisions keep the last list read, reads back off",
 				zap.Error(err), zap.Bool("list_known", known))
@@ -250,22 +263,31 @@ func (o *ownerList) settle(err error) {
 	}
 }
 
-func (o *ownerList) setProblem(p access.OwnerProblem) {
+func (o *List) setProblem(p access.OwnerProblem) {
 	o.view.Store(&access.OwnerView{List: o.view.Load().List, Problem: p})
 }
 
 // backoffWait is how long to leave plex.tv alone after fails failures in a
-// row, as the re-checks do (plexBackoff): base, doubled per failure up to
-// maxPlexBackoff, with jitter so instances sharing an outage do not probe in
-// step, or plex.tv's Retry-After when longer.
-func backoffWait(base time.Duration, fails int, retryAfter time.Duration) time.Duration {
+// row, as the re-checks do (internal/recheck): base, doubled per
+// failure up to maxBackoff, with jitter so instances sharing an outage do
+// not probe in step, or plex.tv's Retry-After when longer.
+func backoffWait(base, maxBackoff time.Duration, fails int, retryAfter time.Duration) time.Duration {
 	wait := base
-	for i := 1; i < fails && wait < maxPlexBackoff; i++ {
+	for i := 1; i < fails && wait < maxBackoff; i++ {
 		wait *= 2
 	}
-	wait = min(wait, maxPlexBackoff)
+	wait = min(wait, maxBackoff)
 	wait += time.Duration(rand.Int64N(int64(wait)/10 + 1))
 	return max(wait, retryAfter)
+}
+
+// Fixed is a List that holds v and never reads plex.tv: decisions from a
+// known list, for tests of the rules. Stop returns at once.
+func Fixed(v access.OwnerView) *List {
+	o := &List{done: make(chan struct{}), cancel: func() {}}
+	close(o.done)
+	o.view.Store(&v)
+	return o
 }
 
 // notOwnedError: configured servers the token's account does not own.

@@ -1,4 +1,4 @@
-package plexauth
+package ownerlist
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -88,7 +89,9 @@ func (s *ownerStore) save(ctx context.Context, l *access.List) error {
 	}
 	ns := s.aead.NonceSize()
 	out := make([]byte, ns, ns+len(plain)+s.aead.Overhead())
-	copy(out, randomBytes(ns))
+	if _, err := rand.Read(out); err != nil {
+		panic("plex_auth: no randomness: " + err.Error())
+	}
 	out = s.aead.Seal(out, out[:ns], plain, []byte(s.key))
 	if err := s.st.Store(ctx, s.key, out); err != nil {
 		return err

@@ -1,4 +1,4 @@
-package plexauth
+package ownerlist
 
 import (
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
