@@ -297,3 +297,58 @@ func TestStoreReadNeverResurrectsALogoutBetweenItsReadAndMemoryWrite(t *testing.
 		})
 	}
 }
+
+// store.go:139: each write of an entry is sealed under a fresh nonce. The
+// key is the session id's, the same for every write of the session (its
+// sign-in, each re-check), and AES-GCM under one key and one nonce twice
+// gives away the XOR of the two plaintexts and lets the entry be forged.
+func TestEachWriteOfAnEntryHasAFreshNonce(t *testing.T) {
+	s := &Session{UserID: 42, Username: "alice", Token: "plex-token", Expires: time.Now().Add(time.Hour)}
+	aead, err := entryAEAD("session-id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for range 3 {
+		b, err := sealEntry("session-id", s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nonce := string(b[8 : 8+aead.NonceSize()])
+		if seen[nonce] || nonce == string(make([]byte, aead.NonceSize())) {
+			t.Fatalf("a nonce was used again (or is all zeros): %x", nonce)
+		}
+		seen[nonce] = true
+	}
+}
+
+// store.go:153: an entry is over from its expiry's second on, as the
+// session is (a session whose Expires is at or before now has ended):
+// openEntry answers ErrNotFound, never the session.
+func TestEntryAtItsExpiryIsNotFound(t *testing.T) {
+	at := time.Unix(time.Now().Unix(), 0) // this second, not after now
+	b, err := sealEntry("session-id", &Session{Username: "alice", Expires: at})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := openEntry("session-id", b); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("openEntry at the entry's expiry = %+v, %v; want ErrNotFound", s, err)
+	}
+}
+
+// store.go:150: an entry too short to hold nonce and tag (a truncated
+// write, another program's key) is refused, not read past its end.
+func TestShortEntryIsRefused(t *testing.T) {
+	b, err := sealEntry("session-id", &Session{Username: "alice", Expires: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{0, 7, 8, 8 + 12, 8 + 12 + 15, len(b) - 1} {
+		if s, err := openEntry("session-id", b[:n]); err == nil || errors.Is(err, ErrNotFound) && n >= 8 {
+			t.Errorf("openEntry of the first %d bytes = %+v, %v; want a refusal", n, s, err)
+		}
+	}
+	if !entryExpiry(b[:7]).IsZero() || entryExpiry(b[:8]).Unix() != entryExpiry(b).Unix() || entryExpiry(b).IsZero() {
+		t.Error("entryExpiry does not read the first 8 bytes, or reads fewer")
+	}
+}

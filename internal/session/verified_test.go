@@ -170,3 +170,84 @@ func TestConstantTimeEqualSeesEveryByte(t *testing.T) {
 		}
 	}
 }
+
+// verified.go:113: a value whose shard holds nothing yet is a miss, not a
+// crash: the first request of a browser asks an empty table.
+func TestVerifiedTableMissesOnAnEmptyShard(t *testing.T) {
+	v := NewVerifiedCookies()
+	if _, ok := v.Get(cookieName, "never-put", time.Now()); ok {
+		t.Fatal("an empty table answered a value")
+	}
+	var none *VerifiedCookies
+	if _, ok := none.Get(cookieName, "never-put", time.Now()); ok {
+		t.Fatal("a nil table answered a value")
+	}
+}
+
+// verified.go:117: a value is remembered for the cookie name it was opened
+// for (the name is sealed into the value): under another name it is a miss,
+// and so is another value of the same shard.
+func TestVerifiedTableAnswersOnlyTheNameAndValuePut(t *testing.T) {
+	v := NewVerifiedCookies()
+	exp := time.Now().Add(time.Hour).Unix()
+	v.Put(cookieName, "value", "session-id", nil, exp, exp)
+	if _, ok := v.Get("plex_auth_state", "value", time.Now()); ok {
+		t.Error("a value opened as the session cookie was answered for another cookie name")
+	}
+	if e, ok := v.Get(cookieName, "value", time.Now()); !ok || e.ID != "session-id" || e.Sealed != exp {
+		t.Errorf("Get = %+v, %v; want the entry put", e, ok)
+	}
+}
+
+// verified.go:120: an entry counts until the earlier of the sealed expiry
+// and the session's, checked on every hit as opening checks the sealed one
+// (at the expiry's second it is over, as open says), and an entry found
+// over is dropped.
+func TestVerifiedEntryEndsAtTheEarlierExpiryAndIsDropped(t *testing.T) {
+	now := time.Unix(time.Now().Unix(), 0)
+	later := now.Add(time.Hour).Unix()
+	for name, c := range map[string]struct{ sealed, expires int64 }{
+		"sealed expiry first":  {now.Unix(), later},
+		"session expiry first": {later, now.Unix()},
+	} {
+		t.Run(name, func(t *testing.T) {
+			v := NewVerifiedCookies()
+			v.Put(cookieName, "value", "session-id", nil, c.sealed, c.expires)
+			if _, ok := v.Get(cookieName, "value", now.Add(-time.Second)); !ok {
+				t.Fatal("the entry does not count a second before its expiry")
+			}
+			if _, ok := v.Get(cookieName, "value", now); ok {
+				t.Fatal("the entry still counts at its expiry")
+			}
+			if v.Len() != 0 {
+				t.Fatalf("an entry found over is still held (%d values)", v.Len())
+			}
+		})
+	}
+}
+
+// verified.go:188: Drop forgets the value asked and no other, under any
+// name; a nil table drops nothing and does not crash.
+func TestVerifiedDropForgetsThatValueOnly(t *testing.T) {
+	v := NewVerifiedCookies()
+	exp := time.Now().Add(time.Hour).Unix()
+	for i := range 4 * verifiedShards {
+		v.Put(cookieName, "value-"+strconv.Itoa(i), "session-id", nil, exp, exp)
+	}
+	v.Drop("value-0")
+	if _, ok := v.Get(cookieName, "value-0", time.Now()); ok {
+		t.Fatal("a dropped value is still answered")
+	}
+	if n := v.Len(); n != 4*verifiedShards-1 {
+		t.Fatalf("after one Drop the table holds %d values, want %d", n, 4*verifiedShards-1)
+	}
+	for i := 1; i < 4*verifiedShards; i++ {
+		if _, ok := v.Get(cookieName, "value-"+strconv.Itoa(i), time.Now()); !ok {
+			t.Fatalf("Drop of value-0 forgot value-%d", i)
+		}
+	}
+	var none *VerifiedCookies
+	none.Drop("value-1")
+	none.DropSession("session-id")
+	none.Put(cookieName, "value", "id", nil, exp, exp)
+}
