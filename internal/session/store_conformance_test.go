@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"io/fs"
 	"testing"
@@ -149,13 +150,14 @@ func (m *memoryConformer) release(key string) error { m.sc.ReleasePin(key); retu
 // are counted from the step: conformShort is the store's resolution, conformOver is a
 // lifetime that ended a minute ago.
 type conformStep struct {
-	do   string // save, load, replace, remove, sweep, entries, outlive, mark, markIs, bump, counter, claim, release
+	do   string // save, load, replace, remove, sweep, entries, outlive, mark, markIs, bump, counter, claim, release, putCode, swapCode, peekCode
 	key  string
 	val  string        // save, replace: the value; load: the value wanted ("" = not found)
 	ttl  time.Duration // save, replace, mark, claim
 	err  error         // save, replace, remove: the error wanted
 	n    int64         // entries: how many; mark, markIs: the marker
 	ok   bool          // claim: granted; counter: changed since the last look
+	old  string        // swapCode: the value it must answer ("" = none)
 	note string        // what a failure means
 }
 
@@ -318,6 +320,38 @@ var storeConformance = []struct {
 		{do: "claim", key: "p1", ttl: conformOver, ok: true},
 		{do: "claim", key: "p1", ttl: conformLong, ok: true},
 	}},
+	// One-shot records (OpenID Connect codes, CodeStore): a swap answers
+	// what it replaced, once, and writes nothing where nothing (live) is.
+	{name: "code_put_peek_and_swap_once", steps: []conformStep{
+		{do: "putCode", key: "c", val: "grant", ttl: conformLong},
+		{do: "peekCode", key: "c", val: "grant"},
+		{do: "swapCode", key: "c", val: "used", ttl: conformLong, old: "grant"},
+		{do: "peekCode", key: "c", val: "used", note: "the swap did not write"},
+		{do: "swapCode", key: "c", val: "used again", ttl: conformLong, old: "used", note: "a second swap must see the first one's mark (a replayed code)"},
+		{do: "swapCode", key: "none", val: "x", ttl: conformLong, old: ""},
+		{do: "peekCode", key: "none", val: "", note: "a swap of nothing wrote a record"},
+	}, skip: map[string]string{
+		"memory": "a memory-only block keeps its codes in internal/oidc's MemoryCodes (tested there), not in the session cache",
+	}},
+	{name: "code_runs_out_and_is_not_swapped_after", steps: []conformStep{
+		{do: "putCode", key: "c", val: "grant", ttl: conformShort},
+		{do: "outlive", key: "c"},
+		{do: "peekCode", key: "c", val: ""},
+		{do: "swapCode", key: "c", val: "used", ttl: conformLong, old: "", note: "a code past its lifetime was redeemed"},
+		{do: "peekCode", key: "c", val: ""},
+	}, skip: map[string]string{
+		"memory": "a memory-only block keeps its codes in internal/oidc's MemoryCodes (tested there), not in the session cache",
+	}},
+	{name: "code_run_out_is_swept", steps: []conformStep{
+		{do: "putCode", key: "c", val: "grant", ttl: conformShort},
+		{do: "putCode", key: "d", val: "kept", ttl: conformLong},
+		{do: "outlive", key: "c"},
+		{do: "sweep"},
+		{do: "peekCode", key: "c", val: ""},
+		{do: "peekCode", key: "d", val: "kept", note: "the sweep dropped a live code"},
+	}, skip: map[string]string{
+		"memory": "a memory-only block keeps its codes in internal/oidc's MemoryCodes (tested there), not in the session cache",
+	}},
 }
 
 // conformStores builds each store fresh for a case.
@@ -466,6 +500,40 @@ func runConformCase(t *testing.T, s conformStore, steps []conformStep) {
 		case "release":
 			if err := s.release(st.key); err != nil {
 				where("= %v", err)
+			}
+		case "putCode", "swapCode", "peekCode":
+			cs, ok := m.(CodeStore)
+			if !ok {
+				t.Fatal("this store keeps no one-shot records, and the case names no reason to skip it")
+			}
+			// A record begins with its expiry, as the provider writes it
+			// (internal/oidc) and as the Caddy store's sweep reads it.
+			record := func(val string, until time.Time) []byte {
+				return append(binary.BigEndian.AppendUint64(nil, uint64(until.Unix())), val...)
+			}
+			body := func(b []byte) string {
+				if len(b) < 8 {
+					return ""
+				}
+				return string(b[8:])
+			}
+			switch st.do {
+			case "putCode":
+				until := lifetime(st)
+				if err := cs.PutCode(ctx, st.key, record(st.val, until), until); err != nil {
+					where("= %v", err)
+				}
+			case "swapCode":
+				until := lifetime(st)
+				old, err := cs.SwapCode(ctx, st.key, record(st.val, until), until)
+				if err != nil || body(old) != st.old {
+					where("= %q, %v; want %q", body(old), err, st.old)
+				}
+			case "peekCode":
+				got, err := cs.PeekCode(ctx, st.key)
+				if err != nil || body(got) != st.val {
+					where("= %q, %v; want %q", body(got), err, st.val)
+				}
 			}
 		default:
 			t.Fatalf("step %d: unknown operation %q", i, st.do)
