@@ -3,6 +3,7 @@ package session
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"testing"
@@ -117,5 +118,55 @@ func TestCaddyStoreSweepDropsExpiredPinClaims(t *testing.T) {
 	// An expired claim does not refuse a new one.
 	if ok, err := st.ClaimPin(ctx, "dead", time.Now().Add(time.Hour)); !ok || err != nil {
 		t.Fatal("an expired claim refused a new one", ok, err)
+	}
+}
+
+// pinclaim.go:42: a claim whose lifetime is over already, 0 included,
+// claims nothing (go-cache would keep a claim made with a lifetime of 0
+// for ever, and refuse the pin for the process's life).
+func TestPinClaimOfNoLifetimeClaimsNothing(t *testing.T) {
+	sc := NewCache(nil, nil, Config{})
+	defer sc.Destruct()
+	ctx := context.Background()
+	key := PinClaimKey("client", 42)
+	for _, ttl := range []time.Duration{0, -time.Minute} {
+		if ok, err := sc.ClaimPin(ctx, key, ttl); !ok || err != nil {
+			t.Fatalf("claim of lifetime %v = %v, %v; want granted", ttl, ok, err)
+		}
+		if sc.PinSettled(key) {
+			t.Fatalf("a claim of lifetime %v is kept", ttl)
+		}
+	}
+	if ok, err := sc.ClaimPin(ctx, key, time.Minute); !ok || err != nil {
+		t.Fatalf("a claim after claims of no lifetime = %v, %v; want granted", ok, err)
+	}
+	if !sc.PinSettled(key) {
+		t.Fatal("a live claim is not settled here")
+	}
+}
+
+// pinclaim.go:59: while the store cannot be asked, a claim is refused with
+// the store's error, counted as the store's failure, and not kept: once the
+// store is back the pin can be finished.
+func TestPinClaimTheStoreCouldNotTakeIsNotKept(t *testing.T) {
+	st := &failingStore{entries: map[string][]byte{}}
+	failed := 0
+	sc := NewCache(st, nil, Config{StoreFailed: func() { failed++ }})
+	defer sc.Destruct()
+	ctx := context.Background()
+	key := PinClaimKey("client", 42)
+	st.down.Store(true)
+	if ok, err := sc.ClaimPin(ctx, key, time.Minute); ok || !errors.Is(err, errStoreDown) {
+		t.Fatalf("claim while the store is down = %v, %v; want refused with its error", ok, err)
+	}
+	if failed != 1 {
+		t.Fatalf("the store's failure counted %d times, want once", failed)
+	}
+	if sc.PinSettled(key) {
+		t.Fatal("a claim the store did not take is kept in memory")
+	}
+	st.down.Store(false)
+	if ok, err := sc.ClaimPin(ctx, key, time.Minute); !ok || err != nil {
+		t.Fatalf("claim once the store is back = %v, %v; want granted", ok, err)
 	}
 }
