@@ -139,7 +139,17 @@ func startCaddy(bin, out, cfg string, ready []int) (*caddyProc, error) {
 		return nil, err
 	}
 	c := &caddyProc{cmd: cmd, logPath: logPath, clkTck: clockTicks()}
-	deadline := time.Now().Add(30 * time.Second)
+	if err := waitReady(ready, 30*time.Second, 50*time.Millisecond); err != nil {
+		c.stop()
+		return nil, fmt.Errorf("caddy %v (log: %s)", err, logPath)
+	}
+	return c, nil
+}
+
+// waitReady waits until every port in ready answers a GET on 127.0.0.1,
+// polling every poll, for at most within in all; the error names the port that did not.
+func waitReady(ready []int, within, poll time.Duration) error {
+	deadline := time.Now().Add(within)
 	for _, p := range ready {
 		for {
 			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", p))
@@ -148,13 +158,12 @@ func startCaddy(bin, out, cfg string, ready []int) (*caddyProc, error) {
 				break
 			}
 			if time.Now().After(deadline) {
-				c.stop()
-				return nil, fmt.Errorf("caddy did not answer on port %d: %v (log: %s)", p, err, logPath)
+				return fmt.Errorf("did not answer on port %d: %v", p, err)
 			}
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(poll)
 		}
 	}
-	return c, nil
+	return nil
 }
 
 func (c *caddyProc) stop() {

@@ -67,20 +67,10 @@ func startCallgrind(bin, out, cfg string, ready []int) (*callgrind, error) {
 		return nil, err
 	}
 	c := &callgrind{caddyProc: &caddyProc{cmd: cmd, logPath: logPath, clkTck: clockTicks()}, dir: dir, seen: map[string]bool{}}
-	deadline := time.Now().Add(5 * time.Minute) // Caddy starts in about a minute under callgrind
-	for _, p := range ready {
-		for {
-			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", p))
-			if err == nil {
-				resp.Body.Close()
-				break
-			}
-			if time.Now().After(deadline) {
-				c.stop()
-				return nil, fmt.Errorf("caddy under callgrind did not answer on port %d: %v (log: %s)", p, err, logPath)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
+	// Caddy starts in about a minute under callgrind.
+	if err := waitReady(ready, 5*time.Minute, 200*time.Millisecond); err != nil {
+		c.stop()
+		return nil, fmt.Errorf("caddy under callgrind %v (log: %s)", err, logPath)
 	}
 	return c, nil
 }
