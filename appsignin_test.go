@@ -448,27 +448,6 @@ func TestAppSignInTautulliLockoutPausesEveryone(t *testing.T) {
 	}
 }
 
-// sessionWithApps copies every stored field: one added to Session later
-// and forgotten there would be lost at the first app sign-in.
-func TestSessionWithAppsCopiesEveryStoredField(t *testing.T) {
-	mark := int64(7)
-	s := benchSession(1, time.Now(), time.Hour)
-	s.SignoutMark = &mark
-	s.Apps = []AppSession{{Kind: "tautulli", Name: "a", Value: "b"}}
-	want, _ := json.Marshal(s)
-	var fields map[string]any
-	_ = json.Unmarshal(want, &fields)
-	for k, v := range fields {
-		if v == nil || v == "" || v == float64(0) {
-			t.Fatalf("the test leaves %s empty: fill it", k)
-		}
-	}
-	got, _ := json.Marshal(sessionWithApps(s, s.Apps))
-	if string(got) != string(want) {
-		t.Fatalf("copy %s\nwant %s", got, want)
-	}
-}
-
 func TestAppSignInConfigErrorsNameTheOptionAndLine(t *testing.T) {
 	for _, tc := range []struct{ line, want string }{
 		{"app_sign_in jellyfin http://localhost:8096", "unknown kind"},
