@@ -106,6 +106,9 @@ func (h *PlexAuth) provisionAppSignIn() error {
 	return nil
 }
 
+// appSignIns counts app_sign_in's sign-in calls by application kind and
+// result (caddy_plex_auth_app_sign_ins_total{app,result}); metrics.go
+// registers it.
 var appSignIns = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Namespace: "caddy", Subsystem: "plex_auth", Name: "app_sign_ins_total",
 	Help: "Sign-ins of users into the application behind a block with app_sign_in, by application kind (overseerr, tautulli) and result: ok, refused (the application answered without signing the user in), error (it could not be asked).",
