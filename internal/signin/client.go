@@ -9,9 +9,6 @@ import "net/netip"
 // household gets whole, so its devices, or one device changing its
 // address, count as one. An invalid a stays invalid.
 func Client(a netip.Addr) netip.Addr {
-	if !a.IsValid() {
-		return a
-	}
 	a = a.Unmap().WithZone("")
 	if a.Is6() {
 		p, _ := a.Prefix(64)
