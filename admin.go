@@ -1,25 +1,13 @@
 package plexauth
 
 import (
-	"cmp"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"net"
 	"net/http"
-	"slices"
-	"strconv"
-	"strings"
-	"sync"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
-	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/admin"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/appsignin"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/session"
 )
@@ -53,6 +41,7 @@ func init() {
 // "account signed out".
 type AdminAPI struct {
 	audit *zap.Logger
+	api   admin.API // the routes (internal/admin), with the audit lines of this file
 }
 
 // CaddyModule returns the Caddy module information.
@@ -63,22 +52,11 @@ func (AdminAPI) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision sets up the audit logger.
+// Provision sets up the audit logger and the routes.
 func (a *AdminAPI) Provision(caddy.Context) error {
 	a.audit = adminAuditLog()
+	a.api = admin.API{Caches: caches, Ended: a.logEnded, AccountEnded: a.logAccountEnded}
 	return nil
-}
-
-// handleKey keys session handles; it lives as long as the process, so a
-// handle is stable for as long as this process holds the session.
-var handleKey = sync.OnceValue(func() []byte { return randomBytes(32) })
-
-// sessionHandle is the opaque stand-in for a session id on the admin API:
-// it names the session there without being usable as, or revealing, the id.
-func sessionHandle(id string) string {
-	mac := hmac.New(sha256.New, handleKey())
-	mac.Write([]byte(id))
-	return hex.EncodeToString(mac.Sum(nil)[:12])
 }
 
 // adminAuditLog is the audit trail's logger, which the handlers' audit
@@ -98,60 +76,25 @@ func (a *AdminAPI) logEnded(r *http.Request, s *Session) {
 	appsignin.EndSessions(s, defaultTimeout, caddy.Log().Named("http.handlers.plex_auth")) // app_sign_in
 }
 
+// logAccountEnded writes the audit line of an account signed out through
+// the admin API. Its sessions elsewhere end there, each with a line of
+// that instance's.
+func (a *AdminAPI) logAccountEnded(r *http.Request, userID int64, username string, endedHere int) {
+	a.audit.Info("account signed out",
+		zap.Int64("plex_user_id", userID),
+		zap.String("username", username),
+		zap.String("client_ip", adminClientIP(r)),
+		zap.String("host", r.Host),
+		zap.Int("sessions_ended_here", endedHere),
+		zap.String("reason", endedByAdmin))
+}
+
 // Routes returns the plex_auth routes of the admin API.
 func (a *AdminAPI) Routes() []caddy.AdminRoute {
-	return []caddy.AdminRoute{{Pattern: adminBase, Handler: caddy.AdminHandlerFunc(a.serve)}}
+	return []caddy.AdminRoute{{Pattern: admin.Base, Handler: caddy.AdminHandlerFunc(a.serve)}}
 }
 
-const adminBase = "/plex_auth/"
-
-// adminSession is one session as the admin API shows it.
-type adminSession struct {
-	Handle    string    `json:"handle"`
-	AccountID int64     `json:"account_id"`
-	Username  string    `json:"username"`
-	Title     string    `json:"title"`
-	Tiers     []string  `json:"tiers"`
-	Created   time.Time `json:"created"`
-	Expires   time.Time `json:"expires"`
-	Checked   time.Time `json:"checked"`
-}
-
-func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
-	parts := strings.Split(strings.TrimPrefix(r.URL.Path, adminBase), "/")
-	switch {
-	case len(parts) == 1 && parts[0] == "sessions":
-		if r.Method != http.MethodGet {
-			return adminMethodNotAllowed(w, r, http.MethodGet)
-		}
-		return adminJSON(w, listSessions())
-	case len(parts) == 2 && parts[0] == "sessions" && parts[1] != "":
-		if r.Method != http.MethodDelete {
-			return adminMethodNotAllowed(w, r, http.MethodDelete)
-		}
-		return a.endSession(w, r, parts[1])
-	case len(parts) == 2 && parts[0] == "users" && parts[1] != "":
-		if r.Method != http.MethodDelete {
-			return adminMethodNotAllowed(w, r, http.MethodDelete)
-		}
-		id, err := strconv.ParseInt(parts[1], 10, 64)
-		if err != nil || id <= 0 {
-			return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: fmt.Errorf("%q is not a Plex account id (a positive number)", parts[1])}
-		}
-		return a.endAccount(w, r, id)
-	}
-	return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: fmt.Errorf("resource not found: %v", r.URL.Path)}
-}
-
-func adminMethodNotAllowed(w http.ResponseWriter, r *http.Request, allow string) error {
-	w.Header().Set("Allow", allow)
-	return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: fmt.Errorf("method not allowed: %v", r.Method)}
-}
-
-func adminJSON(w http.ResponseWriter, v any) error {
-	w.Header().Set("Content-Type", "application/json")
-	return json.NewEncoder(w).Encode(v)
-}
+func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error { return a.api.Serve(w, r) }
 
 // caches returns every session cache this process holds: one per store
 // the plex_auth handlers use.
@@ -164,91 +107,6 @@ func caches() []*session.Cache {
 		return true
 	})
 	return out
-}
-
-// listSessions returns the sessions in memory, oldest first.
-func listSessions() []adminSession {
-	out := []adminSession{}
-	for _, sc := range caches() {
-		for _, h := range sc.Held() {
-			s := h.Session
-			out = append(out, adminSession{
-				Handle:    sessionHandle(h.ID),
-				AccountID: s.UserID,
-				Username:  s.Username,
-				Title:     s.Title,
-				Tiers:     sessionTiers(s),
-				Created:   s.Created,
-				Expires:   s.Expires,
-				Checked:   s.Checked,
-			})
-		}
-	}
-	slices.SortFunc(out, func(a, b adminSession) int {
-		return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.Handle, b.Handle))
-	})
-	return out
-}
-
-// sessionTiers returns the distinct tiers the account has on its servers,
-// highest first.
-func sessionTiers(s *Session) []string {
-	tiers := []string{}
-	for _, t := range s.Servers {
-		if !slices.Contains(tiers, t) {
-			tiers = append(tiers, t)
-		}
-	}
-	slices.SortFunc(tiers, func(a, b string) int { return cmp.Or(access.TierRank(b)-access.TierRank(a), strings.Compare(a, b)) })
-	return tiers
-}
-
-func (a *AdminAPI) endSession(w http.ResponseWriter, r *http.Request, handle string) error {
-	for _, sc := range caches() {
-		for _, h := range sc.Held() {
-			if sessionHandle(h.ID) != handle {
-				continue
-			}
-			err := sc.EndSession(r.Context(), h.ID)
-			a.logEnded(r, h.Session)
-			if err != nil {
-				return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable,
-					Err: fmt.Errorf("session ended here, but the session store could not be told, so other instances may keep it for up to cache_ttl: %v", err)}
-			}
-			return adminJSON(w, map[string]int{"ended": 1})
-		}
-	}
-	return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: errors.New("no session with that handle in this instance's memory")}
-}
-
-func (a *AdminAPI) endAccount(w http.ResponseWriter, r *http.Request, userID int64) error {
-	at := time.Now()
-	var ended []*Session
-	var errs []error
-	for _, sc := range caches() {
-		e, err := sc.EndAccount(r.Context(), userID, at)
-		ended = append(ended, e...)
-		errs = append(errs, err)
-	}
-	username := ""
-	for _, s := range ended {
-		username = s.Username
-		a.logEnded(r, s)
-	}
-	// One line for the account too: its sessions elsewhere end there,
-	// each with a line of that instance's.
-	a.audit.Info("account signed out",
-		zap.Int64("plex_user_id", userID),
-		zap.String("username", username),
-		zap.String("client_ip", adminClientIP(r)),
-		zap.String("host", r.Host),
-		zap.Int("sessions_ended_here", len(ended)),
-		zap.String("reason", endedByAdmin))
-	if err := errors.Join(errs...); err != nil {
-		return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable,
-			Err: fmt.Errorf("%d sessions ended here, but the session store could not be told, so other instances may keep theirs: %v", len(ended), err)}
-	}
-	return adminJSON(w, map[string]int{"ended": len(ended)})
 }
 
 // adminClientIP is the address the admin request came from.

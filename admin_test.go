@@ -19,6 +19,7 @@ import (
 	"github.com/caddyserver/certmagic"
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/admin"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/session"
 )
 
@@ -92,13 +93,13 @@ func (f *adminFixture) call(method, path string) (int, string) {
 }
 
 // list returns the sessions the admin API shows for the given accounts.
-func (f *adminFixture) list(accounts ...int64) []adminSession {
+func (f *adminFixture) list(accounts ...int64) []admin.Session {
 	f.t.Helper()
 	code, body := f.call(http.MethodGet, "/plex_auth/sessions")
 	if code != http.StatusOK {
 		f.t.Fatalf("GET sessions: %d %s", code, body)
 	}
-	var all, out []adminSession
+	var all, out []admin.Session
 	if err := json.Unmarshal([]byte(body), &all); err != nil {
 		f.t.Fatal(err)
 	}
@@ -179,7 +180,7 @@ func TestAdminEndsOneSessionByHandleOnEveryInstance(t *testing.T) {
 	if !f.live(1, id) || !f.live(1, keep) {
 		t.Fatal("the other instance does not see the sessions")
 	}
-	handle := sessionHandle(id)
+	handle := admin.Handle(id)
 
 	code, body := f.call(http.MethodDelete, "/plex_auth/sessions/"+handle)
 	if code != http.StatusOK || strings.TrimSpace(body) != `{"ended":1}` {
@@ -272,7 +273,7 @@ func TestAdminSaysWhenTheStoreCouldNotBeTold(t *testing.T) {
 		f.caches[0].PutLocal(id, &Session{UserID: 9001, Username: "friend", Created: now, Checked: now, Expires: now.Add(time.Hour)})
 	}
 
-	code, body := f.call(http.MethodDelete, "/plex_auth/sessions/"+sessionHandle("one"))
+	code, body := f.call(http.MethodDelete, "/plex_auth/sessions/"+admin.Handle("one"))
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, "other instances") {
 		t.Fatalf("DELETE session with the store down: %d %s, want 503 saying other instances may keep it", code, body)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/admin"
 	"github.com/caddy-plexauth/caddy-plexauth/plextest"
 )
 
@@ -131,8 +132,8 @@ func TestSessionHandleShowsNoPartOfTheSessionID(t *testing.T) {
 	// Ids of any length, short ones too (memory may hold any id a store
 	// gave it): the handle is fixed-size and shows none of them.
 	for _, id := range []string{string(randomBytes(sessionIDLen)), string(randomBytes(12)), string(randomBytes(3)), "abc", ""} {
-		h := sessionHandle(id)
-		if len(h) != 24 || h != sessionHandle(id) {
+		h := admin.Handle(id)
+		if len(h) != 24 || h != admin.Handle(id) {
 			t.Fatalf("handle %q of a %d-byte id: want 24 hex characters, the same each time", h, len(id))
 		}
 		for _, part := range idParts(id) {

@@ -21,35 +21,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/admin"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/command"
 )
-
-func TestSignoutTakesAnAccountIDOrTheUsernameOfASession(t *testing.T) {
-	list := []adminSession{{AccountID: 1001, Username: "Owner"}, {AccountID: 1002, Username: "1001"}, {AccountID: 1003, Username: "friend"}}
-	for _, c := range []struct {
-		arg    string
-		wantID int64
-		name   string
-	}{
-		{"1003", 1003, "friend"},
-		{"friend", 1003, "friend"},
-		{"OWNER", 1001, "Owner"}, // Plex usernames are matched without case
-		{"1001", 1001, "Owner"},  // an account id wins over a username that looks like one
-		{"77", 77, ""},           // an account with no session here: ended in the store
-	} {
-		id, name, err := resolveAccount(c.arg, list)
-		if err != nil || id != c.wantID || name != c.name {
-			t.Errorf("%q: %d %q %v, want %d %q", c.arg, id, name, err, c.wantID, c.name)
-		}
-	}
-	for _, arg := range []string{"stranger", "", "-5", "0"} {
-		if _, _, err := resolveAccount(arg, list); err == nil {
-			t.Errorf("%q: resolved, want an error", arg)
-		}
-	}
-	if _, _, err := resolveAccount("stranger", list); !strings.Contains(err.Error(), "account id") {
-		t.Errorf("an unknown username should point to the account id: %v", err)
-	}
-}
 
 // signoutThroughAdminAPI runs `caddy plex-auth signout arg` against the
 // admin API of the fixture, served as Caddy's admin endpoint serves it
@@ -75,7 +49,7 @@ func signoutThroughAdminAPI(t *testing.T, f *adminFixture, arg string) error {
 	if err := c.Flags().Parse([]string{arg, "--address", strings.TrimPrefix(srv.URL, "http://")}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := cmdSignout(caddycmd.Flags{FlagSet: c.Flags()})
+	_, err := command.Signout(caddycmd.Flags{FlagSet: c.Flags()})
 	return err
 }
 
@@ -215,18 +189,18 @@ func TestProcessAdminAPIAndCLIEndSessionsOnEveryInstance(t *testing.T) {
 		t.Fatalf("caddy plex-auth sessions printed:\n%s\nwant a header and A's two sessions", table)
 	}
 	// The same as JSON, with the endpoint found from A's Caddyfile.
-	var fromCLI []adminSession
+	var fromCLI []admin.Session
 	js := mustCLI(t, "plex-auth", "sessions", "--json", "--config", filepath.Join(A.home, "Caddyfile"), "--adapter", "caddyfile")
 	if err := json.Unmarshal([]byte(js), &fromCLI); err != nil {
 		t.Fatalf("--json printed %q: %v", js, err)
 	}
 	// And straight from the admin API.
 	code, body := adminRequest(t, A, http.MethodGet, "/plex_auth/sessions")
-	var fromAPI []adminSession
+	var fromAPI []admin.Session
 	if code != http.StatusOK || json.Unmarshal([]byte(body), &fromAPI) != nil {
 		t.Fatalf("GET /plex_auth/sessions: %d %s", code, body)
 	}
-	if len(fromAPI) != 2 || !slices.EqualFunc(fromAPI, fromCLI, func(x, y adminSession) bool { return x.Handle == y.Handle }) {
+	if len(fromAPI) != 2 || !slices.EqualFunc(fromAPI, fromCLI, func(x, y admin.Session) bool { return x.Handle == y.Handle }) {
 		t.Fatalf("the admin API lists %+v, the CLI %+v", fromAPI, fromCLI)
 	}
 	// And from a Caddyfile in the current folder, as `caddy reload` finds it.

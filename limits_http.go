@@ -70,7 +70,7 @@ func (h *PlexAuth) cleanupLimits() {
 
 // clientKey is who the limits count r against: Caddy's client IP (the
 // client_ip variable, which honours the trusted_proxies server option),
-// IPv6 by its /64.
+// as signin.Client counts it (IPv6 by its /64).
 func clientKey(r *http.Request) netip.Addr {
 	s, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
 	if s == "" {
@@ -80,12 +80,7 @@ func clientKey(r *http.Request) netip.Addr {
 	if err != nil {
 		return netip.Addr{}
 	}
-	a = a.Unmap().WithZone("")
-	if a.Is6() {
-		p, _ := a.Prefix(64)
-		return p.Addr()
-	}
-	return a
+	return signin.Client(a)
 }
 
 // createPin asks plex.tv for a pin on behalf of r's client, which will
@@ -182,7 +177,7 @@ func (l refusalLogger) Refused(e *signin.Refusal, client netip.Addr) {
 		zap.String("during", string(e.Call)),
 		zap.Bool("all_clients", e.Shared),
 		zap.Bool("sign_ins_in_progress", e.InProgress),
-		zap.String("client_ip", addrString(client)),
+		zap.String("client_ip", signin.ClientString(client)),
 		zap.Int("retry_after", e.RetryAfter()))
 }
 
@@ -193,18 +188,8 @@ func (l refusalLogger) Summary(s signin.Summary) {
 		zap.Int("pin_checks", s.Checks),
 		zap.Int("over_all_clients_budget", s.Shared),
 		zap.Int("sign_ins_in_progress", s.InProgress),
-		zap.String("last_client_ip", addrString(s.Last)),
+		zap.String("last_client_ip", signin.ClientString(s.Last)),
 		zap.Duration("over", signin.SummaryEvery))
-}
-
-func addrString(a netip.Addr) string {
-	if !a.IsValid() {
-		return ""
-	}
-	if a.Is6() {
-		return netip.PrefixFrom(a, 64).String()
-	}
-	return a.String()
 }
 
 // Interface guards

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/admin"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/recheck"
 	"github.com/caddy-plexauth/caddy-plexauth/plextest"
 )
@@ -242,7 +243,7 @@ func TestOriginWithTheOtherSchemesDefaultPortIsAnotherSite(t *testing.T) {
 func TestAdminEndsNothingButOnDeleteAndOnlyPositiveAccounts(t *testing.T) {
 	f := newAdminFixture(t, 1)
 	id, _ := f.signIn(0, 9201, "kept", map[string]string{"m1": access.TierFriend})
-	handle := sessionHandle(id)
+	handle := admin.Handle(id)
 	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut} {
 		for _, path := range []string{"/plex_auth/sessions/" + handle, "/plex_auth/users/9201"} {
 			w := httptest.NewRecorder()
@@ -373,7 +374,7 @@ func TestAdminEndingsAreAudited(t *testing.T) {
 			t.Fatalf("%s %s: %v", method, path, err)
 		}
 	}
-	do(http.MethodDelete, "/plex_auth/sessions/"+sessionHandle(id))
+	do(http.MethodDelete, "/plex_auth/sessions/"+admin.Handle(id))
 	do(http.MethodDelete, "/plex_auth/users/9402")
 	lines := map[string]map[string]any{}
 	for _, e := range logs.All() {

@@ -13,18 +13,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-plexauth/caddy-plexauth/internal/command"
 	"github.com/caddy-plexauth/caddy-plexauth/plextest"
 )
 
 // When the code expires before it is entered, setup says so in its own
-// words (the client's plextv.ErrCodeExpired, told as errCodeExpired).
+// words (the client's plextv.ErrCodeExpired, told as command.ErrCodeExpired).
 func TestSetupSaysTheCodeExpiredInItsOwnWords(t *testing.T) {
 	plex := procPlex(t)
 	var out strings.Builder
 	err := runSetup(context.Background(), setupOptions{plexTV: plex.URL, out: &out,
 		sleep: func(context.Context, time.Duration) error { plex.ExpirePins(); return nil }})
-	if !errors.Is(err, errCodeExpired) || err.Error() != "the code expired before it was entered; run setup again" {
-		t.Fatalf("an expired code: %v, want errCodeExpired", err)
+	if !errors.Is(err, command.ErrCodeExpired) || err.Error() != "the code expired before it was entered; run setup again" {
+		t.Fatalf("an expired code: %v, want command.ErrCodeExpired", err)
 	}
 	if !strings.Contains(out.String(), plex.URL+"/link") {
 		t.Fatalf("setup did not send the operator to %s/link:\n%s", plex.URL, out.String())

@@ -53,6 +53,12 @@ func TestPackagesKeepTheirWalls(t *testing.T) {
 			return ours(d) && d != mod+"/internal/session" && d != mod+"/internal/cookieheader"
 		}, "imports of this module only internal/session (the application session it keeps is a fact of a plex_auth session) and internal/cookieheader: not the root, which counts, audits and answers, nor plextv or access"},
 		{"internal/placeholderfacts", ours, "imports no package of this module (it walks Caddy's config; the root decides what the facts mean)"},
+		{"internal/admin", func(d string) bool {
+			return ours(d) && d != mod+"/internal/session" && d != mod+"/internal/access"
+		}, "imports of this module only internal/session (the caches it lists and ends) and internal/access (how tiers rank); not the root, which writes the audit lines"},
+		{"internal/command", func(d string) bool {
+			return ours(d) && !slices.Contains([]string{"internal/admin", "internal/session", "internal/access", "internal/plextv", "internal/account"}, strings.TrimPrefix(d, mod+"/"))
+		}, "imports of this module only internal/admin (the JSON it reads; internal/session and internal/access come with it), internal/access (a username folded as allow_users folds it), internal/plextv and internal/account (setup's sign-in); not the root"},
 		{"plextest", ours, "imports nothing of the module"},
 		{"apptest", ours, "imports nothing of the module"},
 	} {

@@ -10,10 +10,10 @@
 // it for two pins polled once a second, Ombi issue #5233), and then nobody
 // signs in. So the calls browsers cause are limited here, before plex.tv:
 //
-//   - per client (the caller's client address; an IPv6 client should come
-//     as its /64, which one household gets whole), with separate budgets
-//     for creations and checks, so one client cannot use up what everyone
-//     shares;
+//   - per client (the caller's client address as Client counts it: an
+//     IPv6 client by its /64, which one household gets whole), with
+//     separate budgets for creations and checks, so one client cannot use
+//     up what everyone shares;
 //   - for all clients together, per client identifier, as the last bound on
 //     what plex.tv sees from this installation; that budget is shared
 //     fairly: a client that took from it lately yields to one that has not
