@@ -237,6 +237,9 @@ type placeholderFacts struct {
 	// other can be on a request's path to read what it leaves in the
 	// request vars.
 	plexAuths int
+	// foreign: a handler from outside Caddy's own modules (plex_auth
+	// aside), which might hold a plex_auth where the walk does not look.
+	foreign bool
 }
 
 // unknownServer is what is assumed of a server plex_auth learned nothing
@@ -329,7 +332,7 @@ func (w factWalker) handler(mh caddyhttp.MiddlewareHandler) {
 		}
 	default:
 		if !caddysModule(reflect.TypeOf(mh)) {
-			w.f.mayBeSet = true
+			w.f.mayBeSet, w.f.foreign = true, true
 		}
 	}
 }
@@ -373,7 +376,7 @@ func (w factWalker) jsonHandler(name string, v map[string]any) {
 	default:
 		mod, err := caddy.GetModule("http.handlers." + name)
 		if err != nil || !caddysModule(reflect.TypeOf(mod.New())) {
-			w.f.mayBeSet = true
+			w.f.mayBeSet, w.f.foreign = true, true
 		}
 	}
 }
