@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/appsignin"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/session"
 )
 
@@ -94,7 +95,7 @@ const endedByAdmin = "admin_api"
 // API: the account, and the address the admin request came from.
 func (a *AdminAPI) logEnded(r *http.Request, s *Session) {
 	auditEnded(a.audit, s, endedByAdmin, origin{clientIP: adminClientIP(r), host: r.Host})
-	endAppSessions(s, defaultTimeout, caddy.Log().Named("http.handlers.plex_auth")) // app_sign_in (appsession.go)
+	appsignin.EndSessions(s, defaultTimeout, caddy.Log().Named("http.handlers.plex_auth")) // app_sign_in
 }
 
 // Routes returns the plex_auth routes of the admin API.

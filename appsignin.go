@@ -3,11 +3,14 @@ package plexauth
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/appsignin"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/session"
@@ -93,8 +96,39 @@ func (h *PlexAuth) provisionAppSignIn() error {
 	if err != nil {
 		return fmt.Errorf("app_sign_in: %v", err)
 	}
-	h.app = newAppState(h, app)
+	h.app = appsignin.NewBlock(app, appsignin.Config{
+		Sessions: h.sessions, CacheTTL: h.cacheTTL, Timeout: time.Duration(h.Timeout), Logger: h.logger,
+		Secure: isHTTPS, Record: h.recordAppSignIn,
+	})
+	for _, r := range appsignin.Results {
+		appSignIns.WithLabelValues(string(app.Kind()), r)
+	}
 	return nil
+}
+
+// appSignIns counts app_sign_in's sign-in calls by application kind and
+// result (caddy_plex_auth_app_sign_ins_total{app,result}); metrics.go
+// registers it.
+var appSignIns = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Namespace: "caddy", Subsystem: "plex_auth", Name: "app_sign_ins_total",
+	Help: "Sign-ins of users into the application behind a block with app_sign_in, by application kind (overseerr, tautulli) and result: ok, refused (the application answered without signing the user in), error (it could not be asked).",
+}, []string{"app", "result"})
+
+// recordAppSignIn counts and audits one sign-in call of app_sign_in.
+func (h *PlexAuth) recordAppSignIn(r *http.Request, s *Session, result string) {
+	kind := h.AppSignIn.Kind
+	appSignIns.WithLabelValues(kind, result).Inc()
+	h.audit.Info("signed in to app", auditFields(s, originOf(r), zap.String("app", kind), zap.String("result", result))...)
+}
+
+// endApps ends the application sessions of s (appsignin.EndSessions) for
+// a sign-out at this block's logout, whose response also expires the
+// application's cookie when this block signs into it.
+func (h *PlexAuth) endApps(w http.ResponseWriter, r *http.Request, s *Session) {
+	appsignin.EndSessions(s, time.Duration(h.Timeout), h.logger)
+	if h.app != nil {
+		h.app.ExpireCookie(w, r, s)
+	}
 }
 
 // validateAppSignIn rejects an app_sign_in that cannot work.

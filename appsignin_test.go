@@ -52,6 +52,16 @@ func (e *appEnv) loadApp(args, upstream string) {
 }`)
 }
 
+// newOverseerrEnv is an appEnv whose block signs into a fake Overseerr,
+// which is also its upstream.
+func newOverseerrEnv(t *testing.T) (*appEnv, *apptest.Overseerr) {
+	t.Helper()
+	e := newAppEnv(t)
+	o := e.overseerr()
+	e.loadApp("overseerr "+o.URL, o.URL)
+	return e, o
+}
+
 func (e *appEnv) logText() string {
 	b, _ := os.ReadFile(e.log)
 	return string(b)
@@ -113,9 +123,7 @@ func (e *appEnv) expectNoToken(what, s string) {
 // cookie is set in the browser, later requests cost no call, the call
 // carries nothing of the browser's, and no token leaks.
 func TestAppSignInFirstRequestArrivesSignedIn(t *testing.T) {
-	e := newAppEnv(t)
-	o := e.overseerr()
-	e.loadApp("overseerr "+o.URL, o.URL)
+	e, o := newOverseerrEnv(t)
 	b := e.signedInBrowser("friend")
 
 	resp, body := b.get("/api/v1/auth/me", "Accept", "application/json", "X-Forwarded-For", "203.0.113.9", "Authorization", "Bearer browser-secret")
@@ -174,9 +182,7 @@ func TestAppSignInFirstRequestArrivesSignedIn(t *testing.T) {
 // session (an old one, another user's) gets the one made for its
 // plex_auth session, and Overseerr never rewrites the other user.
 func TestAppSignInSharedBrowserHandedToAnotherUser(t *testing.T) {
-	e := newAppEnv(t)
-	o := e.overseerr()
-	e.loadApp("overseerr "+o.URL, o.URL)
+	e, o := newOverseerrEnv(t)
 	b := e.signedInBrowser("owner")
 	if got := me(t, b); got != "owner" {
 		t.Fatalf("signed in to Overseerr as %q, want owner", got)
@@ -210,9 +216,7 @@ func TestAppSignInSharedBrowserHandedToAnotherUser(t *testing.T) {
 
 // Item 4: the logout ends the app session and expires its cookie.
 func TestAppSignInLogoutEndsTheAppSession(t *testing.T) {
-	e := newAppEnv(t)
-	o := e.overseerr()
-	e.loadApp("overseerr "+o.URL, o.URL)
+	e, o := newOverseerrEnv(t)
 	b := e.signedInBrowser("friend")
 	if got := me(t, b); got != "friend" {
 		t.Fatalf("signed in to Overseerr as %q", got)
@@ -232,9 +236,7 @@ func TestAppSignInLogoutEndsTheAppSession(t *testing.T) {
 // The app's own sign-out, through the proxy: the next request makes a
 // new app session instead of presenting the ended one.
 func TestAppSignInAppsOwnLogoutIsFollowedByANewSignIn(t *testing.T) {
-	e := newAppEnv(t)
-	o := e.overseerr()
-	e.loadApp("overseerr "+o.URL, o.URL)
+	e, o := newOverseerrEnv(t)
 	b := e.signedInBrowser("friend")
 	if got := me(t, b); got != "friend" {
 		t.Fatalf("signed in to Overseerr as %q", got)
@@ -303,9 +305,7 @@ func appSignInDirect(o *apptest.Overseerr, token string) (string, error) {
 
 // Item 5: an app that cannot be reached: the request goes on, one call.
 func TestAppSignInUnreachableAppIsNotAskedPerRequest(t *testing.T) {
-	e := newAppEnv(t)
-	o := e.overseerr()
-	e.loadApp("overseerr "+o.URL, o.URL)
+	e, o := newOverseerrEnv(t)
 	o.Close()
 	b := e.signedInBrowser("friend")
 	for range 3 {
@@ -320,9 +320,7 @@ func TestAppSignInUnreachableAppIsNotAskedPerRequest(t *testing.T) {
 
 // Item 6: ten concurrent first requests of one browser, one sign-in.
 func TestAppSignInConcurrentFirstRequestsMakeOneCall(t *testing.T) {
-	e := newAppEnv(t)
-	o := e.overseerr()
-	e.loadApp("overseerr "+o.URL, o.URL)
+	e, o := newOverseerrEnv(t)
 	b := e.signedInBrowser("friend")
 	var wg sync.WaitGroup
 	got := make([]string, 10)
@@ -448,27 +446,6 @@ func TestAppSignInTautulliLockoutPausesEveryone(t *testing.T) {
 	}
 }
 
-// sessionWithApps copies every stored field: one added to Session later
-// and forgotten there would be lost at the first app sign-in.
-func TestSessionWithAppsCopiesEveryStoredField(t *testing.T) {
-	mark := int64(7)
-	s := benchSession(1, time.Now(), time.Hour)
-	s.SignoutMark = &mark
-	s.Apps = []AppSession{{Kind: "tautulli", Name: "a", Value: "b"}}
-	want, _ := json.Marshal(s)
-	var fields map[string]any
-	_ = json.Unmarshal(want, &fields)
-	for k, v := range fields {
-		if v == nil || v == "" || v == float64(0) {
-			t.Fatalf("the test leaves %s empty: fill it", k)
-		}
-	}
-	got, _ := json.Marshal(sessionWithApps(s, s.Apps))
-	if string(got) != string(want) {
-		t.Fatalf("copy %s\nwant %s", got, want)
-	}
-}
-
 func TestAppSignInConfigErrorsNameTheOptionAndLine(t *testing.T) {
 	for _, tc := range []struct{ line, want string }{
 		{"app_sign_in jellyfin http://localhost:8096", "unknown kind"},
@@ -509,9 +486,7 @@ func TestAppSignInRecheckEndingTheSessionEndsTheAppSession(t *testing.T) {
 // Item 4: the admin API ending the account's sessions ends the app
 // session too.
 func TestAppSignInAdminAPIEndingTheSessionEndsTheAppSession(t *testing.T) {
-	e := newAppEnv(t)
-	o := e.overseerr()
-	e.loadApp("overseerr "+o.URL, o.URL)
+	e, o := newOverseerrEnv(t)
 	b := e.signedInBrowser("friend")
 	if got := me(t, b); got != "friend" {
 		t.Fatalf("signed in to Overseerr as %q", got)
@@ -533,9 +508,7 @@ func TestAppSignInAdminAPIEndingTheSessionEndsTheAppSession(t *testing.T) {
 // instance or a restart would), it is still the session's, and no new
 // sign-in is made.
 func TestAppSignInCookieIsKnownFromTheStore(t *testing.T) {
-	e := newAppEnv(t)
-	o := e.overseerr()
-	e.loadApp("overseerr "+o.URL, o.URL)
+	e, o := newOverseerrEnv(t)
 	b := e.signedInBrowser("friend")
 	if got := me(t, b); got != "friend" {
 		t.Fatalf("signed in to Overseerr as %q", got)

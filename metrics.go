@@ -99,7 +99,7 @@ func registerMetrics(reg *prometheus.Registry) error {
 	for _, c := range []prometheus.Collector{
 		metrics.signIns, metrics.sessions, metrics.rechecks,
 		metrics.plexRequests, metrics.plexDuration, metrics.storeErrors,
-		appSignIns, // app_sign_in (apphook.go)
+		appSignIns, // app_sign_in (appsignin.go)
 	} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError

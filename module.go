@@ -13,9 +13,11 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/appsignin"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/cookieheader"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/ownerlist"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/pages"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/placeholderfacts"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/recheck"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/session"
@@ -222,7 +224,7 @@ type PlexAuth struct {
 	sessionVar    string // request var holding the session once its cookie is stripped
 	// placeholderFacts: per server of the config, whether a map writes a
 	// user placeholder and whether a handler may Set one (placeholders.go).
-	placeholderFacts []placeholderFacts
+	placeholderFacts []placeholderfacts.Facts
 	server           *caddyhttp.Server // the one this handler serves on, if Provision could tell (server.go)
 	prefixSlash      string
 	allowUsers       *access.AllowList // nil: allow_users not set
@@ -233,9 +235,9 @@ type PlexAuth struct {
 	appOrigin        string
 	limits           *signinLimits
 	limitsKey        string
-	owner            *ownerlist.List // with owner_token
-	app              *appState       // with app_sign_in (apphook.go)
-	oidc             *oidcProvider   // with oidc_client (oidc.go)
+	owner            *ownerlist.List  // with owner_token
+	app              *appsignin.Block // with app_sign_in (appsignin.go)
+	oidc             *oidcProvider    // with oidc_client (oidc.go)
 
 	cookieDomainWarned uint32 // set once the cookie_domain warning is logged
 
@@ -287,7 +289,7 @@ func (h *PlexAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 	// all the rest of this.
 	at.Cut(r.Header, h.CookieName)
 	if h.app != nil {
-		h.app.serve(w, r, s, id) // app_sign_in (apphook.go)
+		h.app.Serve(w, r, s, id) // app_sign_in (internal/appsignin)
 	}
 	h.setIdentity(r, srv, s, tier)
 	return next.ServeHTTP(w, r)

@@ -313,7 +313,7 @@ func (h *PlexAuth) serveLogout(w http.ResponseWriter, r *http.Request) {
 		h.verifiedCookies().DropSession(id)
 		if s != nil {
 			h.auditSignOut(r, s)
-			h.endApps(w, r, s) // app_sign_in (appsession.go)
+			h.endApps(w, r, s) // app_sign_in (appsignin.go)
 		}
 	}
 	h.clearCookie(w, r, h.CookieName, "/", h.CookieDomain)

@@ -1,24 +1,18 @@
 package plexauth
 
 import (
-	"encoding/json"
 	"net/http"
-	"reflect"
-	"slices"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp/intercept"
-	maphandler "github.com/caddyserver/caddy/v2/modules/caddyhttp/map"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
+	"github.com/caddy-plexauth/caddy-plexauth/internal/placeholderfacts"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/session"
 )
 
 // The placeholders of a signed-in request, {http.auth.user.id} and the
-// rest (userPlaceholders), are answered when something asks for them (a
+// rest (placeholderfacts.Names), are answered when something asks for them (a
 // header_up, a template, the access log's user_id), not written into the
 // replacer up front. Writing them costs six locked map writes and, on
 // Caddy's fresh replacer, a map allocation per request; most requests
@@ -39,22 +33,20 @@ import (
 //   - A map handler answers its destinations before any provider
 //     registered after it, and map always runs before plex_auth in a site
 //     block. If a map on the server writes one of these placeholders,
-//     plex_auth Sets them there as before (placeholderFacts, learned at
-//     Provision from the config), so a map cannot speak for the signed-in
+//     plex_auth Sets them there as before (placeholderfacts.Facts, learned
+//     at Provision from the config), so a map cannot speak for the signed-in
 //     user. docs/identity.md says so; a third-party handler that registers its
 //     own provider for these names is the one case this cannot see.
 //   - On an answer that does not admit, the same holds (dropIdentity):
 //     earlier values are deleted, a map's are outvoted, and only an
 //     identity an earlier plex_auth admitted answers.
 
-// userPlaceholders are the names plex_auth answers, after the prefix.
-var userPlaceholders = [...]string{"id", "username", "email", "uuid", "title", "tier"}
+const userPlaceholderPrefix = placeholderfacts.Prefix
 
-const userPlaceholderPrefix = "http.auth.user."
-
-// userPlaceholderKeys are the full names of userPlaceholders.
-var userPlaceholderKeys = func() (keys [len(userPlaceholders)]string) {
-	for i, name := range userPlaceholders {
+// userPlaceholderKeys are the full names of the placeholders plex_auth
+// answers (placeholderfacts.Names).
+var userPlaceholderKeys = func() (keys [len(placeholderfacts.Names)]string) {
+	for i, name := range placeholderfacts.Names {
 		keys[i] = userPlaceholderPrefix + name
 	}
 	return keys
@@ -109,7 +101,7 @@ func (h *PlexAuth) setIdentity(r *http.Request, srv *caddyhttp.Server, s *Sessio
 	// server's only plex_auth, nobody reads them.
 	var vars map[string]any
 	var ri *requestIdentity
-	if f.plexAuths != 1 {
+	if f.PlexAuths != 1 {
 		vars, _ = ctx.Value(caddyhttp.VarsCtxKey).(map[string]any)
 		ri, _ = vars[identityVar].(*requestIdentity)
 	}
@@ -121,7 +113,7 @@ func (h *PlexAuth) setIdentity(r *http.Request, srv *caddyhttp.Server, s *Sessio
 		}
 	}
 	ri.s, ri.tier = s, tierValue(tier)
-	if f.mapWrites {
+	if f.MapWrites {
 		// The values were boxed once, in Session.Prepare: a string passed
 		// as an interface here would be an allocation per placeholder.
 		b := &s.Boxed
@@ -132,7 +124,7 @@ func (h *PlexAuth) setIdentity(r *http.Request, srv *caddyhttp.Server, s *Sessio
 		repl.Set("http.auth.user.title", b.Title)
 		repl.Set("http.auth.user.tier", ri.tier)
 	} else {
-		if f.mayBeSet {
+		if f.MayBeSet {
 			repl.DeleteByPrefix(userPlaceholderPrefix)
 		}
 		switch {
@@ -189,7 +181,7 @@ func sessionProvider(s *Session, tier string) caddy.ReplacerFunc {
 // refused here by stricter rules.
 func (h *PlexAuth) dropIdentity(r *http.Request, srv *caddyhttp.Server) {
 	f := h.factsFor(srv)
-	if !f.mayBeSet && !f.mapWrites {
+	if !f.MayBeSet && !f.MapWrites {
 		return
 	}
 	ctx := r.Context()
@@ -197,15 +189,15 @@ func (h *PlexAuth) dropIdentity(r *http.Request, srv *caddyhttp.Server) {
 	if !ok {
 		return
 	}
-	if f.mayBeSet {
+	if f.MayBeSet {
 		repl.DeleteByPrefix(userPlaceholderPrefix)
 	}
-	if !f.mapWrites {
+	if !f.MapWrites {
 		// An earlier plex_auth's provider, if any, answers again.
 		return
 	}
 	var ri *requestIdentity
-	if f.plexAuths != 1 {
+	if f.PlexAuths != 1 {
 		vars, _ := ctx.Value(caddyhttp.VarsCtxKey).(map[string]any)
 		ri, _ = vars[identityVar].(*requestIdentity)
 	}
@@ -218,198 +210,16 @@ func (h *PlexAuth) dropIdentity(r *http.Request, srv *caddyhttp.Server) {
 	}
 }
 
-// placeholderFacts is what one server of the HTTP app being provisioned
-// says about who else may give the user placeholders a value on a request
-// through it: its routes, error routes and named routes (invoke). Another
-// server's handlers never run on its requests.
-type placeholderFacts struct {
-	srv  *caddyhttp.Server
-	name string
-	// mapWrites: a map handler writes one of userPlaceholders (it would
-	// answer before plex_auth's provider), so plex_auth Sets them instead.
-	mapWrites bool
-	// mayBeSet: a handler may Set an http.auth.user.* value before
-	// plex_auth runs: authentication (basic_auth), vars naming one, or a
-	// handler from outside Caddy's own modules, which might do anything.
-	// Without one, there is nothing to delete when plex_auth admits.
-	mayBeSet bool
-	// plexAuths counts the plex_auth handlers of the server. With one, no
-	// other can be on a request's path to read what it leaves in the
-	// request vars.
-	plexAuths int
-	// foreign: a handler from outside Caddy's own modules (plex_auth
-	// aside), which might hold a plex_auth where the walk does not look.
-	foreign bool
-}
-
 // unknownServer is what is assumed of a server plex_auth learned nothing
 // about (a handler loaded outside an HTTP app): the old, eager way.
-var unknownServer = placeholderFacts{mapWrites: true, mayBeSet: true}
+var unknownServer = placeholderfacts.Facts{MapWrites: true, MayBeSet: true}
 
 // factsFor is what plex_auth learned about srv at Provision.
-func (h *PlexAuth) factsFor(srv *caddyhttp.Server) placeholderFacts {
+func (h *PlexAuth) factsFor(srv *caddyhttp.Server) placeholderfacts.Facts {
 	for i := range h.placeholderFacts {
-		if h.placeholderFacts[i].srv == srv {
+		if h.placeholderFacts[i].Server == srv {
 			return h.placeholderFacts[i]
 		}
 	}
 	return unknownServer
-}
-
-// learnPlaceholderFacts walks the routes of every server of the HTTP app
-// being provisioned (routes, error routes, named routes): the routes
-// provisioned before this handler as modules, the rest as their JSON.
-// Outside an HTTP app it learns nothing.
-func learnPlaceholderFacts(ctx caddy.Context) []placeholderFacts {
-	for _, m := range ctx.Modules() {
-		app, ok := m.(*caddyhttp.App)
-		if !ok {
-			continue
-		}
-		var all []placeholderFacts
-		for name, srv := range app.Servers {
-			f := placeholderFacts{srv: srv, name: name}
-			w := factWalker{f: &f}
-			w.routes(srv.Routes)
-			if srv.Errors != nil {
-				w.routes(srv.Errors.Routes)
-			}
-			for _, rt := range srv.NamedRoutes {
-				if rt != nil {
-					w.routes(caddyhttp.RouteList{*rt})
-				}
-			}
-			all = append(all, f)
-		}
-		return all
-	}
-	return nil
-}
-
-type factWalker struct {
-	f *placeholderFacts
-}
-
-func (w factWalker) routes(routes caddyhttp.RouteList) {
-	for _, rt := range routes {
-		for _, raw := range rt.HandlersRaw {
-			var v any
-			if json.Unmarshal(raw, &v) == nil {
-				w.json(v)
-			}
-		}
-		for _, mh := range rt.Handlers {
-			w.handler(mh)
-		}
-	}
-}
-
-// handler looks at a provisioned handler, and into the routes it holds.
-func (w factWalker) handler(mh caddyhttp.MiddlewareHandler) {
-	switch mh := mh.(type) {
-	case *PlexAuth:
-		w.f.plexAuths++
-	case *maphandler.Handler:
-		w.destinations(mh.Destinations)
-	case *caddyhttp.VarsMiddleware:
-		for k := range *mh {
-			w.varName(k)
-		}
-	case *caddyauth.Authentication:
-		w.f.mayBeSet = true
-	case *caddyhttp.Subroute:
-		w.routes(mh.Routes)
-		if mh.Errors != nil {
-			w.routes(mh.Errors.Routes)
-		}
-	case *reverseproxy.Handler:
-		for _, rh := range mh.HandleResponse {
-			w.routes(rh.Routes)
-		}
-	case *intercept.Intercept:
-		for _, rh := range mh.HandleResponse {
-			w.routes(rh.Routes)
-		}
-	default:
-		if !caddysModule(reflect.TypeOf(mh)) {
-			w.f.mayBeSet, w.f.foreign = true, true
-		}
-	}
-}
-
-// json looks at a handler's JSON, and every handler nested in it.
-func (w factWalker) json(v any) {
-	switch v := v.(type) {
-	case map[string]any:
-		if name, ok := v["handler"].(string); ok {
-			w.jsonHandler(name, v)
-		}
-		for _, e := range v {
-			w.json(e)
-		}
-	case []any:
-		for _, e := range v {
-			w.json(e)
-		}
-	}
-}
-
-func (w factWalker) jsonHandler(name string, v map[string]any) {
-	switch name {
-	case "plex_auth":
-		w.f.plexAuths++
-	case "map":
-		dests, _ := v["destinations"].([]any)
-		var names []string
-		for _, d := range dests {
-			if s, ok := d.(string); ok {
-				names = append(names, s)
-			}
-		}
-		w.destinations(names)
-	case "vars":
-		for k := range v {
-			w.varName(k)
-		}
-	case "authentication":
-		w.f.mayBeSet = true
-	default:
-		mod, err := caddy.GetModule("http.handlers." + name)
-		if err != nil || !caddysModule(reflect.TypeOf(mod.New())) {
-			w.f.mayBeSet, w.f.foreign = true, true
-		}
-	}
-}
-
-// destinations notes a map writing one of userPlaceholders (with or
-// without braces).
-func (w factWalker) destinations(dests []string) {
-	for _, d := range dests {
-		d = strings.TrimSuffix(strings.TrimPrefix(d, "{"), "}")
-		if isUserPlaceholder(d) {
-			w.f.mapWrites = true
-		}
-	}
-}
-
-// varName notes vars setting an http.auth.user.* value, which the vars
-// handler also Sets as a placeholder (Caddy does so for
-// http.auth.user.id; any of the prefix is taken as doing so).
-func (w factWalker) varName(k string) {
-	if strings.HasPrefix(k, userPlaceholderPrefix) || strings.Contains(k, "{") {
-		w.f.mayBeSet = true
-	}
-}
-
-func isUserPlaceholder(name string) bool {
-	rest, ok := strings.CutPrefix(name, userPlaceholderPrefix)
-	return ok && slices.Contains(userPlaceholders[:], rest)
-}
-
-// caddysModule reports whether t is one of Caddy's own modules.
-func caddysModule(t reflect.Type) bool {
-	for t != nil && t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	return t != nil && strings.HasPrefix(t.PkgPath(), "github.com/caddyserver/caddy/v2/")
 }

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/placeholderfacts"
 )
 
 // The user placeholders are answered when asked (placeholders.go). These
@@ -274,28 +275,27 @@ func TestPlaceholderFactsAreLearnedFromTheConfig(t *testing.T) {
 	for _, c := range []struct {
 		name   string
 		routes caddyhttp.RouteList
-		want   placeholderFacts
+		want   placeholderfacts.Facts
 	}{
-		{"provisioned map writing email", typed(&maphandler.Handler{Destinations: []string{"http.auth.user.email"}}), placeholderFacts{mapWrites: true}},
-		{"provisioned map writing its own name", typed(&maphandler.Handler{Destinations: []string{"my_role"}}), placeholderFacts{}},
-		{"provisioned map writing another http.auth.user name", typed(&maphandler.Handler{Destinations: []string{"http.auth.user.role"}}), placeholderFacts{}},
-		{"provisioned vars naming http.auth.user.id", typed(&vars), placeholderFacts{mayBeSet: true}},
-		{"provisioned vars of its own", typed(&ownVars), placeholderFacts{}},
-		{"provisioned basic_auth", typed(&caddyauth.Authentication{}), placeholderFacts{mayBeSet: true}},
-		{"provisioned plex_auth", typed(&PlexAuth{}), placeholderFacts{plexAuths: 1}},
-		{"provisioned handler from outside Caddy", typed(outsideHandler{}), placeholderFacts{mayBeSet: true, foreign: true}},
-		{"provisioned reverse_proxy", typed(&reverseproxy.Handler{}), placeholderFacts{}},
-		{"JSON map writing tier", raw(`{"handler":"map","source":"{header.X}","destinations":["{my_role}","{http.auth.user.tier}"]}`), placeholderFacts{mapWrites: true}},
-		{"JSON map writing its own name", raw(`{"handler":"map","source":"{header.X}","destinations":["{my_role}"]}`), placeholderFacts{}},
-		{"JSON vars naming http.auth.user.id", raw(`{"handler":"vars","http.auth.user.id":"x"}`), placeholderFacts{mayBeSet: true}},
-		{"JSON vars with a placeholder for a name", raw(`{"handler":"vars","{header.X}":"x"}`), placeholderFacts{mayBeSet: true}},
-		{"JSON basic_auth", raw(`{"handler":"authentication","providers":{}}`), placeholderFacts{mayBeSet: true}},
-		{"JSON handler not from Caddy", raw(`{"handler":"someone_elses_auth"}`), placeholderFacts{mayBeSet: true, foreign: true}},
-		{"JSON of two plex_auth, one nested", raw(`{"handler":"plex_auth"},{"handler":"subroute","routes":[{"handle":[{"handler":"plex_auth"}]}]}`), placeholderFacts{plexAuths: 2}},
-		{"JSON of Caddy's own and plex_auth", raw(`{"handler":"plex_auth"},{"handler":"reverse_proxy","upstreams":[{"dial":"x:1"}]},{"handler":"static_response","body":"{http.auth.user.id}"}`), placeholderFacts{plexAuths: 1}},
+		{"provisioned map writing email", typed(&maphandler.Handler{Destinations: []string{"http.auth.user.email"}}), placeholderfacts.Facts{MapWrites: true}},
+		{"provisioned map writing its own name", typed(&maphandler.Handler{Destinations: []string{"my_role"}}), placeholderfacts.Facts{}},
+		{"provisioned map writing another http.auth.user name", typed(&maphandler.Handler{Destinations: []string{"http.auth.user.role"}}), placeholderfacts.Facts{}},
+		{"provisioned vars naming http.auth.user.id", typed(&vars), placeholderfacts.Facts{MayBeSet: true}},
+		{"provisioned vars of its own", typed(&ownVars), placeholderfacts.Facts{}},
+		{"provisioned basic_auth", typed(&caddyauth.Authentication{}), placeholderfacts.Facts{MayBeSet: true}},
+		{"provisioned plex_auth", typed(&PlexAuth{}), placeholderfacts.Facts{PlexAuths: 1}},
+		{"provisioned handler from outside Caddy", typed(outsideHandler{}), placeholderfacts.Facts{MayBeSet: true, Foreign: true}},
+		{"provisioned reverse_proxy", typed(&reverseproxy.Handler{}), placeholderfacts.Facts{}},
+		{"JSON map writing tier", raw(`{"handler":"map","source":"{header.X}","destinations":["{my_role}","{http.auth.user.tier}"]}`), placeholderfacts.Facts{MapWrites: true}},
+		{"JSON map writing its own name", raw(`{"handler":"map","source":"{header.X}","destinations":["{my_role}"]}`), placeholderfacts.Facts{}},
+		{"JSON vars naming http.auth.user.id", raw(`{"handler":"vars","http.auth.user.id":"x"}`), placeholderfacts.Facts{MayBeSet: true}},
+		{"JSON vars with a placeholder for a name", raw(`{"handler":"vars","{header.X}":"x"}`), placeholderfacts.Facts{MayBeSet: true}},
+		{"JSON basic_auth", raw(`{"handler":"authentication","providers":{}}`), placeholderfacts.Facts{MayBeSet: true}},
+		{"JSON handler not from Caddy", raw(`{"handler":"someone_elses_auth"}`), placeholderfacts.Facts{MayBeSet: true, Foreign: true}},
+		{"JSON of two plex_auth, one nested", raw(`{"handler":"plex_auth"},{"handler":"subroute","routes":[{"handle":[{"handler":"plex_auth"}]}]}`), placeholderfacts.Facts{PlexAuths: 2}},
+		{"JSON of Caddy's own and plex_auth", raw(`{"handler":"plex_auth"},{"handler":"reverse_proxy","upstreams":[{"dial":"x:1"}]},{"handler":"static_response","body":"{http.auth.user.id}"}`), placeholderfacts.Facts{PlexAuths: 1}},
 	} {
-		var f placeholderFacts
-		factWalker{f: &f}.routes(c.routes)
+		f := placeholderfacts.OfRoutes(c.routes)
 		if f != c.want {
 			t.Errorf("%s: %+v, want %+v", c.name, f, c.want)
 		}
@@ -391,10 +391,10 @@ http://localhost:`+strconv.Itoa(other)+` {
 	if h == nil || theirs == nil {
 		t.Fatalf("servers not found: plex_auth %v, other %v", h != nil, theirs != nil)
 	}
-	if f := h.factsFor(ours); f.mapWrites || f.mayBeSet || f.plexAuths != 1 {
+	if f := h.factsFor(ours); f.MapWrites || f.MayBeSet || f.PlexAuths != 1 {
 		t.Errorf("plex_auth's own server: %+v, want nothing that sets or maps the placeholders, and one plex_auth", f)
 	}
-	if f := h.factsFor(theirs); !f.mapWrites || !f.mayBeSet {
+	if f := h.factsFor(theirs); !f.MapWrites || !f.MayBeSet {
 		t.Errorf("the other server: %+v, want its map and basic_auth seen", f)
 	}
 	if f := h.factsFor(nil); f != unknownServer {

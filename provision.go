@@ -14,6 +14,7 @@ import (
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/pages"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/placeholderfacts"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/session"
 )
 
@@ -174,12 +175,12 @@ func (h *PlexAuth) Provision(ctx caddy.Context) error {
 	if err := h.provisionOIDC(ctx); err != nil {
 		return fmt.Errorf("plex_auth: %v", err)
 	}
-	h.placeholderFacts = learnPlaceholderFacts(ctx)
+	h.placeholderFacts = placeholderfacts.Learn(ctx)
 	h.server = knownServer(h.placeholderFacts)
 	for _, f := range h.placeholderFacts {
-		if f.mapWrites && f.plexAuths > 0 {
+		if f.MapWrites && f.PlexAuths > 0 {
 			h.logger.Info("a map handler writes {http.auth.user.*}: on this server plex_auth sets its placeholders on every signed-in request instead of answering them when asked",
-				zap.String("server", f.name))
+				zap.String("server", f.Name))
 		}
 	}
 	h.logStart()

@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-plexauth/caddy-plexauth/internal/appsignin"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/recheck"
 )
@@ -58,7 +59,7 @@ func (h *PlexAuth) revalidateSession(id string, s *Session, from origin) {
 		h.verifiedCookies().DropSession(id)
 		countRecheck(recheckEnded)
 		h.auditEnded(s, endedTokenRejected, from)
-		endAppSessions(s, time.Duration(h.Timeout), h.logger) // app_sign_in (appsession.go)
+		appsignin.EndSessions(s, time.Duration(h.Timeout), h.logger) // app_sign_in
 		h.logger.Debug("what plex.tv answered the re-check that ended a session", zap.Error(err))
 		return
 	case err != nil:

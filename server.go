@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-plexauth/caddy-plexauth/internal/placeholderfacts"
 )
 
 // serverOf is the Caddy server the request came through (nil outside
@@ -27,17 +29,17 @@ func (h *PlexAuth) serverOf(r *http.Request) *caddyhttp.Server {
 // there. No doubt means: exactly one server of the HTTP app has plex_auth
 // handlers, and no server has a handler from outside Caddy's own modules,
 // which might hold a plex_auth where the walk does not look.
-func knownServer(facts []placeholderFacts) *caddyhttp.Server {
+func knownServer(facts []placeholderfacts.Facts) *caddyhttp.Server {
 	var srv *caddyhttp.Server
 	for _, f := range facts {
-		if f.foreign {
+		if f.Foreign {
 			return nil
 		}
-		if f.plexAuths > 0 {
+		if f.PlexAuths > 0 {
 			if srv != nil {
 				return nil
 			}
-			srv = f.srv
+			srv = f.Server
 		}
 	}
 	return srv

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-plexauth/caddy-plexauth/internal/placeholderfacts"
 )
 
 // A handler takes its server from Provision only when the facts leave no
@@ -15,20 +17,20 @@ func TestKnownServerOnlyWhenTheConfigLeavesNoDoubt(t *testing.T) {
 	a, b := new(caddyhttp.Server), new(caddyhttp.Server)
 	for _, c := range []struct {
 		name  string
-		facts []placeholderFacts
+		facts []placeholderfacts.Facts
 		want  *caddyhttp.Server
 	}{
 		{"no HTTP app", nil, nil},
-		{"one server with plex_auth", []placeholderFacts{{srv: a, plexAuths: 1}}, a},
-		{"nested plex_auths on one server", []placeholderFacts{{srv: a, plexAuths: 2}}, a},
-		{"the other server has none", []placeholderFacts{{srv: b}, {srv: a, plexAuths: 1}}, a},
-		{"plex_auth on two servers", []placeholderFacts{{srv: a, plexAuths: 1}, {srv: b, plexAuths: 1}}, nil},
-		{"plex_auth on two servers, the other order", []placeholderFacts{{srv: b, plexAuths: 1}, {srv: a, plexAuths: 1}}, nil},
-		{"basic_auth on the other server", []placeholderFacts{{srv: a, plexAuths: 1}, {srv: b, mayBeSet: true}}, a},
-		{"basic_auth in front on the same server", []placeholderFacts{{srv: a, plexAuths: 1, mayBeSet: true}}, a},
-		{"a handler from outside Caddy on the other server", []placeholderFacts{{srv: a, plexAuths: 1}, {srv: b, mayBeSet: true, foreign: true}}, nil},
-		{"a handler from outside Caddy on the same server", []placeholderFacts{{srv: a, plexAuths: 1, mayBeSet: true, foreign: true}}, nil},
-		{"a handler from outside Caddy first", []placeholderFacts{{srv: b, mayBeSet: true, foreign: true}, {srv: a, plexAuths: 1}}, nil},
+		{"one server with plex_auth", []placeholderfacts.Facts{{Server: a, PlexAuths: 1}}, a},
+		{"nested plex_auths on one server", []placeholderfacts.Facts{{Server: a, PlexAuths: 2}}, a},
+		{"the other server has none", []placeholderfacts.Facts{{Server: b}, {Server: a, PlexAuths: 1}}, a},
+		{"plex_auth on two servers", []placeholderfacts.Facts{{Server: a, PlexAuths: 1}, {Server: b, PlexAuths: 1}}, nil},
+		{"plex_auth on two servers, the other order", []placeholderfacts.Facts{{Server: b, PlexAuths: 1}, {Server: a, PlexAuths: 1}}, nil},
+		{"basic_auth on the other server", []placeholderfacts.Facts{{Server: a, PlexAuths: 1}, {Server: b, MayBeSet: true}}, a},
+		{"basic_auth in front on the same server", []placeholderfacts.Facts{{Server: a, PlexAuths: 1, MayBeSet: true}}, a},
+		{"a handler from outside Caddy on the other server", []placeholderfacts.Facts{{Server: a, PlexAuths: 1}, {Server: b, MayBeSet: true, Foreign: true}}, nil},
+		{"a handler from outside Caddy on the same server", []placeholderfacts.Facts{{Server: a, PlexAuths: 1, MayBeSet: true, Foreign: true}}, nil},
+		{"a handler from outside Caddy first", []placeholderfacts.Facts{{Server: b, MayBeSet: true, Foreign: true}, {Server: a, PlexAuths: 1}}, nil},
 	} {
 		if got := knownServer(c.facts); got != c.want {
 			t.Errorf("%s: knownServer = %p, want %p", c.name, got, c.want)

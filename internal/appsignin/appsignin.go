@@ -1,8 +1,13 @@
 // Package appsignin signs a Plex user into an application that has a
 // "Sign in with Plex" of its own, server-side, with the user's Plex token,
-// and signs that application session out again. It speaks the
-// applications' own HTTP calls and nothing else: it knows no Caddy, no
-// session of plex_auth and no rule of access.
+// and signs that application session out again. [App] speaks the
+// applications' own HTTP calls and nothing else. [Block] is one plex_auth
+// block's app_sign_in at run time: it keeps the application session in
+// the plex_auth session (package session holds it as a fact), backs off
+// per session after a refusal or a failed call, pauses for everyone after
+// a 429, and makes one call for the concurrent first requests of a
+// session. It decides no access and imports no Caddy module of its own;
+// the root counts, audits and answers.
 //
 // Two kinds are known:
 //
