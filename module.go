@@ -225,9 +225,12 @@ type PlexAuth struct {
 	// placeholderFacts: per server of the config, whether a map writes a
 	// user placeholder and whether a handler may Set one (placeholders.go).
 	placeholderFacts []placeholderfacts.Facts
+	server           *caddyhttp.Server // the one this handler serves on, if Provision could tell (server.go)
 	prefixSlash      string
 	allowUsers       *access.AllowList // nil: allow_users not set
 	allowTiers       map[string]bool
+	judgeKey         *session.Judge     // names these rules' Verdicts on sessions; nil: none kept (rules.go)
+	verdicts         []*session.Verdict // one per answer the rules can give
 	pages            *pages.Set
 	appOrigin        string
 	limits           *signinLimits
@@ -254,11 +257,10 @@ func (PlexAuth) CaddyModule() caddy.ModuleInfo {
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (h *PlexAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if p := r.URL.Path; strings.HasPrefix(p, h.prefixSlash) || p == h.Prefix {
-		srv, _ := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
-		h.dropIdentity(r, srv)
+		h.dropIdentity(r, h.serverOf(r))
 		return h.serveEndpoint(w, r)
 	}
-	s, id, err := h.sessionFromRequest(r)
+	s, id, at, err := h.sessionAt(r)
 	if s == nil && err == nil {
 		s = h.sessionFromEarlierHandler(r)
 	}
@@ -266,10 +268,7 @@ func (h *PlexAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 	if err == nil && s != nil {
 		tier, ok = h.admit(s)
 	}
-	// The Caddy server the request came through (nil outside one): its
-	// options say which header spellings get this far, and what the
-	// config has in it may give the placeholders a value.
-	srv, _ := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
+	srv := h.serverOf(r) // server.go
 	stripOtherSpellings(r, srv)
 	if !ok {
 		for _, k := range [...]string{"Remote-User", "Remote-Email", "Remote-Name", "Remote-Groups"} {
@@ -288,7 +287,7 @@ func (h *PlexAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 	// Dropping the session cookie first leaves room in the header map for
 	// the identity headers; a full map would grow, which costs more than
 	// all the rest of this.
-	cookieheader.Strip(r.Header, h.CookieName)
+	at.Cut(r.Header, h.CookieName)
 	if h.app != nil {
 		h.app.Serve(w, r, s, id) // app_sign_in (internal/appsignin)
 	}
@@ -301,7 +300,15 @@ func (h *PlexAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 // the refusal page can name the account; admit refuses it. err is set only
 // when the session store could not be asked.
 func (h *PlexAuth) sessionFromRequest(r *http.Request) (*Session, string, error) {
-	s, id, err := h.sessionFromCookie(r, cookieheader.Find(r.Header, h.CookieName))
+	s, id, _, err := h.sessionAt(r)
+	return s, id, err
+}
+
+// sessionAt is sessionFromRequest, also saying where the cookie is in the
+// header, so that ServeHTTP strips it without reading the header again.
+func (h *PlexAuth) sessionAt(r *http.Request) (*Session, string, cookieheader.Spot, error) {
+	v, at := cookieheader.Locate(r.Header, h.CookieName)
+	s, id, err := h.sessionFromCookie(r, v)
 	if s == nil && err == nil {
 		// A browser that holds the cookie in two scopes (host-only and
 		// cookie_domain, after that option changed) sends the older
@@ -314,7 +321,7 @@ func (h *PlexAuth) sessionFromRequest(r *http.Request) (*Session, string, error)
 			}
 		}
 	}
-	return s, id, err
+	return s, id, at, err
 }
 
 // sessionFromCookie is sessionFromRequest for one value of the cookie.

@@ -168,6 +168,7 @@ func (h *PlexAuth) Provision(ctx caddy.Context) error {
 	if err := h.provisionOwner(ctx); err != nil {
 		return fmt.Errorf("plex_auth: %v", err)
 	}
+	h.keepVerdicts()
 	if err := h.provisionAppSignIn(); err != nil {
 		return fmt.Errorf("plex_auth: %v", err)
 	}
@@ -175,6 +176,7 @@ func (h *PlexAuth) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("plex_auth: %v", err)
 	}
 	h.placeholderFacts = placeholderfacts.Learn(ctx)
+	h.server = knownServer(h.placeholderFacts)
 	for _, f := range h.placeholderFacts {
 		if f.MapWrites && f.PlexAuths > 0 {
 			h.logger.Info("a map handler writes {http.auth.user.*}: on this server plex_auth sets its placeholders on every signed-in request instead of answering them when asked",

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/session"
 )
 
 // The decision itself is internal/access's; the methods here hand it this
@@ -14,9 +15,43 @@ import (
 
 // admit applies this handler's rules to a session. It returns the tier the
 // account holds on the configured servers (empty when no server is set).
+//
+// What the rules said of a session object is kept on it (Session.Verdict)
+// and read back on its next request instead of deciding again: the rules
+// of a handler do not change once provisioned, nor the facts of a session
+// object once a cache holds it. In owner mode the decision also reads the
+// owner's list, which changes; nothing is kept there (h.judgeKey is nil).
 func (h *PlexAuth) admit(s *Session) (string, bool) {
+	if v := s.Verdict.Load(); v != nil && v.Judge == h.judgeKey {
+		return v.Tier, v.Admitted
+	}
 	d := h.judge(s)
-	return d.Tier, d.Refusal == ""
+	tier, ok := d.Tier, d.Refusal == ""
+	if h.judgeKey != nil {
+		for _, v := range h.verdicts {
+			if v.Tier == tier && v.Admitted == ok {
+				s.Verdict.Store(v)
+				break
+			}
+		}
+	}
+	return tier, ok
+}
+
+// keepVerdicts makes the Verdicts admit keeps on sessions, one for each
+// answer the rules can give (a tier or none, admitted or not), so that
+// keeping one allocates nothing. Not in owner mode (see admit).
+func (h *PlexAuth) keepVerdicts() {
+	h.judgeKey, h.verdicts = nil, nil
+	if h.owner != nil {
+		return
+	}
+	h.judgeKey = new(session.Judge)
+	for _, tier := range []string{"", access.TierOwner, access.TierHome, access.TierFriend} {
+		for _, ok := range []bool{true, false} {
+			h.verdicts = append(h.verdicts, &session.Verdict{Judge: h.judgeKey, Tier: tier, Admitted: ok})
+		}
+	}
 }
 
 // judge is admit with the reason of a refusal, for the audit trail:

@@ -21,6 +21,58 @@ func Find(h map[string][]string, name string) string {
 	return ""
 }
 
+// Spot is where Locate found a cookie in a request's Cookie header, so
+// that Cut removes it without reading the header again. The zero Spot
+// knows nothing: Cut then is Strip.
+type Spot struct {
+	lines      []string // the header's lines, as Locate read them
+	start, end int      // the cookie's part in lines[0]; -1: not there
+	known      bool     // one line in the form browsers send, holding the cookie at most once
+}
+
+// Locate is Find, also saying where the cookie is (see Cut). The value is
+// Find's in every case.
+func Locate(h map[string][]string, name string) (string, Spot) {
+	lines := h["Cookie"]
+	if len(lines) == 1 {
+		line := lines[0]
+		if start, end, ok := locateCanonical(line, name); ok {
+			at := Spot{lines: lines, start: start, end: end, known: true}
+			if start < 0 {
+				return "", at
+			}
+			// A canonical part has no padding for nextCookie's TrimSpace to
+			// remove, so this is the value nextCookie reads.
+			v := line[start+len(name)+1 : end]
+			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			return v, at
+		}
+	}
+	return Find(h, name), Spot{}
+}
+
+// Cut is Strip(h, name) for a header Locate read with the same name and
+// nobody changed since; it reads neither the header map nor the line
+// again where Locate could tell how to cut it.
+func (at Spot) Cut(h map[string][]string, name string) {
+	if at.known {
+		if at.start < 0 {
+			return
+		}
+		if kept, ok := cutCanonical(at.lines[0], at.start, at.end); ok {
+			if kept == "" {
+				delete(h, "Cookie")
+			} else {
+				at.lines[0] = kept
+			}
+			return
+		}
+	}
+	Strip(h, name)
+}
+
 // Values returns the value of every cookie name in the request
 // headers, in the order sent, each as Find reads it. A browser holding cookies of one name with
 // different Domain attributes sends them all, the oldest first
@@ -133,7 +185,18 @@ func stripParts(h map[string][]string, name string) {
 // padded) and holds the cookie once, first or last, or not at all. ok is
 // false otherwise, and Strip takes the general way.
 func stripCanonical(line, name string) (kept string, ok bool) {
-	start, end := -1, -1 // where the cookie's part is
+	start, end, ok := locateCanonical(line, name)
+	if !ok {
+		return "", false
+	}
+	return cutCanonical(line, start, end)
+}
+
+// locateCanonical finds, in a line in the form browsers send, where the
+// cookie's part starts and ends (-1, -1: not there). ok is false when the
+// line is in another form or holds the cookie more than once.
+func locateCanonical(line, name string) (start, end int, ok bool) {
+	start, end = -1, -1 // where the cookie's part is
 	for pos := 0; ; {
 		part := line[pos:]
 		i := strings.IndexByte(part, ';')
@@ -143,11 +206,11 @@ func stripCanonical(line, name string) (kept string, ok bool) {
 		// Bytes outside printable ASCII at either end could be space that
 		// TrimSpace would remove.
 		if part == "" || part[0] <= ' ' || part[0] >= 0x7f || part[len(part)-1] <= ' ' || part[len(part)-1] >= 0x7f {
-			return "", false
+			return -1, -1, false
 		}
 		if len(part) > len(name) && part[len(name)] == '=' && part[:len(name)] == name {
 			if start >= 0 {
-				return "", false
+				return -1, -1, false
 			}
 			start, end = pos, pos+len(part)
 		}
@@ -156,10 +219,17 @@ func stripCanonical(line, name string) (kept string, ok bool) {
 		}
 		pos += i + 1
 		if pos >= len(line) || line[pos] != ' ' {
-			return "", false
+			return -1, -1, false
 		}
 		pos++
 	}
+	return start, end, true
+}
+
+// cutCanonical is the line locateCanonical read without the part from
+// start to end: a substring of it, or ok false when the part is neither
+// first nor last (joining the rest would allocate).
+func cutCanonical(line string, start, end int) (kept string, ok bool) {
 	switch {
 	case start < 0:
 		return line, true

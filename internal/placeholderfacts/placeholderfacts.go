@@ -56,6 +56,9 @@ type Facts struct {
 	MayBeSet bool
 	// PlexAuths counts the plex_auth handlers of the server.
 	PlexAuths int
+	// Foreign: a handler from outside Caddy's own modules (plex_auth
+	// aside), which might hold a plex_auth where the walk does not look.
+	Foreign bool
 }
 
 // Learn returns the Facts of every server of the HTTP app being
@@ -147,7 +150,7 @@ func (w walker) handler(mh caddyhttp.MiddlewareHandler) {
 		}
 	default:
 		if !caddysModule(reflect.TypeOf(mh)) {
-			w.f.MayBeSet = true
+			w.f.MayBeSet, w.f.Foreign = true, true
 		}
 	}
 }
@@ -191,7 +194,7 @@ func (w walker) jsonHandler(name string, v map[string]any) {
 	default:
 		mod, err := caddy.GetModule("http.handlers." + name)
 		if err != nil || !caddysModule(reflect.TypeOf(mod.New())) {
-			w.f.MayBeSet = true
+			w.f.MayBeSet, w.f.Foreign = true, true
 		}
 	}
 }

@@ -71,6 +71,27 @@ type Session struct {
 	// it is made once, not on every request; not stored, and a new object
 	// starts without one.
 	Provider atomic.Pointer[PlaceholderProvider] `json:"-"`
+	// Verdict is what a block's rules last said of this object (see
+	// Verdict), kept so that they say it once, not on every request; not
+	// stored, and a new object starts without one.
+	Verdict atomic.Pointer[Verdict] `json:"-"`
+}
+
+// Judge names one set of access rules that keeps Verdicts on sessions: the
+// caller makes one per set of rules (new(Judge)) and compares pointers. It
+// holds nothing; this package decides nothing.
+type Judge struct{ _ byte }
+
+// Verdict is what the rules Judge names said of one session object:
+// admitted or not, at Tier. It is the caller's to trust, and only valid
+// while the rules say the same of the same facts: a session object's facts
+// never change once a cache holds it, and a caller whose rules read
+// anything else (the owner's list, which changes) must not keep one.
+// Callers may share one Verdict between sessions and never change it.
+type Verdict struct {
+	Judge    *Judge
+	Tier     string
+	Admitted bool
 }
 
 // PlaceholderProvider is a replacer provider made for one session object
