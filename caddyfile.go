@@ -125,7 +125,7 @@ func (p *PlexAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			switch opt {
 			case "server":
 				for _, id := range args {
-					if err := checkServerID(id); err != nil {
+					if err := access.CheckServerID(id); err != nil {
 						return d.Errf("server: %v", err)
 					}
 				}

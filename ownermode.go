@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"go.uber.org/zap"
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/account"
@@ -50,26 +49,6 @@ func (h *PlexAuth) provisionOwner(ctx caddy.Context) error {
 	}
 	h.owner = o
 	return nil
-}
-
-// accessMode names what the block's access is decided from, for its
-// start-up line.
-func (h *PlexAuth) accessMode() (mode, from string) {
-	switch {
-	case h.owner != nil:
-		return "owner_list", "the owner's list of people the servers are shared with, read with owner_token"
-	case len(h.Servers) > 0:
-		return "account_resources", "each signing-in account's own server list at plex.tv; set owner_token to decide from the owner's side"
-	case len(h.AllowUsers) > 0:
-		return "allow_users", "the allow_users list alone"
-	}
-	return "any_plex_account", "nothing: every Plex account is admitted"
-}
-
-// logMode says, once per block at start, what its access is decided from.
-func (h *PlexAuth) logMode() {
-	mode, from := h.accessMode()
-	h.logger.Info("plex_auth access mode", zap.String("access_mode", mode), zap.String("access_from", from), zap.Strings("servers", h.Servers))
 }
 
 // ownerAllowsSignIn answers, for the sign-in endpoints of a block with

@@ -70,67 +70,29 @@ func (h *PlexAuth) decide(s *Session) access.Decision {
 	return access.Decide(r, h.owner.Current(), access.Facts{ID: s.UserID, Devices: s.Servers})
 }
 
-// describeRules says in words whom this handler admits, for the start-up
-// log line.
-func (h *PlexAuth) describeRules() string {
-	if h.AllowAnyPlexUser {
-		return "any Plex account"
-	}
-	var parts []string
-	if len(h.Servers) > 0 {
-		tiers := h.AllowTiers
-		if len(tiers) == 0 {
-			tiers = []string{access.TierOwner, access.TierHome, access.TierFriend}
-		}
-		parts = append(parts, fmt.Sprintf("%s of server %s", strings.Join(tiers, ", "), strings.Join(h.Servers, ", ")))
-	}
-	if len(h.AllowUsers) > 0 {
-		parts = append(parts, fmt.Sprintf("%d account(s) listed in allow_users", len(h.AllowUsers)))
-	}
-	return strings.Join(parts, ", and only ")
+// options are the block's admission options as written, for the checks
+// and words of access.Options.
+func (h *PlexAuth) options() access.Options {
+	return access.Options{Servers: h.Servers, Tiers: h.AllowTiers, Users: h.AllowUsers,
+		AnyPlexUser: h.AllowAnyPlexUser, OwnerToken: h.OwnerToken != ""}
 }
+
+// describeRules says in words whom this handler admits, for the start-up
+// log line (access.Options.Describe).
+func (h *PlexAuth) describeRules() string { return h.options().Describe() }
 
 // admissionError says what is wrong with the combination of admission
-// options, or "". The Caddyfile parser and Validate both ask it, so the
-// rule is stated once.
-func (h *PlexAuth) admissionError() string {
-	switch {
-	case len(h.AllowTiers) > 0 && len(h.Servers) == 0:
-		return "allow_tier needs server: tiers are kinds of access to a Plex server (add `server <machineIdentifier>`)"
-	case len(h.Servers) == 0 && len(h.AllowUsers) == 0 && !h.AllowAnyPlexUser:
-		return "plex_auth needs server, allow_users or allow_any_plex_user: refusing to admit every Plex account by default"
-	case h.AllowAnyPlexUser && (len(h.Servers) > 0 || len(h.AllowUsers) > 0):
-		return "allow_any_plex_user cannot be combined with server or allow_users"
-	case h.OwnerToken != "" && len(h.Servers) == 0:
-		return "owner_token needs server: it reads who that server is shared with"
-	}
-	return ""
-}
+// options, or "" (access.Options.Problem): the Caddyfile parser and
+// Validate both ask it.
+func (h *PlexAuth) admissionError() string { return h.options().Problem() }
 
-// checkServerID refuses what people put in `server` instead of a machine
-// identifier: a URL, an address or a host name. Plex shows the identifier
-// at http://<server>:32400/identity (machineIdentifier, 40 hex characters).
-// Placeholders are left to be expanded.
-func checkServerID(id string) error {
-	const where = "open http://<your-plex>:32400/identity and copy machineIdentifier (40 hex characters)"
-	if strings.HasPrefix(id, "{") && strings.HasSuffix(id, "}") {
-		return nil
-	}
-	switch {
-	case strings.Contains(id, "://"):
-		return fmt.Errorf("%q is a URL, not a Plex machine identifier: %s", id, where)
-	case strings.ContainsAny(id, ".:/[]"):
-		return fmt.Errorf("%q looks like an address or host name, not a Plex machine identifier: %s", id, where)
-	case len(id) < 16 || len(id) > 128:
-		return fmt.Errorf("%q is too short or too long to be a Plex machine identifier: %s", id, where)
-	}
-	for _, c := range id {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '_') {
-			return fmt.Errorf("%q has %q, which no Plex machine identifier has: %s", id, c, where)
-		}
-	}
-	return nil
-}
+// accessMode names what the block's access is decided from, for its
+// start-up line (access.Options.Mode). Provision has run: the owner's
+// list runs exactly when owner_token and server are set.
+func (h *PlexAuth) accessMode() (mode, from string) { return h.options().Mode() }
+
+// checkServerID is access.CheckServerID, for Validate.
+func checkServerID(id string) error { return access.CheckServerID(id) }
 
 // checkCookieDomain refuses a cookie_domain that is not a bare domain: a
 // browser ignores a Domain attribute with a scheme, port or path, and the

@@ -13,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 
+	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/command"
 )
 
@@ -65,6 +66,6 @@ func runSetup(ctx context.Context, o setupOptions) error {
 		ShowToken:     o.showToken,
 		Out:           o.out,
 		Sleep:         o.sleep,
-		CheckServerID: checkServerID,
+		CheckServerID: access.CheckServerID,
 	})
 }
