@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/cookiedomain"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/cookieheader"
 )
 
@@ -91,7 +92,7 @@ func (p *PlexAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				}
 				p.CookieName = v
 			case "cookie_domain":
-				if err := checkCookieDomain(v); err != nil {
+				if err := cookiedomain.Check(v); err != nil {
 					return d.Errf("cookie_domain: %v", err)
 				}
 				p.CookieDomain = v

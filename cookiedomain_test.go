@@ -256,34 +256,6 @@ func TestCookieDomainNotCoveringTheHostIsWarnedOncePerHandler(t *testing.T) {
 	}
 }
 
-func TestHostUnderCookieDomain(t *testing.T) {
-	for _, c := range []struct {
-		host, domain string
-		want         bool
-	}{
-		{"example.com", "example.com", true},
-		{"a.example.com", "example.com", true},
-		{"a.b.example.com:8443", "example.com", true},
-		{"A.Example.COM", "example.com", true},
-		{"a.example.com", ".example.com", true}, // a browser ignores the leading dot
-		{"a.example.com", "EXAMPLE.com", true},
-		{"badexample.com", "example.com", false}, // a suffix, not a subdomain
-		{"example.com.evil.net", "example.com", false},
-		{"example.com", "a.example.com", false}, // a parent is not under its child
-		{"localhost:SITEPORT", "example.com", false},
-		{"127.0.0.1:8080", "0.0.1", false}, // an IP address has no subdomains
-		{"10.0.0.1:8080", "10.0.0.1", true},
-		{"[::1]:8080", "example.com", false},
-		{"", "example.com", false},
-		{"example.com", "", false},
-		{"example.com", ".", false},
-	} {
-		if got := hostUnderCookieDomain(c.host, c.domain); got != c.want {
-			t.Errorf("hostUnderCookieDomain(%q, %q) = %v, want %v", c.host, c.domain, got, c.want)
-		}
-	}
-}
-
 // Turning cookie_domain on (or off) leaves browsers holding the session
 // cookie of the old scope beside the new one, under the same name; a
 // browser sends the older first. Neither sign-out nor sign-in may then

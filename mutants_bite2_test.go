@@ -104,45 +104,6 @@ func TestOneLeadingSlashReplacesALoneBackslash(t *testing.T) {
 	}
 }
 
-// rules.go:113-124: cookie_domain is a bare domain; each way it is not one
-// is refused for what it is.
-func TestCookieDomainMustBeABareDomain(t *testing.T) {
-	for d, want := range map[string]string{
-		"https://example.com": "has a scheme",
-		"example.com/tools":   "has a path",
-		"example.com?x":       "has a path",
-		"example.com#x":       "has a path",
-		"example.com:443":     "has a port",
-		"exa mple.com":        "is not a domain",
-		"example.com\t":       "is not a domain",
-		"a;b.com":             "is not a domain",
-		"a,b.com":             "is not a domain",
-		`"example.com"`:       "is not a domain",
-		"a=b.com":             "is not a domain",
-		".":                   "is not a domain",
-		"..":                  "is not a domain",
-	} {
-		if err := checkCookieDomain(d); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("checkCookieDomain(%q) = %v, want an error saying %q", d, err, want)
-		}
-	}
-	for _, d := range []string{"example.com", ".example.com", "example.test", "localhost", "10.0.0.1"} {
-		if err := checkCookieDomain(d); err != nil {
-			t.Errorf("checkCookieDomain(%q) = %v, want nil", d, err)
-		}
-	}
-}
-
-// rules.go:135: no host, or no domain once its leading dot is gone,
-// matches nothing, a name ending in a dot included.
-func TestHostUnderAnEmptyCookieDomainIsNone(t *testing.T) {
-	for _, c := range [][2]string{{"example.com.", "."}, {"", ""}, {":8080", "."}, {"a.", ""}} {
-		if hostUnderCookieDomain(c[0], c[1]) {
-			t.Errorf("hostUnderCookieDomain(%q, %q) = true, want false", c[0], c[1])
-		}
-	}
-}
-
 // rules.go:44 (decide) and the README's promise: with owner_token, a block
 // that cannot decide (here: the token's account does not own the server)
 // answers a signed-in request 503, not a refusal as if the account had no

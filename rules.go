@@ -1,12 +1,8 @@
 package plexauth
 
 import (
-	"fmt"
-	"net"
-	"net/url"
-	"strings"
-
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/cookiedomain"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/session"
 )
 
@@ -94,39 +90,11 @@ func (h *PlexAuth) accessMode() (mode, from string) { return h.options().Mode() 
 // checkServerID is access.CheckServerID, for Validate.
 func checkServerID(id string) error { return access.CheckServerID(id) }
 
-// checkCookieDomain refuses a cookie_domain that is not a bare domain: a
-// browser ignores a Domain attribute with a scheme, port or path, and the
-// session cookie would silently become host-only.
-func checkCookieDomain(d string) error {
-	switch {
-	case strings.Contains(d, "://"):
-		return fmt.Errorf("%q has a scheme; write the bare domain, e.g. example.com", d)
-	case strings.ContainsAny(d, "/?#"):
-		return fmt.Errorf("%q has a path; write the bare domain, e.g. example.com", d)
-	case strings.Contains(d, ":"):
-		return fmt.Errorf("%q has a port; cookies are not scoped by port, write the bare domain", d)
-	case strings.ContainsAny(d, " \t;,\"=") || strings.Trim(d, ".") == "":
-		return fmt.Errorf("%q is not a domain", d)
-	}
-	return nil
-}
+// checkCookieDomain is cookiedomain.Check, for Validate.
+func checkCookieDomain(d string) error { return cookiedomain.Check(d) }
 
-// hostUnderCookieDomain reports whether a browser at host (a Host header,
-// port or not) keeps a cookie whose Domain attribute is domain: the
-// domain-match of RFC 6265 section 5.1.3, after the leading dot a browser
-// ignores (section 5.2.3). An IP address has no subdomains: it matches
-// only itself.
-func hostUnderCookieDomain(host, domain string) bool {
-	name := strings.ToLower((&url.URL{Host: host}).Hostname())
-	domain = strings.ToLower(strings.TrimPrefix(domain, "."))
-	if name == "" || domain == "" {
-		return false
-	}
-	if net.ParseIP(name) != nil {
-		return name == domain
-	}
-	return name == domain || strings.HasSuffix(name, "."+domain)
-}
+// hostUnderCookieDomain is cookiedomain.HostUnder, for the sign-in flow.
+func hostUnderCookieDomain(host, domain string) bool { return cookiedomain.HostUnder(host, domain) }
 
 // tierValue is t as a placeholder value; boxing the constants does not
 // allocate, boxing a variable string would.
