@@ -13,21 +13,6 @@ import (
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
 )
 
-// urls.go:73: a path that is not the original's tail (a rewrite changed
-// it, rather than a strip) has no mount path to put back: the module's
-// URLs stay at its own prefix, not under a piece of the old path.
-func TestMountPathOfARewrittenPathIsEmpty(t *testing.T) {
-	for _, c := range []struct{ orig, cur string }{
-		{"/tools/long/path", "/x"},
-		{"/a/x", "/b"},
-		{"/x", "/longer/path"},
-	} {
-		if got := mountPath(c.orig, c.cur); got != "" {
-			t.Errorf("mountPath(%q, %q) = %q, want \"\": nothing was stripped", c.orig, c.cur, got)
-		}
-	}
-}
-
 // rules.go:77, 79 and Validate: each combination of admission options a
 // JSON config may get wrong is refused for what it is, by an error that
 // says so, from a config otherwise valid.
@@ -91,16 +76,6 @@ func TestServerGivenAsAPlaceholderIsExpanded(t *testing.T) {
 	expectStatus(t, resp, http.StatusOK, body)
 	if got := e.up.last().Header.Get("Remote-Groups"); got != access.TierFriend {
 		t.Fatalf("Remote-Groups = %q, want %q", got, access.TierFriend)
-	}
-}
-
-// urls.go:88: one backslash, tab or newline in front is made a "/" as a
-// run of them is; only a lone "/" is left as it is.
-func TestOneLeadingSlashReplacesALoneBackslash(t *testing.T) {
-	for in, want := range map[string]string{`\tools/x`: "/tools/x", "\t/x": "/x", "\nx": "/x", "/x": "/x", "x": "/x"} {
-		if got := oneLeadingSlash(in); got != want {
-			t.Errorf("oneLeadingSlash(%q) = %q, want %q", in, got, want)
-		}
 	}
 }
 

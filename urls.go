@@ -2,10 +2,11 @@ package plexauth
 
 import (
 	"net/http"
-	"path"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-plexauth/caddy-plexauth/internal/returnurl"
 )
 
 // How the browser sees this site: its scheme and the module's paths. The
@@ -39,54 +40,24 @@ func requestScheme(r *http.Request) string {
 	return "http"
 }
 
-// Every URL the module builds from the request's path starts with exactly
-// one "/". A browser reads "//tools/x" as the host "tools", and so "/\tools"
-// too: in an http(s) URL a backslash is a slash, and tabs and newlines are
-// dropped before parsing (WHATWG URL Standard, "relative slash state":
-// https://url.spec.whatwg.org/#relative-slash-state). Caddy's path matcher
-// merges slashes before matching, so under handle_path /tools/* a request
-// for //tools/x is stripped to /x like /tools/x, and what was stripped is
-// "//tools".
+// The URLs built from the request's path start with exactly one "/", so
+// that a browser reads them as paths on this host (returnurl.OneLeadingSlash,
+// returnurl.MountPath say why).
 
 // originalURI is the path and query the client asked for, before any
 // rewrite or handle_path strip, so the user comes back where they meant to.
 func originalURI(r *http.Request) string {
 	if or, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok && or.URL != nil {
-		return oneLeadingSlash(or.URL.RequestURI())
+		return returnurl.OneLeadingSlash(or.URL.RequestURI())
 	}
-	return oneLeadingSlash(r.URL.RequestURI())
+	return returnurl.OneLeadingSlash(r.URL.RequestURI())
 }
 
 // externalPrefix is the prefix as the browser sees it: when the handler
 // runs inside handle_path, the stripped part is put back in front.
 func (h *PlexAuth) externalPrefix(r *http.Request) string {
 	if or, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok && or.URL != nil {
-		return mountPath(or.URL.Path, r.URL.Path) + h.Prefix
+		return returnurl.MountPath(or.URL.Path, r.URL.Path) + h.Prefix
 	}
 	return h.Prefix
-}
-
-// mountPath is the part of the path orig that a strip removed to leave
-// cur, cleaned as Caddy's path matcher cleans a path and with one "/" in
-// front, or "" when nothing was stripped. It never ends in "/".
-func mountPath(orig, cur string) string {
-	if len(orig) <= len(cur) || !strings.HasSuffix(orig, cur) {
-		return ""
-	}
-	m := oneLeadingSlash(path.Clean("/" + orig[:len(orig)-len(cur)]))
-	return strings.TrimRight(m, "/")
-}
-
-// oneLeadingSlash is s with the run of slashes, backslashes, tabs and
-// newlines it starts with made one "/" (one put in front if it has none),
-// so that a browser reads it as a path on this host.
-func oneLeadingSlash(s string) string {
-	i := 0
-	for i < len(s) && strings.IndexByte("/\\\t\n\r", s[i]) >= 0 {
-		i++
-	}
-	if i == 1 && s[0] == '/' {
-		return s
-	}
-	return "/" + s[i:]
 }

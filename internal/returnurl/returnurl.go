@@ -1,7 +1,9 @@
 // Package returnurl decides where a browser may be sent after sign-in: the
 // return URL ("rd") checked against the request's host and the operator's
-// redirect_domains. It is pure (no I/O, no net/http), with table tests of
-// attacks, oauth2-proxy's open-redirect corpus and a fuzz target beside it.
+// redirect_domains; and the paths the module builds from the request's
+// (OneLeadingSlash, MountPath), so that a browser reads them on this host.
+// It is pure (no I/O, no net/http), with table tests of attacks,
+// oauth2-proxy's open-redirect corpus and a fuzz target beside it.
 package returnurl
 
 import (
