@@ -1,7 +1,6 @@
 package plexauth
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -10,14 +9,14 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
-	"github.com/caddy-plexauth/caddy-plexauth/internal/account"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/ownerlist"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/session"
 )
 
 // How a block with owner_token differs from one without: where it starts its
 // owner's list, how its sign-ins wait for that list, what it answers while
-// it cannot decide, and what a session's own re-check asks.
+// it cannot decide, and how often a session's own re-check asks only
+// for the account (account.Reidentify).
 
 // tokenRecheckEvery is how often a session's own re-check runs in owner
 // mode: it only asks whether the session's token still works.
@@ -52,27 +51,17 @@ func (h *PlexAuth) provisionOwner(ctx caddy.Context) error {
 }
 
 // ownerAllowsSignIn answers, for the sign-in endpoints of a block with
-// owner_token, whether a sign-in can go on. It cannot while the set-up needs
-// attention (the token's account does not own the servers, or plex.tv
-// rejected the token), nor while no list of the owner's is known; the
-// browser then gets 503 and its sign-in in progress, if any, is kept.
+// owner_token, whether a sign-in can go on (ownerlist.List.CanSignIn);
+// when not, the browser gets 503 and its sign-in in progress, if any, is
+// kept.
 func (h *PlexAuth) ownerAllowsSignIn(w http.ResponseWriter, r *http.Request, endpoint string) bool {
 	switch endpoint {
 	case "login", "start", "callback", "poll":
 	default:
 		return true
 	}
-	v := h.owner.Current()
-	if v.Problem == access.OwnerOK && v.List == nil {
-		h.owner.ReadOnDemand(func(v *access.OwnerView) bool { return v.List != nil || v.Problem != access.OwnerOK })
-		v = h.owner.Current()
-	}
-	var setup bool
-	switch {
-	case v.Problem != access.OwnerOK:
-		setup = true
-	case v.List == nil:
-	default:
+	ok, setup := h.owner.CanSignIn()
+	if ok {
 		return true
 	}
 	if endpoint == "poll" || acceptsJSON(r) {
@@ -84,18 +73,9 @@ func (h *PlexAuth) ownerAllowsSignIn(w http.ResponseWriter, r *http.Request, end
 	return false
 }
 
-// ownerReadFor reads the owner's list again, at most once per ownerlist.OnDemandEvery,
-// when the account signing in is not on it: an invitation accepted a moment
-// ago works at once.
-func (h *PlexAuth) ownerReadFor(s *Session) {
-	if h.owner == nil {
-		return
-	}
-	id := s.UserID
-	h.owner.ReadOnDemand(func(v *access.OwnerView) bool {
-		return v.Problem != access.OwnerOK || (v.List != nil && v.List.TierOf(id) != "")
-	})
-}
+// ownerReadFor reads the owner's list again when the account signing in
+// is not on it (ownerlist.List.ReadFor).
+func (h *PlexAuth) ownerReadFor(s *Session) { h.owner.ReadFor(s.UserID) }
 
 // answerUndecided answers a signed-in request that a block with owner_token
 // cannot decide (see access.Refusal.Unavailable) with 503, and reports whether it
@@ -138,21 +118,4 @@ func (h *PlexAuth) renderUndecided(w http.ResponseWriter, r *http.Request, setup
 		d.Title, d.SetupNeedsAttention = "Sign-in unavailable", true
 	}
 	h.render(w, r, http.StatusServiceUnavailable, "unavailable", d)
-}
-
-// recheckIdentity is what a session's re-check asks plex.tv. In owner mode
-// the owner's list decides access, so only the account behind the token is
-// asked (is the token still valid, and its current name); the servers the
-// session holds are kept as they are.
-func (h *PlexAuth) recheckIdentity(ctx context.Context, s *Session) (*Session, error) {
-	if h.owner == nil {
-		return account.Identify(ctx, h.plex, s.Token)
-	}
-	u, err := h.plex.User(ctx, s.Token)
-	if err != nil {
-		return nil, err
-	}
-	// Cleaned like any account's values (account.NewSession).
-	fresh := account.NewSession(u, s.Servers, s.Token)
-	return fresh, nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-plexauth/caddy-plexauth/internal/account"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/appsignin"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/recheck"
@@ -48,7 +49,7 @@ func (h *PlexAuth) revalidateSession(id string, s *Session, from origin) {
 	defer s.EndCheck()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Duration(h.Timeout))
 	defer cancel()
-	fresh, err := h.recheckIdentity(ctx, s)
+	fresh, err := account.Reidentify(ctx, h.plex, s, h.owner != nil)
 	now := time.Now()
 	switch {
 	case errors.Is(err, plextv.ErrTokenRejected):

@@ -27,6 +27,23 @@ func Identify(ctx context.Context, c *plextv.Client, token string) (*session.Ses
 	return NewSession(u, ServerTiers(devices), token), nil
 }
 
+// Reidentify is what a re-check of s asks plex.tv with its token. With
+// keepServers (owner_token: the owner's list decides access) only the
+// account is asked, whether the token still works and its current values,
+// and the servers s holds are kept as they are; otherwise it is Identify.
+// The session returned is new (NewSession), without s's own facts
+// (created, expires, app sessions); its errors are plextv's, unchanged.
+func Reidentify(ctx context.Context, c *plextv.Client, s *session.Session, keepServers bool) (*session.Session, error) {
+	if !keepServers {
+		return Identify(ctx, c, s.Token)
+	}
+	u, err := c.User(ctx, s.Token)
+	if err != nil {
+		return nil, err
+	}
+	return NewSession(u, s.Servers, s.Token), nil
+}
+
 // ServerTiers returns the machine identifier and tier of every Plex Media
 // Server among devices: owner for a server the account owns, home for one
 // of its Plex Home, friend for one shared with it.
