@@ -64,13 +64,8 @@ func (h *PlexAuth) revalidateSession(id string, s *Session, from origin) {
 		h.logger.Debug("what plex.tv answered the re-check that ended a session", zap.Error(err))
 		return
 	case err != nil:
-		var retryAfter time.Duration
-		var un *plextv.Unavailable
-		if errors.As(err, &un) {
-			retryAfter = un.RetryAfter
-		}
 		countRecheck(recheckError)
-		if n := h.rechecks.Failed(now, h.revalidate, retryAfter); n == 1 {
+		if n := h.rechecks.Failed(now, h.revalidate, plextv.RetryAfter(err)); n == 1 {
 			h.logger.Warn("plex.tv unavailable; signed-in users keep their sessions, re-checks back off",
 				zap.Error(err))
 		}
@@ -84,9 +79,6 @@ func (h *PlexAuth) revalidateSession(id string, s *Session, from origin) {
 	// are applied here: each block's admit judges the refreshed account on
 	// each request, and one that lost access everywhere is refused
 	// everywhere.
-	fresh.Created, fresh.Expires, fresh.Checked = s.Created, s.Expires, now
-	fresh.SignoutMark = s.SignoutMark
-	fresh.Apps = s.Apps
-	fresh.Prepare()
+	fresh.Succeed(s, now)
 	h.sessions.Update(id, s, fresh)
 }

@@ -244,11 +244,7 @@ func (o *List) settle(err error) {
 		o.log.Error("plex.tv rejected owner_token: signed-in users are decided from the last owner's list read, new sign-ins answer 503 until a reload with a working token")
 	default:
 		o.fails++
-		var retryAfter time.Duration
-		var un *plextv.Unavailable
-		if errors.As(err, &un) {
-			retryAfter = un.RetryAfter
-		}
+		retryAfter := plextv.RetryAfter(err)
 		base := o.every
 		known := o.view.Load().List != nil
 		if !known {

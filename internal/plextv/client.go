@@ -138,6 +138,16 @@ type Unavailable struct {
 	Err error
 }
 
+// RetryAfter is the wait plex.tv's Retry-After asked for when err is an
+// *Unavailable (Unavailable.RetryAfter), else 0.
+func RetryAfter(err error) time.Duration {
+	var un *Unavailable
+	if errors.As(err, &un) {
+		return un.RetryAfter
+	}
+	return 0
+}
+
 // Error says plex.tv's status, or why no answer came. It never holds a
 // token: tokens travel in headers, not in the URLs errors may name.
 func (e *Unavailable) Error() string {

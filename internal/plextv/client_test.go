@@ -3,6 +3,7 @@ package plextv
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -138,5 +139,25 @@ func TestFailuresAreToldApart(t *testing.T) {
 	_, err = New(Config{BaseURL: closed.URL, Timeout: 5 * time.Second}).User(context.Background(), "t")
 	if got := Problem(err); got != ProblemUnreachable {
 		t.Fatalf("a refused connection: %v is %q, want %q", err, got, ProblemUnreachable)
+	}
+}
+
+// RetryAfter finds what plex.tv asked for through any wrapping, and is 0
+// for every other error.
+func TestRetryAfterOfAnErrorIsUnavailablesOnly(t *testing.T) {
+	un := &Unavailable{Status: http.StatusTooManyRequests, RetryAfter: 90 * time.Second}
+	for err, want := range map[error]time.Duration{
+		un:                            90 * time.Second,
+		fmt.Errorf("reading: %w", un): 90 * time.Second,
+		&Unavailable{Status: 503}:     0,
+		ErrTokenRejected:              0,
+		errors.New("something else"):  0,
+	} {
+		if got := RetryAfter(err); got != want {
+			t.Errorf("RetryAfter(%v) = %v, want %v", err, got, want)
+		}
+	}
+	if got := RetryAfter(nil); got != 0 {
+		t.Errorf("RetryAfter(nil) = %v", got)
 	}
 }

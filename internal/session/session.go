@@ -127,6 +127,17 @@ func (s *Session) Prepare() {
 	s.Boxed = Boxed{ID: s.idString, Username: s.Username, Email: s.Email, UUID: s.UUID, Title: s.Title}
 }
 
+// Succeed makes s, what a re-check of old found at plex.tv (the account,
+// its servers, the token), old's successor: it keeps old's own facts
+// (Created, Expires, SignoutMark, Apps), sets Checked to checked, and
+// prepares s (Prepare). s must be a new session no cache holds yet.
+func (s *Session) Succeed(old *Session, checked time.Time) {
+	s.Created, s.Expires, s.Checked = old.Created, old.Expires, checked
+	s.SignoutMark = old.SignoutMark
+	s.Apps = old.Apps
+	s.Prepare()
+}
+
 // FoldedUsername is Username with ASCII letters lower-cased (Prepare), as
 // allow_users compares it.
 func (s *Session) FoldedUsername() string { return s.foldedUsername }
