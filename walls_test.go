@@ -52,6 +52,13 @@ func TestPackagesKeepTheirWalls(t *testing.T) {
 		{"internal/appsignin", func(d string) bool {
 			return ours(d) && d != mod+"/internal/session" && d != mod+"/internal/cookieheader"
 		}, "imports of this module only internal/session (the application session it keeps is a fact of a plex_auth session) and internal/cookieheader: not the root, which counts, audits and answers, nor plextv or access"},
+		{"internal/returnurl", func(d string) bool {
+			return ours(d) || d == "net/http" || strings.HasPrefix(d, "github.com/caddyserver/")
+		}, "imports no package of this module, nor net/http, nor Caddy (pure: where a browser may go, the paths it reads on this host)"},
+		{"internal/cookiedomain", func(d string) bool {
+			return ours(d) || d == "net/http" || strings.HasPrefix(d, "github.com/caddyserver/")
+		}, "imports no package of this module, nor net/http, nor Caddy (pure: cookie_domain's rules, RFC 6265)"},
+		{"internal/identity", ours, "imports no package of this module (it keeps two values in Caddy's storage; the root seals with them)"},
 		{"internal/placeholderfacts", ours, "imports no package of this module (it walks Caddy's config; the root decides what the facts mean)"},
 		{"internal/admin", func(d string) bool {
 			return ours(d) && d != mod+"/internal/session" && d != mod+"/internal/access"

@@ -88,7 +88,8 @@ func TestServerIDTakesOnlyLettersDigitsDashAndUnderscore(t *testing.T) {
 }
 
 // What people put in `server` instead of an identifier is refused for what
-// it is, with where to find the identifier; a placeholder is let through.
+// it is, with where to find the identifier; a placeholder, and only a
+// whole one, is let through.
 func TestServerIDRefusesURLsAddressesAndOddLengths(t *testing.T) {
 	for id, want := range map[string]string{
 		"http://192.168.1.2:32400": "is a URL",
@@ -97,6 +98,8 @@ func TestServerIDRefusesURLsAddressesAndOddLengths(t *testing.T) {
 		"[::1]":                    "looks like an address or host name",
 		"abc":                      "is too short or too long",
 		strings.Repeat("a", 129):   "is too short or too long",
+		machineID + "}":            `has '}'`, // a brace it did not open: no placeholder
+		"{" + machineID:            `has '{'`,
 	} {
 		err := CheckServerID(id)
 		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "machineIdentifier (40 hex characters)") {

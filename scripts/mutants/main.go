@@ -57,13 +57,14 @@ var defaultFiles = []string{
 	"internal/session/cache.go", "internal/session/session.go", "internal/session/verified.go",
 	"internal/session/store.go", "internal/session/store_caddy.go", "internal/session/store_redis.go",
 	"internal/session/signout.go", "internal/session/pinclaim.go",
-	"internal/returnurl/returnurl.go", "internal/seal/seal.go", "internal/cookieheader/cookieheader.go",
+	"internal/returnurl/returnurl.go", "internal/returnurl/path.go", "internal/cookiedomain/cookiedomain.go",
+	"internal/seal/seal.go", "internal/cookieheader/cookieheader.go",
 	"internal/signin/bucket.go", "internal/signin/checks.go", "internal/signin/ledger.go",
 	"internal/signin/limits.go", "internal/signin/refusals.go", "internal/signin/client.go",
 	"internal/admin/admin.go",
 	"internal/ownerlist/store.go", "internal/recheck/backoff.go",
 	"internal/access/access.go", "internal/access/allowusers.go",
-	"internal/access/list.go", "internal/access/tier.go",
+	"internal/access/list.go", "internal/access/tier.go", "internal/access/options.go",
 	"internal/plextv/client.go", "internal/plextv/pins.go",
 }
 
