@@ -14,6 +14,7 @@ import (
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/cookieheader"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/oidcprovider"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/ownerlist"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/pages"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
@@ -230,9 +231,9 @@ type PlexAuth struct {
 	appOrigin        string
 	limits           *signinLimits
 	limitsKey        string
-	owner            *ownerlist.List // with owner_token
-	app              *appState       // with app_sign_in (apphook.go)
-	oidc             *oidcProvider   // with oidc_client (oidc.go)
+	owner            *ownerlist.List        // with owner_token
+	app              *appState              // with app_sign_in (apphook.go)
+	oidc             *oidcprovider.Provider // with oidc_client (oidc.go)
 
 	cookieDomainWarned uint32 // set once the cookie_domain warning is logged
 
