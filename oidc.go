@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -21,9 +20,9 @@ import (
 // The OpenID Connect provider (docs/oidc.md): with `oidc_client` in a
 // block, the block is a provider whose issuer is the site's origin plus the
 // prefix, and apps that speak OpenID Connect sign their users in with Plex
-// through it. The protocol is internal/oidc's, the endpoints
-// internal/oidcprovider's; here are the options, the clients' rules, the
-// keys in Caddy's storage and the codes in the session store, and what the
+// through it. The protocol is internal/oidc's, the endpoints and the
+// clients' own rules internal/oidcprovider's; here are the options, the
+// keys in Caddy's storage, the codes in the session store, and what the
 // endpoints ask of the block (oidcprovider.Host).
 
 // The provider's signing keys live in Caddy's storage next to the cookie
@@ -68,57 +67,20 @@ type OIDCClient struct {
 }
 
 // check says what is wrong with the client on its own, or nil.
-func (c *OIDCClient) check() error {
-	return oidc.CheckClient(&oidc.Client{ID: c.ID, Secret: c.Secret, Public: c.Public,
-		RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs})
-}
+func (c *OIDCClient) check() error { return (*oidcprovider.ClientOptions)(c).Check() }
 
 // oidcClientsError says what is wrong with the block's oidc_client options
 // together with the block, or "".
 func (h *PlexAuth) oidcClientsError() string {
-	seen := make(map[string]bool)
-	for i := range h.OIDCClients {
-		c := &h.OIDCClients[i]
-		if err := c.check(); err != nil {
-			return err.Error()
-		}
-		if seen[c.ID] {
-			return fmt.Sprintf("oidc_client %q is given twice", c.ID)
-		}
-		seen[c.ID] = true
-		if len(c.AllowTiers) > 0 && len(h.Servers) == 0 {
-			return fmt.Sprintf("oidc_client %s: allow_tier needs server in the block: tiers are kinds of access to a Plex server", c.ID)
-		}
-		for _, t := range c.AllowTiers {
-			if !access.ValidTier(t) {
-				return fmt.Sprintf("oidc_client %s: allow_tier: unknown tier %q (want owner, home or friend)", c.ID, t)
-			}
-		}
-		for _, u := range c.AllowUsers {
-			if msg := access.AllowUserError(u); msg != "" {
-				return fmt.Sprintf("oidc_client %s: %s", c.ID, msg)
-			}
-		}
-	}
-	return ""
+	return oidcprovider.ClientsError(h.oidcClientOptions(), len(h.Servers) > 0)
 }
 
-// oidcClientRules are a client's own rules, stricter than the block's.
-type oidcClientRules struct {
-	tiers map[string]bool   // nil: the block's
-	users *access.AllowList // nil: the block's
-}
-
-// refusal is why the client's own rules refuse s (holding tier at the
-// block's servers), or "".
-func (cr oidcClientRules) refusal(s *Session, tier string) access.Refusal {
-	if cr.users != nil && !cr.users.Match(s.UserID, s.FoldedUsername(), s.FoldedEmail()) {
-		return access.RefusedNotListed
+func (h *PlexAuth) oidcClientOptions() []oidcprovider.ClientOptions {
+	opts := make([]oidcprovider.ClientOptions, len(h.OIDCClients))
+	for i, c := range h.OIDCClients {
+		opts[i] = oidcprovider.ClientOptions(c)
 	}
-	if cr.tiers != nil && !cr.tiers[tier] {
-		return access.RefusedTier
-	}
-	return ""
+	return opts
 }
 
 // provisionOIDC sets up the provider when the block has oidc_client.
@@ -133,40 +95,9 @@ func (h *PlexAuth) provisionOIDC(ctx caddy.Context) error {
 		return fmt.Errorf("metrics: %v", err)
 	}
 	repl := caddy.NewReplacer()
-	rules := make(map[string]oidcClientRules)
-	var clients []oidc.Client
-	for _, c := range h.OIDCClients {
-		secret := c.Secret
-		if secret != "" {
-			if !strings.Contains(secret, "{") {
-				h.logger.Warn("the secret of oidc_client is written in the configuration itself, so Caddy keeps it in its saved config (autosave.json) and shows it on its admin API; give it as a placeholder such as {env.OIDC_SECRET}",
-					zap.String("client", c.ID))
-			}
-			// Never echoed: it is a credential.
-			if secret = strings.TrimSpace(repl.ReplaceAll(secret, "")); len(secret) < 16 {
-				return fmt.Errorf("oidc_client %s: the secret is shorter than 16 characters (an unset {env.…} placeholder expands to nothing)", c.ID)
-			}
-		}
-		clients = append(clients, oidc.Client{ID: c.ID, Secret: secret, Public: c.Public,
-			RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs})
-		var cr oidcClientRules
-		if len(c.AllowTiers) > 0 {
-			cr.tiers = make(map[string]bool)
-			for _, t := range c.AllowTiers {
-				cr.tiers[strings.ToLower(t)] = true
-			}
-		}
-		if len(c.AllowUsers) > 0 {
-			var err error
-			if cr.users, err = access.NewAllowList(c.AllowUsers); err != nil {
-				return fmt.Errorf("oidc_client %s: %v", c.ID, err)
-			}
-		}
-		rules[c.ID] = cr
-	}
 	var err error
 	h.oidc, err = oidcprovider.New(ctx, oidcprovider.Config{
-		Clients: clients,
+		Clients: h.oidcClientOptions(), Expand: func(s string) string { return repl.ReplaceAll(s, "") },
 		Keys: oidc.KeyringConfig{Storage: ctx.Storage(), Key: storageOIDCKeys, Lock: oidcKeysLock,
 			RotateEvery: oidcKeyRotateEvery, Timeout: session.StoreTimeout},
 		Codes: codeStoreFor(h.sessions.Store()), Sealer: h.sessionSealer,
@@ -174,14 +105,7 @@ func (h *PlexAuth) provisionOIDC(ctx caddy.Context) error {
 		Host: oidcprovider.Host{
 			Issuer: func(r *http.Request) string { return requestScheme(r) + "://" + r.Host + h.externalPrefix(r) },
 			Prefix: h.externalPrefix, SignedIn: h.oidcAccount,
-			Judge: func(a *oidcprovider.Account, client string) (string, string, bool) {
-				s := a.Ref.(*Session)
-				d := h.judge(s)
-				if d.Refusal == "" {
-					d.Refusal = rules[client].refusal(s, d.Tier)
-				}
-				return d.Tier, string(d.Refusal), d.Refusal.Unavailable()
-			},
+			Judge: func(a *oidcprovider.Account) access.Decision { return h.judge(a.Ref.(*Session)) },
 			Alive: func(id string, now time.Time) (bool, error) {
 				s, err := h.sessions.Lookup(id, now, h.cacheTTL)
 				return s != nil && now.Before(s.Expires), err
@@ -231,7 +155,8 @@ func (h *PlexAuth) oidcAccount(r *http.Request) (*oidcprovider.Account, error) {
 	if id.Name == "" {
 		id.Name = s.Username
 	}
-	return &oidcprovider.Account{Session: sid, Identity: id, AuthTime: s.Created, Ref: s}, err
+	return &oidcprovider.Account{Session: sid, Identity: id, AuthTime: s.Created, Ref: s,
+		Facts: access.Facts{ID: s.UserID, FoldedUsername: s.FoldedUsername(), FoldedEmail: s.FoldedEmail()}}, err
 }
 
 // auditOIDC writes the provider's audit lines, `oidc code issued` and

@@ -40,8 +40,8 @@ func TestPackagesKeepTheirWalls(t *testing.T) {
 		}, "imports no package of this module, nor net/http, Caddy or zap (a budget decides; the root answers and logs)"},
 		{"internal/oidc", ours, "imports no package of this module (the protocol; the endpoints are internal/oidcprovider's)"},
 		{"internal/oidcprovider", func(d string) bool {
-			return ours(d) && d != mod+"/internal/oidc" || strings.HasPrefix(d, "github.com/caddyserver/")
-		}, "imports of this module only internal/oidc, and no Caddy (the endpoints; who is signed in, the rules and the pages are the root's, through its Host)"},
+			return ours(d) && d != mod+"/internal/oidc" && d != mod+"/internal/access" || strings.HasPrefix(d, "github.com/caddyserver/")
+		}, "imports of this module only internal/oidc (the protocol) and internal/access (a client's own allow_users and allow_tier), and no Caddy: who is signed in, the block's decision, the sessions and the pages are the root's, through oidcprovider.Host"},
 		{"internal/account", func(d string) bool {
 			return ours(d) && d != mod+"/internal/plextv" && d != mod+"/internal/access" && d != mod+"/internal/session"
 		}, "imports of this module only internal/plextv, internal/access and internal/session (not the root)"},

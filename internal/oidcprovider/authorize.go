@@ -13,7 +13,7 @@ import (
 
 // serveAuthorize is the authorization endpoint: with no session it sends
 // the browser to the login page, which comes back here; with one, the
-// rules decide (Host.Judge), and the browser goes to the client's redirect
+// block's rules (Host.Judge) and then the client's decide, and the browser goes to the client's redirect
 // URI with a code or access_denied.
 func (p *Provider) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, p.MaxForm)
@@ -50,19 +50,22 @@ func (p *Provider) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, p.Host.Prefix(r)+"/login?rd="+url.QueryEscape(back), http.StatusFound)
 		return
 	}
-	tier, why, unavailable := p.Host.Judge(a, ar.Client.ID)
-	if why != "" {
-		p.auditRefused(r, a, ar.Client.ID, why)
+	d := p.Host.Judge(a)
+	if d.Refusal == "" {
+		d.Refusal = p.rules[ar.Client.ID].refusal(&a.Facts, d.Tier)
+	}
+	if d.Refusal != "" {
+		p.auditRefused(r, a, ar.Client.ID, string(d.Refusal))
 		code := "access_denied"
-		if unavailable {
+		if d.Refusal.Unavailable() {
 			code = "temporarily_unavailable"
 		}
 		http.Redirect(w, r, ar.ErrorRedirect(code, "", iss), http.StatusFound)
 		return
 	}
 	id := a.Identity
-	if tier != "" {
-		id.Groups = []string{tier}
+	if d.Tier != "" {
+		id.Groups = []string{d.Tier}
 	}
 	now := time.Now()
 	g := &oidc.Grant{

@@ -4,11 +4,13 @@
 // specifications name (internal/oidc holds the protocol they speak), and
 // counting and auditing what it answered.
 //
-// It knows no Caddy, no session and no access rule: what only the caller
-// knows, who is signed in on a request and whether the rules admit that
+// It knows no Caddy and no session: what only the caller knows, who is
+// signed in on a request and what the block's rules decide of that
 // account, ending a browser's sessions, the pages a browser is shown and
 // the audit trail, comes in through Host, a struct of funcs the caller
-// fills once. A Provider is not modified after New, so it may serve any
+// fills once. The clients' own rules (allow_tier, allow_users of an
+// oidc_client) are the provider's, applied after the block's
+// (internal/access compiles and matches them). A Provider is not modified after New, so it may serve any
 // number of requests at once.
 package oidcprovider
 
@@ -20,6 +22,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/oidc"
 )
 
@@ -46,6 +49,9 @@ type Account struct {
 	Identity oidc.Identity
 	// AuthTime is when the session began (auth_time).
 	AuthTime time.Time
+	// Facts are what a client's allow_users reads (ID and the folded
+	// username and email).
+	Facts access.Facts
 	// Ref is the caller's own handle on the session; the provider passes
 	// it back to Judge and Audit untouched.
 	Ref any
@@ -62,11 +68,9 @@ type Host struct {
 	// SignedIn is the account signed in on r, nil when nobody is; err
 	// only when the session store could not be asked.
 	SignedIn func(r *http.Request) (*Account, error)
-	// Judge applies the rules, the block's and then the client's, to a:
-	// the tier found ("" when the rules name no server), or refusal, the
-	// reason the audit line gives, with unavailable set when the refusal
-	// is that the facts could not be had (plex.tv not answering).
-	Judge func(a *Account, client string) (tier, refusal string, unavailable bool)
+	// Judge is what the block's rules decide of a; the client's own
+	// rules (ClientOptions) are applied after them, by the provider.
+	Judge func(a *Account) access.Decision
 	// Alive reports whether the session id is still there and not
 	// expired at now; err when the store did not answer.
 	Alive func(id string, now time.Time) (bool, error)
@@ -93,8 +97,11 @@ type Host struct {
 
 // Config is what New builds a Provider from.
 type Config struct {
-	// Clients are the registered relying parties, secrets expanded.
-	Clients []oidc.Client
+	// Clients are the registered relying parties, as configured
+	// (ClientsError finds nothing wrong with them).
+	Clients []ClientOptions
+	// Expand expands the placeholders of a client's secret.
+	Expand func(string) string
 	// Keys is where the signing keys are kept; New sets Keep (TokenTTL
 	// plus KeyMargin).
 	Keys oidc.KeyringConfig
@@ -121,19 +128,26 @@ type Config struct {
 // Provider serves the endpoints.
 type Provider struct {
 	Config
-	reg  *oidc.Registry
-	keys *oidc.Keyring
+	reg   *oidc.Registry
+	rules map[string]clientRules
+	keys  *oidc.Keyring
 }
 
-// New checks the clients and reads, or makes, the signing keys. Its errors
-// say which client is wrong, or that the key storage failed.
+// New expands the clients' secrets (a secret written in the configuration
+// itself is logged as a warning), compiles their rules, and reads, or
+// makes, the signing keys. Its errors say which client is wrong, or that
+// the key storage failed.
 func New(ctx context.Context, c Config) (*Provider, error) {
+	c.Keys.Keep = TokenTTL + KeyMargin
 	p := &Provider{Config: c}
-	var err error
-	if p.reg, err = oidc.NewRegistry(c.Clients); err != nil {
+	clients, rules, err := compileClients(&c)
+	if err != nil {
 		return nil, err
 	}
-	c.Keys.Keep = TokenTTL + KeyMargin
+	if p.reg, err = oidc.NewRegistry(clients); err != nil {
+		return nil, err
+	}
+	p.rules = rules
 	if p.keys, err = oidc.NewKeyring(ctx, c.Keys); err != nil {
 		return nil, err
 	}
