@@ -38,13 +38,15 @@ func TestPackagesKeepTheirWalls(t *testing.T) {
 		{"internal/signin", func(d string) bool {
 			return ours(d) || d == "net/http" || strings.HasPrefix(d, "github.com/caddyserver/") || strings.HasPrefix(d, "go.uber.org/zap")
 		}, "imports no package of this module, nor net/http, Caddy or zap (a budget decides; the root answers and logs)"},
-		{"internal/oidc", ours, "imports no package of this module (the protocol; the endpoints are internal/oidcprovider's)"},
+		{"internal/oidc", func(d string) bool { return ours(d) && d != mod+"/internal/seal" },
+			"imports of this module only internal/seal, which seals the grants as it seals the session entries (the protocol; the endpoints are internal/oidcprovider's)"},
+		{"internal/seal", ours, "imports no package of this module (cookies and stored records are sealed the same for every caller)"},
 		{"internal/oidcprovider", func(d string) bool {
-			return ours(d) && d != mod+"/internal/oidc" && d != mod+"/internal/access" || strings.HasPrefix(d, "github.com/caddyserver/")
-		}, "imports of this module only internal/oidc (the protocol) and internal/access (a client's own allow_users and allow_tier), and no Caddy: who is signed in, the block's decision, the sessions and the pages are the root's, through oidcprovider.Host"},
+			return ours(d) && d != mod+"/internal/oidc" && d != mod+"/internal/seal" && d != mod+"/internal/access" || strings.HasPrefix(d, "github.com/caddyserver/")
+		}, "imports of this module only internal/oidc (the protocol, with internal/seal beneath it) and internal/access (a client's own allow_users and allow_tier), and no Caddy: who is signed in, the block's decision, the sessions and the pages are the root's, through oidcprovider.Host"},
 		{"internal/account", func(d string) bool {
-			return ours(d) && d != mod+"/internal/plextv" && d != mod+"/internal/access" && d != mod+"/internal/session"
-		}, "imports of this module only internal/plextv, internal/access and internal/session (not the root)"},
+			return ours(d) && d != mod+"/internal/plextv" && d != mod+"/internal/access" && d != mod+"/internal/session" && d != mod+"/internal/seal"
+		}, "imports of this module only internal/plextv, internal/access and internal/session (with internal/seal beneath it, which seals the entries), not the root"},
 		{"internal/ownerlist", func(d string) bool {
 			return ours(d) && d != mod+"/internal/plextv" && d != mod+"/internal/access" && d != mod+"/internal/seal"
 		}, "imports of this module only internal/plextv, internal/access and internal/seal (not the root, not internal/session)"},
