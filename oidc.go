@@ -75,6 +75,9 @@ func (h *PlexAuth) oidcClientsError() string {
 	return oidcprovider.ClientsError(h.oidcClientOptions(), len(h.Servers) > 0)
 }
 
+// oidcClientOptions are the block's clients as the provider takes them:
+// OIDCClient and oidcprovider.ClientOptions have the same fields (tags
+// aside), so a field added to one and not the other stops the build here.
 func (h *PlexAuth) oidcClientOptions() []oidcprovider.ClientOptions {
 	opts := make([]oidcprovider.ClientOptions, len(h.OIDCClients))
 	for i, c := range h.OIDCClients {
