@@ -15,6 +15,7 @@ import (
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/appsignin"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/cookieheader"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/oidcprovider"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/ownerlist"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/pages"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/placeholderfacts"
@@ -235,9 +236,9 @@ type PlexAuth struct {
 	appOrigin        string
 	limits           *signinLimits
 	limitsKey        string
-	owner            *ownerlist.List  // with owner_token
-	app              *appsignin.Block // with app_sign_in (appsignin.go)
-	oidc             *oidcProvider    // with oidc_client (oidc.go)
+	owner            *ownerlist.List        // with owner_token
+	app              *appsignin.Block       // with app_sign_in (appsignin.go)
+	oidc             *oidcprovider.Provider // with oidc_client (oidc.go)
 
 	cookieDomainWarned uint32 // set once the cookie_domain warning is logged
 

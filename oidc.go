@@ -5,22 +5,25 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/cookieheader"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/oidc"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/oidcprovider"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/session"
 )
 
 // The OpenID Connect provider (docs/oidc.md): with `oidc_client` in a
 // block, the block is a provider whose issuer is the site's origin plus the
 // prefix, and apps that speak OpenID Connect sign their users in with Plex
-// through it. The protocol is internal/oidc's; here are the endpoints, the
-// rules, the keys in Caddy's storage and the codes in the session store.
+// through it. The protocol is internal/oidc's, the endpoints and the
+// clients' own rules internal/oidcprovider's; here are the options, the
+// keys in Caddy's storage, the codes in the session store, and what the
+// endpoints ask of the block (oidcprovider.Host).
 
 // The provider's signing keys live in Caddy's storage next to the cookie
 // secret (identity.go), so instances sharing a storage sign with the same
@@ -30,19 +33,11 @@ const (
 	oidcKeysLock    = "plex_auth_oidc_keys"
 )
 
-// Lifetimes. The tokens live an hour: a Plex session that ends (logout,
-// re-check, admin API) refuses new codes at once, but tokens already
-// issued live until they expire.
-const (
-	oidcTokenTTL = time.Hour
-	// oidcKeyRotateEvery is the age at which the signing key is replaced
-	// (at a start or reload, or at the first use after that age); the old
-	// key stays published for oidcTokenTTL plus oidcKeyMargin.
-	oidcKeyRotateEvery = 30 * 24 * time.Hour
-	oidcKeyMargin      = 5 * time.Minute
-	// oidcSessionSeal names the sealed session id a grant carries.
-	oidcSessionSeal = "oidc session"
-)
+// oidcKeyRotateEvery is the age at which the signing key is replaced (at
+// a start or reload, or at the first use after that age); the old key
+// stays published as long as the tokens it signed live
+// (oidcprovider.TokenTTL plus KeyMargin).
+const oidcKeyRotateEvery = 30 * 24 * time.Hour
 
 // OIDCClient is an application that signs its users in with plex_auth as
 // its OpenID Connect provider (the `oidc_client` option).
@@ -72,53 +67,23 @@ type OIDCClient struct {
 }
 
 // check says what is wrong with the client on its own, or nil.
-func (c *OIDCClient) check() error {
-	return oidc.CheckClient(&oidc.Client{ID: c.ID, Secret: c.Secret, Public: c.Public,
-		RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs})
-}
+func (c *OIDCClient) check() error { return (*oidcprovider.ClientOptions)(c).Check() }
 
 // oidcClientsError says what is wrong with the block's oidc_client options
 // together with the block, or "".
 func (h *PlexAuth) oidcClientsError() string {
-	seen := make(map[string]bool)
-	for i := range h.OIDCClients {
-		c := &h.OIDCClients[i]
-		if err := c.check(); err != nil {
-			return err.Error()
-		}
-		if seen[c.ID] {
-			return fmt.Sprintf("oidc_client %q is given twice", c.ID)
-		}
-		seen[c.ID] = true
-		if len(c.AllowTiers) > 0 && len(h.Servers) == 0 {
-			return fmt.Sprintf("oidc_client %s: allow_tier needs server in the block: tiers are kinds of access to a Plex server", c.ID)
-		}
-		for _, t := range c.AllowTiers {
-			if !access.ValidTier(t) {
-				return fmt.Sprintf("oidc_client %s: allow_tier: unknown tier %q (want owner, home or friend)", c.ID, t)
-			}
-		}
-		for _, u := range c.AllowUsers {
-			if msg := access.AllowUserError(u); msg != "" {
-				return fmt.Sprintf("oidc_client %s: %s", c.ID, msg)
-			}
-		}
+	return oidcprovider.ClientsError(h.oidcClientOptions(), len(h.Servers) > 0)
+}
+
+// oidcClientOptions are the block's clients as the provider takes them:
+// OIDCClient and oidcprovider.ClientOptions have the same fields (tags
+// aside), so a field added to one and not the other stops the build here.
+func (h *PlexAuth) oidcClientOptions() []oidcprovider.ClientOptions {
+	opts := make([]oidcprovider.ClientOptions, len(h.OIDCClients))
+	for i, c := range h.OIDCClients {
+		opts[i] = oidcprovider.ClientOptions(c)
 	}
-	return ""
-}
-
-// oidcProvider is what a block with oidc_client serves with.
-type oidcProvider struct {
-	reg   *oidc.Registry
-	rules map[string]oidcClientRules
-	keys  *oidc.Keyring
-	codes oidc.CodeStore
-}
-
-// oidcClientRules are a client's own rules, stricter than the block's.
-type oidcClientRules struct {
-	tiers map[string]bool   // nil: the block's
-	users *access.AllowList // nil: the block's
+	return opts
 }
 
 // provisionOIDC sets up the provider when the block has oidc_client.
@@ -129,108 +94,63 @@ func (h *PlexAuth) provisionOIDC(ctx caddy.Context) error {
 	if msg := h.oidcClientsError(); msg != "" {
 		return errors.New(msg)
 	}
-	if err := registerOIDCMetrics(ctx.GetMetricsRegistry()); err != nil {
+	if err := oidcprovider.RegisterMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("metrics: %v", err)
 	}
 	repl := caddy.NewReplacer()
-	p := &oidcProvider{rules: make(map[string]oidcClientRules)}
-	var clients []oidc.Client
-	for _, c := range h.OIDCClients {
-		secret := c.Secret
-		if secret != "" {
-			if !strings.Contains(secret, "{") {
-				h.logger.Warn("the secret of oidc_client is written in the configuration itself, so Caddy keeps it in its saved config (autosave.json) and shows it on its admin API; give it as a placeholder such as {env.OIDC_SECRET}",
-					zap.String("client", c.ID))
-			}
-			// Never echoed: it is a credential.
-			if secret = strings.TrimSpace(repl.ReplaceAll(secret, "")); len(secret) < 16 {
-				return fmt.Errorf("oidc_client %s: the secret is shorter than 16 characters (an unset {env.…} placeholder expands to nothing)", c.ID)
-			}
-		}
-		clients = append(clients, oidc.Client{ID: c.ID, Secret: secret, Public: c.Public,
-			RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs})
-		var cr oidcClientRules
-		if len(c.AllowTiers) > 0 {
-			cr.tiers = make(map[string]bool)
-			for _, t := range c.AllowTiers {
-				cr.tiers[strings.ToLower(t)] = true
-			}
-		}
-		if len(c.AllowUsers) > 0 {
-			var err error
-			if cr.users, err = access.NewAllowList(c.AllowUsers); err != nil {
-				return fmt.Errorf("oidc_client %s: %v", c.ID, err)
-			}
-		}
-		p.rules[c.ID] = cr
-	}
 	var err error
-	if p.reg, err = oidc.NewRegistry(clients); err != nil {
-		return err
-	}
-	if p.keys, err = oidc.NewKeyring(ctx, oidc.KeyringConfig{
-		Storage: ctx.Storage(), Key: storageOIDCKeys, Lock: oidcKeysLock,
-		RotateEvery: oidcKeyRotateEvery, Keep: oidcTokenTTL + oidcKeyMargin, Timeout: session.StoreTimeout,
-	}); err != nil {
-		return err
-	}
-	p.codes = codeStoreFor(h.sessions.Store())
-	h.oidc = p
-	return nil
+	h.oidc, err = oidcprovider.New(ctx, oidcprovider.Config{
+		Clients: h.oidcClientOptions(), Expand: func(s string) string { return repl.ReplaceAll(s, "") },
+		Keys: oidc.KeyringConfig{Storage: ctx.Storage(), Key: storageOIDCKeys, Lock: oidcKeysLock,
+			RotateEvery: oidcKeyRotateEvery, Timeout: session.StoreTimeout},
+		Codes: codeStoreFor(h.sessions.Store()), Sealer: h.sessionSealer,
+		Realm: h.Product, MaxForm: maxFormBody, StoreTimeout: session.StoreTimeout, Logger: h.logger,
+		Host: oidcprovider.Host{
+			Issuer: func(r *http.Request) string { return requestScheme(r) + "://" + r.Host + h.externalPrefix(r) },
+			Prefix: h.externalPrefix, SignedIn: h.oidcAccount,
+			Judge: func(a *oidcprovider.Account) access.Decision { return h.judge(a.Ref.(*Session)) },
+			Alive: func(id string, now time.Time) (bool, error) {
+				s, err := h.sessions.Lookup(id, now, h.cacheTTL)
+				return s != nil && now.Before(s.Expires), err
+			},
+			EndSessions: h.endBrowserSessions, CrossSite: crossSite,
+			ConfirmSignOut: func(w http.ResponseWriter, r *http.Request, rd, signOut string) {
+				h.render(w, r, http.StatusOK, "logout", pageData{Title: "Sign out", RD: rd, LogoutURL: signOut})
+			},
+			Fail: func(w http.ResponseWriter, r *http.Request, status int, msg string) {
+				writeStatus(w, r, status, msg, "")
+			},
+			StoreFailed: h.sessions.StoreResult, Audit: h.auditOIDC,
+		},
+	})
+	return err
 }
 
-// serveOIDC serves the provider's endpoints; false when name is none of
-// them.
-func (h *PlexAuth) serveOIDC(w http.ResponseWriter, r *http.Request, name string) bool {
-	var serve func(http.ResponseWriter, *http.Request)
-	var methods []string
-	switch "/" + name {
-	case oidc.PathDiscovery:
-		serve, methods = h.serveDiscovery, []string{http.MethodGet, http.MethodHead}
-	case oidc.PathJWKS:
-		serve, methods = h.serveJWKS, []string{http.MethodGet, http.MethodHead}
-	case oidc.PathAuthorize:
-		serve, methods = h.serveAuthorize, []string{http.MethodGet, http.MethodPost}
-	case oidc.PathToken:
-		serve, methods = h.serveToken, []string{http.MethodPost}
-	case oidc.PathUserinfo:
-		serve, methods = h.serveUserinfo, []string{http.MethodGet, http.MethodPost}
-	case oidc.PathEndSession:
-		serve, methods = h.serveEndSession, []string{http.MethodGet, http.MethodPost}
-	default:
-		return false
+// Authorization codes live where the sessions do, so that with Redis (or a
+// storage several instances share) any instance redeems a code another
+// issued (session.CodeStore). The keys are hashes of the codes and the
+// values are sealed under keys derived from the codes (internal/oidc): a
+// copy of the store opens no grant. memoryCodes holds them for blocks with
+// `store memory`: this process only, and across reloads.
+var memoryCodes = new(oidc.MemoryCodes)
+
+// codeStoreFor is the code store beside the session store st (nil, or a
+// store without one-shot records: memory).
+func codeStoreFor(st session.Store) oidc.CodeStore {
+	if cs, ok := st.(session.CodeStore); ok {
+		return cs
 	}
-	if r.Method == http.MethodOptions && name != "authorize" && name != "end_session" {
-		// A CORS preflight from a single-page app (public client): the
-		// endpoints it calls from script use no cookie, so any origin
-		// may; authorize and end_session are navigations, never fetched.
-		hdr := w.Header()
-		hdr.Set("Access-Control-Allow-Origin", "*")
-		hdr.Set("Access-Control-Allow-Methods", strings.Join(methods, ", "))
-		hdr.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
-		hdr.Set("Access-Control-Max-Age", "600")
-		w.WriteHeader(http.StatusNoContent)
-		return true
-	}
-	if allowMethods(w, r, methods...) {
-		if name == oidc.PathToken[1:] || name == oidc.PathUserinfo[1:] {
-			w.Header().Set("Access-Control-Allow-Origin", "*")
-		}
-		serve(w, r)
-	}
-	return true
+	return memoryCodes
 }
 
-// issuer is the provider's issuer for this request: the site's origin as
-// the browser sees it, plus the prefix.
-func (h *PlexAuth) issuer(r *http.Request) string {
-	return requestScheme(r) + "://" + r.Host + h.externalPrefix(r)
-}
-
-// oidcIdentity is what the tokens and userinfo say of s's account, with
-// the tier this block found. The app sign-in's whoami answers the same
-// facts (account id, uuid, username, title, email, tier).
-func oidcIdentity(s *Session, tier string) oidc.Identity {
+// oidcAccount is who is signed in on r, for the provider: what the tokens
+// and userinfo say of the account. The app sign-in's whoami answers the
+// same facts (account id, uuid, username, title, email, tier).
+func (h *PlexAuth) oidcAccount(r *http.Request) (*oidcprovider.Account, error) {
+	s, sid, err := h.sessionFromRequest(r)
+	if s == nil {
+		return nil, err
+	}
 	id := oidc.Identity{Subject: s.UUID, PreferredUsername: s.Username, Name: s.Title, Email: s.Email, Picture: s.Thumb, PlexUserID: s.UserID}
 	if id.Subject == "" {
 		id.Subject = "plex-" + strconv.FormatInt(s.UserID, 10)
@@ -238,35 +158,42 @@ func oidcIdentity(s *Session, tier string) oidc.Identity {
 	if id.Name == "" {
 		id.Name = s.Username
 	}
-	if tier != "" {
-		id.Groups = []string{tier}
+	return &oidcprovider.Account{Session: sid, Identity: id, AuthTime: s.Created, Ref: s,
+		Facts: access.Facts{ID: s.UserID, FoldedUsername: s.FoldedUsername(), FoldedEmail: s.FoldedEmail()}}, err
+}
+
+// auditOIDC writes the provider's audit lines, `oidc code issued` and
+// `oidc refused` (reason), under the audit logger (audit.go): the account
+// when a is one, else the client and site alone.
+func (h *PlexAuth) auditOIDC(r *http.Request, a *oidcprovider.Account, msg string, fields ...zap.Field) {
+	from := originOf(r)
+	if a == nil {
+		h.audit.Info(msg, append(fields, zap.String("client_ip", from.clientIP), zap.String("host", from.host))...)
+		return
 	}
-	return id
+	h.audit.Info(msg, auditFields(a.Ref.(*Session), from, fields...)...)
 }
 
-func writeJSON(w http.ResponseWriter, status int, body []byte) {
-	hdr := w.Header()
-	hdr.Set("Content-Type", "application/json")
-	hdr.Set("Cache-Control", "no-store")
-	hdr.Set("Pragma", "no-cache")
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
-}
-
-func (h *PlexAuth) serveDiscovery(w http.ResponseWriter, r *http.Request) {
-	// Public, and read by single-page apps from their own origin.
-	w.Header().Set("Access-Control-Allow-Origin", "*")
-	writeJSON(w, http.StatusOK, oidc.Discovery(h.issuer(r)))
-}
-
-func (h *PlexAuth) serveJWKS(w http.ResponseWriter, r *http.Request) {
-	hdr := w.Header()
-	hdr.Set("Access-Control-Allow-Origin", "*")
-	hdr.Set("Content-Type", "application/json")
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	// A minute's caching: a relying party that meets a new kid fetches
-	// again anyway.
-	hdr.Set("Cache-Control", "public, max-age=60")
-	_, _ = w.Write(h.oidc.keys.Get(r.Context()).JWKS(time.Now()))
+// endBrowserSessions ends every session the browser presents and expires
+// its cookie, as {prefix}/logout does.
+func (h *PlexAuth) endBrowserSessions(w http.ResponseWriter, r *http.Request, now time.Time) {
+	for _, v := range cookieheader.Values(r.Header, h.CookieName) {
+		id := h.sealedSessionID(v, now)
+		if id == "" {
+			continue
+		}
+		s, err := h.sessions.Lookup(id, now, h.cacheTTL)
+		if s == nil && err == nil {
+			continue
+		}
+		h.sessions.Remove(id)
+		h.verifiedCookies().DropSession(id)
+		if s != nil {
+			h.auditSignOut(r, s)
+		}
+	}
+	h.clearCookie(w, r, h.CookieName, "/", h.CookieDomain)
+	if h.CookieDomain != "" {
+		h.clearCookie(w, r, h.CookieName, "/", "")
+	}
 }

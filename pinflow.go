@@ -53,7 +53,7 @@ var endpoints = map[string]struct {
 // serveEndpoint serves the module's own endpoints under the prefix.
 func (h *PlexAuth) serveEndpoint(w http.ResponseWriter, r *http.Request) error {
 	name := strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, h.Prefix), "/")
-	if h.oidc != nil && h.serveOIDC(w, r, name) {
+	if h.oidc != nil && h.oidc.Serve(w, r, name) {
 		return nil
 	}
 	ep, ok := endpoints[name]

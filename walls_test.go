@@ -38,10 +38,15 @@ func TestPackagesKeepTheirWalls(t *testing.T) {
 		{"internal/signin", func(d string) bool {
 			return ours(d) || d == "net/http" || strings.HasPrefix(d, "github.com/caddyserver/") || strings.HasPrefix(d, "go.uber.org/zap")
 		}, "imports no package of this module, nor net/http, Caddy or zap (a budget decides; the root answers and logs)"},
-		{"internal/oidc", ours, "imports no package of this module (the protocol; the endpoints are the root's)"},
+		{"internal/oidc", func(d string) bool { return ours(d) && d != mod+"/internal/seal" },
+			"imports of this module only internal/seal, which seals the grants as it seals the session entries (the protocol; the endpoints are internal/oidcprovider's)"},
+		{"internal/seal", ours, "imports no package of this module (cookies and stored records are sealed the same for every caller)"},
+		{"internal/oidcprovider", func(d string) bool {
+			return ours(d) && d != mod+"/internal/oidc" && d != mod+"/internal/seal" && d != mod+"/internal/access" || strings.HasPrefix(d, "github.com/caddyserver/")
+		}, "imports of this module only internal/oidc (the protocol, with internal/seal beneath it) and internal/access (a client's own allow_users and allow_tier), and no Caddy: who is signed in, the block's decision, the sessions and the pages are the root's, through oidcprovider.Host"},
 		{"internal/account", func(d string) bool {
-			return ours(d) && d != mod+"/internal/plextv" && d != mod+"/internal/access" && d != mod+"/internal/session"
-		}, "imports of this module only internal/plextv, internal/access and internal/session (not the root)"},
+			return ours(d) && d != mod+"/internal/plextv" && d != mod+"/internal/access" && d != mod+"/internal/session" && d != mod+"/internal/seal"
+		}, "imports of this module only internal/plextv, internal/access and internal/session (with internal/seal beneath it, which seals the entries), not the root"},
 		{"internal/ownerlist", func(d string) bool {
 			return ours(d) && d != mod+"/internal/plextv" && d != mod+"/internal/access" && d != mod+"/internal/seal"
 		}, "imports of this module only internal/plextv, internal/access and internal/seal (not the root, not internal/session)"},
@@ -50,8 +55,8 @@ func TestPackagesKeepTheirWalls(t *testing.T) {
 			return ours(d) || strings.HasPrefix(d, "github.com/caddyserver/") || strings.HasPrefix(d, "go.uber.org/zap")
 		}, "imports no package of this module, nor Caddy or zap (it writes pages; the root answers and logs)"},
 		{"internal/appsignin", func(d string) bool {
-			return ours(d) && d != mod+"/internal/session" && d != mod+"/internal/cookieheader"
-		}, "imports of this module only internal/session (the application session it keeps is a fact of a plex_auth session) and internal/cookieheader: not the root, which counts, audits and answers, nor plextv or access"},
+			return ours(d) && d != mod+"/internal/session" && d != mod+"/internal/seal" && d != mod+"/internal/cookieheader"
+		}, "imports of this module only internal/session (the application session it keeps is a fact of a plex_auth session; internal/seal comes with it) and internal/cookieheader: not the root, which counts, audits and answers, nor plextv or access"},
 		{"internal/returnurl", func(d string) bool {
 			return ours(d) || d == "net/http" || strings.HasPrefix(d, "github.com/caddyserver/")
 		}, "imports no package of this module, nor net/http, nor Caddy (pure: where a browser may go, the paths it reads on this host)"},
@@ -61,11 +66,11 @@ func TestPackagesKeepTheirWalls(t *testing.T) {
 		{"internal/identity", ours, "imports no package of this module (it keeps two values in Caddy's storage; the root seals with them)"},
 		{"internal/placeholderfacts", ours, "imports no package of this module (it walks Caddy's config; the root decides what the facts mean)"},
 		{"internal/admin", func(d string) bool {
-			return ours(d) && d != mod+"/internal/session" && d != mod+"/internal/access"
-		}, "imports of this module only internal/session (the caches it lists and ends) and internal/access (how tiers rank); not the root, which writes the audit lines"},
+			return ours(d) && d != mod+"/internal/session" && d != mod+"/internal/seal" && d != mod+"/internal/access"
+		}, "imports of this module only internal/session (the caches it lists and ends; internal/seal comes with it) and internal/access (how tiers rank); not the root, which writes the audit lines"},
 		{"internal/command", func(d string) bool {
-			return ours(d) && !slices.Contains([]string{"internal/admin", "internal/session", "internal/access", "internal/plextv", "internal/account"}, strings.TrimPrefix(d, mod+"/"))
-		}, "imports of this module only internal/admin (the JSON it reads; internal/session and internal/access come with it), internal/access (a username folded as allow_users folds it), internal/plextv and internal/account (setup's sign-in); not the root"},
+			return ours(d) && !slices.Contains([]string{"internal/admin", "internal/session", "internal/seal", "internal/access", "internal/plextv", "internal/account"}, strings.TrimPrefix(d, mod+"/"))
+		}, "imports of this module only internal/admin (the JSON it reads; internal/session, internal/seal and internal/access come with it), internal/access (a username folded as allow_users folds it), internal/plextv and internal/account (setup's sign-in); not the root"},
 		{"plextest", ours, "imports nothing of the module"},
 		{"apptest", ours, "imports nothing of the module"},
 	} {

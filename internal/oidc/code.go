@@ -2,9 +2,6 @@ package oidc
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -14,6 +11,8 @@ import (
 	"errors"
 	"sync"
 	"time"
+
+	"github.com/caddy-plexauth/caddy-plexauth/internal/seal"
 )
 
 // CodeTTL is how long an authorization code can be redeemed.
@@ -144,20 +143,14 @@ func Revoked(ctx context.Context, st CodeStore, gid string) (bool, error) {
 	return markOf(b) == markRevoked, err
 }
 
-func grantAEAD(code string) (cipher.AEAD, error) {
-	mac := hmac.New(sha256.New, []byte(code))
-	mac.Write([]byte("plex_auth oidc grant key"))
-	block, err := aes.NewCipher(mac.Sum(nil))
-	if err != nil {
-		return nil, err
-	}
-	return cipher.NewGCM(block)
-}
+// grantLabel derives a grant's key from its code (seal.RecordAEAD).
+const grantLabel = "plex_auth oidc grant key"
 
-// sealGrant: 8 bytes of expiry, nonce, AES-GCM of the JSON, the key
-// derived from the code and the GrantID authenticated.
+// sealGrant seals g as a record (seal.SealRecord): 8 bytes of expiry,
+// nonce, AES-GCM of the JSON, the key derived from the code and the
+// GrantID authenticated.
 func sealGrant(code string, g *Grant) ([]byte, error) {
-	aead, err := grantAEAD(code)
+	aead, err := seal.RecordAEAD(code, grantLabel)
 	if err != nil {
 		return nil, err
 	}
@@ -165,23 +158,15 @@ func sealGrant(code string, g *Grant) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := binary.BigEndian.AppendUint64(nil, uint64(g.Expires))
-	nonce := make([]byte, aead.NonceSize())
-	_, _ = rand.Read(nonce)
-	out = append(out, nonce...)
-	return aead.Seal(out, nonce, plain, []byte(GrantID(code))), nil
+	return seal.SealRecord(aead, g.Expires, plain, []byte(GrantID(code))), nil
 }
 
 func openGrant(code string, b []byte) (*Grant, error) {
-	aead, err := grantAEAD(code)
+	aead, err := seal.RecordAEAD(code, grantLabel)
 	if err != nil {
 		return nil, err
 	}
-	ns := aead.NonceSize()
-	if len(b) < 8+ns+aead.Overhead() {
-		return nil, errors.New("grant too short")
-	}
-	plain, err := aead.Open(nil, b[8:8+ns], b[8+ns:], []byte(GrantID(code)))
+	plain, err := seal.OpenRecord(aead, b, []byte(GrantID(code)))
 	if err != nil {
 		return nil, err
 	}

@@ -1,5 +1,5 @@
 // Package oidc is the OpenID Connect provider's protocol, without Caddy and
-// without HTTP handlers: the discovery document, the RS256 signing keys and
+// without HTTP handlers (those are internal/oidcprovider's): the discovery document, the RS256 signing keys and
 // their rotation, ID and access tokens (compact JWS, RFC 7515/7519),
 // authorization codes and their one-shot redemption, the client registry,
 // and the parsing of authorize, token and userinfo requests with the errors
@@ -21,5 +21,6 @@
 // Every value the package returns is never modified afterwards (KeySet,
 // Registry, Client), so it may be shared between goroutines. The package
 // does no I/O except through the stores the caller passes: the CodeStore,
-// and the KeyStorage a Keyring keeps the signing keys in.
+// and the KeyStorage a Keyring keeps the signing keys in. A code's grant
+// is sealed as internal/seal seals the records of a store.
 package oidc

@@ -4,7 +4,9 @@
 // authenticated; the cookie's name is the additional authenticated data, so
 // a value sealed for one cookie (the login state) never opens as another
 // (the session), and a value kept past its expiry is refused by the server
-// whatever the client does with Max-Age. The package is pure: no I/O but
+// whatever the client does with Max-Age. It also seals the records a store
+// keeps under a key derived from a secret the store never sees (record.go:
+// session entries, OpenID Connect grants). The package is pure: no I/O but
 // crypto/rand, no HTTP.
 package seal
 

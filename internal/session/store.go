@@ -2,17 +2,16 @@ package session
 
 import (
 	"context"
-	"crypto/aes"
 	"crypto/cipher"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/caddy-plexauth/caddy-plexauth/internal/seal"
 )
 
 // The second level of the session cache: a store that outlives the process
@@ -113,18 +112,14 @@ func storeKey(id string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func entryAEAD(id string) (cipher.AEAD, error) {
-	mac := hmac.New(sha256.New, []byte(id))
-	mac.Write([]byte("plex_auth session entry key"))
-	block, err := aes.NewCipher(mac.Sum(nil))
-	if err != nil {
-		return nil, err
-	}
-	return cipher.NewGCM(block)
-}
+// entryLabel derives an entry's key from its session id (seal.RecordAEAD).
+const entryLabel = "plex_auth session entry key"
 
-// sealEntry encodes s for the store: 8 bytes of expiry (clear, so a sweep
-// can drop it without the key), then nonce and ciphertext.
+func entryAEAD(id string) (cipher.AEAD, error) { return seal.RecordAEAD(id, entryLabel) }
+
+// sealEntry encodes s for the store as a sealed record (seal.SealRecord):
+// 8 bytes of expiry (clear, so a sweep can drop it without the key), then
+// nonce and ciphertext, the entry's name authenticated.
 func sealEntry(id string, s *Session) ([]byte, error) {
 	aead, err := entryAEAD(id)
 	if err != nil {
@@ -134,11 +129,7 @@ func sealEntry(id string, s *Session) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, 8+aead.NonceSize(), 8+aead.NonceSize()+len(plain)+aead.Overhead())
-	binary.BigEndian.PutUint64(out, uint64(s.Expires.Unix()))
-	copy(out[8:], randomBytes(aead.NonceSize()))
-	nonce := out[8 : 8+aead.NonceSize()]
-	return aead.Seal(out, nonce, plain, []byte(storeKey(id))), nil
+	return seal.SealRecord(aead, s.Expires.Unix(), plain, []byte(storeKey(id))), nil
 }
 
 // openEntry decodes what sealEntry made.
@@ -150,11 +141,10 @@ func openEntry(id string, b []byte) (*Session, error) {
 	if len(b) < 8+aead.NonceSize()+aead.Overhead() {
 		return nil, errors.New("session entry too short")
 	}
-	if exp := int64(binary.BigEndian.Uint64(b)); time.Now().Unix() >= exp {
+	if exp, _ := seal.RecordExpiry(b); time.Now().Unix() >= exp {
 		return nil, ErrNotFound
 	}
-	ns := aead.NonceSize()
-	plain, err := aead.Open(nil, b[8:8+ns], b[8+ns:], []byte(storeKey(id)))
+	plain, err := seal.OpenRecord(aead, b, []byte(storeKey(id)))
 	if err != nil {
 		return nil, fmt.Errorf("session entry does not authenticate: %v", err)
 	}
@@ -166,10 +156,11 @@ func openEntry(id string, b []byte) (*Session, error) {
 }
 
 func entryExpiry(b []byte) time.Time {
-	if len(b) < 8 {
+	exp, ok := seal.RecordExpiry(b)
+	if !ok {
 		return time.Time{}
 	}
-	return time.Unix(int64(binary.BigEndian.Uint64(b)), 0)
+	return time.Unix(exp, 0)
 }
 
 // randomBytes returns n bytes from crypto/rand.
