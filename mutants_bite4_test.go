@@ -5,6 +5,7 @@ package plexauth
 // changed it.
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -14,8 +15,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/caddyserver/certmagic"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -23,6 +27,7 @@ import (
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/ownerlist"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/plextv"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/session"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/signin"
 	"github.com/caddy-plexauth/caddy-plexauth/plextest"
 )
@@ -398,9 +403,12 @@ func TestUnparseableParametersGet400AndNothingElse(t *testing.T) {
 			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		}
 		r.Header.Set("Cookie", h.CookieName+"="+cookie)
-		w := httptest.NewRecorder()
+		w := newOnceRecorder()
 		if err := h.serveEndpoint(w, r); err != nil {
 			t.Fatal(err)
+		}
+		if w.statuses != 1 {
+			t.Errorf("%s %s (%d bytes): %d status lines written, want the 400 alone", c.method, c.path, len(c.body), w.statuses)
 		}
 		if w.Code != http.StatusBadRequest || w.Body.String() != "malformed request parameters\n" || len(w.Result().Cookies()) != 0 {
 			t.Errorf("%s %s (%d bytes): %d %q, cookies %v; want the 400 alone", c.method, c.path, len(c.body), w.Code, w.Body.String(), w.Result().Cookies())
@@ -718,5 +726,57 @@ func TestCookieDomainWarningComesOnceAtTheFirstHostOutsideIt(t *testing.T) {
 		if got := warnings(c.domain, c.hosts...); got != c.want {
 			t.Errorf("cookie_domain %q, sign-ins on %v: %d warnings, want %d", c.domain, c.hosts, got, c.want)
 		}
+	}
+}
+
+// unreadableStore is a session store whose Load fails while failLoads is
+// set: a store that cannot be asked about a session.
+type unreadableStore struct {
+	session.Store
+	failLoads atomic.Bool
+}
+
+func (s *unreadableStore) Load(ctx context.Context, key string) ([]byte, error) {
+	if s.failLoads.Load() {
+		return nil, errors.New("store unreachable")
+	}
+	return s.Store.Load(ctx, key)
+}
+
+// pinflow.go:307-313: a sign-out ends the session also when the store
+// could not be asked whether it is still there (here: another instance,
+// or this one before a restart, signed it in, and the store fails
+// reads): the deletion goes to the store all the same, so the session
+// does not come back once reads work again.
+func TestSignOutEndsTheSessionWhenTheStoreCannotBeAskedAboutIt(t *testing.T) {
+	st := &unreadableStore{Store: session.NewCaddyStore(&certmagic.FileStorage{Path: t.TempDir()})}
+	withStore := func() *PlexAuth {
+		h := flowHandler(t)
+		h.sessions = newSessionCache(st, nil)
+		t.Cleanup(func() { _ = h.sessions.Destruct() })
+		return h
+	}
+	signedIn := withStore()
+	now := time.Now()
+	cookie := storeSession(t, signedIn, testSession(now, now.Add(time.Hour)))
+	id := signedIn.sealedSessionID(cookie, now)
+	if id == "" {
+		t.Fatal("the cookie names no session")
+	}
+
+	other := withStore()
+	st.failLoads.Store(true)
+	r := httptest.NewRequest(http.MethodPost, "/_plexauth/logout", nil)
+	r.Header.Set("Cookie", other.CookieName+"="+cookie)
+	w := httptest.NewRecorder()
+	if err := other.serveEndpoint(w, r); err != nil {
+		t.Fatal(err)
+	}
+	if w.Code != http.StatusSeeOther {
+		t.Fatalf("sign-out: %d %q", w.Code, w.Body)
+	}
+	st.failLoads.Store(false)
+	if s, err := withStore().sessions.Lookup(id, time.Now(), 0); s != nil || err != nil {
+		t.Errorf("after a sign-out while the store could not be read, the store still has the session (%v, %v)", s, err)
 	}
 }
