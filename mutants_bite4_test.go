@@ -191,8 +191,45 @@ func TestLimitedPageIsTitledTooManySignInAttempts(t *testing.T) {
 	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") != strconv.Itoa(3) {
 		t.Errorf("status %d, Retry-After %q; want 429 and 3", w.Code, w.Header().Get("Retry-After"))
 	}
-	if body := w.Body.String(); !strings.Contains(body, "<title>Too many sign-in attempts · Media Tools</title>") {
+	body := w.Body.String()
+	if !strings.Contains(body, "<title>Too many sign-in attempts · Media Tools</title>") {
 		t.Errorf("the page's title does not say why: %.400s", body)
+	}
+	if !strings.Contains(body, "try again in 3 seconds.") {
+		t.Errorf("the page does not say how long to wait as Retry-After does: %.1500s", body)
+	}
+}
+
+// limits_http.go:101-108: the limits learn each pin created, so that the
+// browser's next start, replacing it, ends it: a copy of the first state
+// cookie is then answered without asking plex.tv.
+func TestAStartReplacingTheBrowsersPinEndsIt(t *testing.T) {
+	plex := plextest.NewServer()
+	t.Cleanup(plex.Close)
+	h := startHandler(t, plex)
+	first := postStart(t, h, "1")
+	var st *http.Cookie
+	for _, c := range first.Result().Cookies() {
+		if c.Name == h.stateCookie {
+			st = c
+		}
+	}
+	if st == nil {
+		t.Fatal("start set no state cookie")
+	}
+	raw, err := h.stateSealer.Open(h.stateCookie, st.Value, time.Now(), nil)
+	var ls loginState
+	if err != nil || json.Unmarshal(raw, &ls) != nil {
+		t.Fatalf("state cookie: %v", err)
+	}
+	if _, ended := h.limits.EndedAs(ls.PinID, time.Now()); ended {
+		t.Fatal("a pin just created has ended")
+	}
+	if w := postStart(t, h, "1", "Cookie", st.Name+"="+st.Value); w.Code != http.StatusOK {
+		t.Fatalf("the second start: %d %q", w.Code, w.Body)
+	}
+	if how, ended := h.limits.EndedAs(ls.PinID, time.Now()); !ended || how != signin.Expired {
+		t.Errorf("the replaced pin: ended %v as %v, want ended as expired", ended, how)
 	}
 }
 
