@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/caddyserver/certmagic"
-
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
