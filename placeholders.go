@@ -215,11 +215,13 @@ func (h *PlexAuth) dropIdentity(r *http.Request, srv *caddyhttp.Server) {
 var unknownServer = placeholderfacts.Facts{MapWrites: true, MayBeSet: true}
 
 // factsFor is what plex_auth learned about srv at Provision.
-func (h *PlexAuth) factsFor(srv *caddyhttp.Server) placeholderfacts.Facts {
+// Callers read it and never change it. The server Provision knows the
+// handler serves on, if any, comes first (provision.go).
+func (h *PlexAuth) factsFor(srv *caddyhttp.Server) *placeholderfacts.Facts {
 	for i := range h.placeholderFacts {
-		if h.placeholderFacts[i].Server == srv {
-			return h.placeholderFacts[i]
+		if f := &h.placeholderFacts[i]; f.Server == srv {
+			return f
 		}
 	}
-	return unknownServer
+	return &unknownServer
 }

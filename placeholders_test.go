@@ -397,7 +397,7 @@ http://localhost:`+strconv.Itoa(other)+` {
 	if f := h.factsFor(theirs); !f.MapWrites || !f.MayBeSet {
 		t.Errorf("the other server: %+v, want its map and basic_auth seen", f)
 	}
-	if f := h.factsFor(nil); f != unknownServer {
+	if f := h.factsFor(nil); *f != unknownServer {
 		t.Errorf("outside a server: %+v, want %+v", f, unknownServer)
 	}
 }

@@ -177,6 +177,12 @@ func (h *PlexAuth) Provision(ctx caddy.Context) error {
 	}
 	h.placeholderFacts = placeholderfacts.Learn(ctx)
 	h.server = knownServer(h.placeholderFacts)
+	for i, f := range h.placeholderFacts {
+		if h.server != nil && f.Server == h.server {
+			// First, where factsFor finds it at once.
+			h.placeholderFacts[0], h.placeholderFacts[i] = h.placeholderFacts[i], h.placeholderFacts[0]
+		}
+	}
 	for _, f := range h.placeholderFacts {
 		if f.MapWrites && f.PlexAuths > 0 {
 			h.logger.Info("a map handler writes {http.auth.user.*}: on this server plex_auth sets its placeholders on every signed-in request instead of answering them when asked",
