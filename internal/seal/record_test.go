@@ -92,3 +92,21 @@ func TestRecordOpensOnlyWithItsSecretLabelAndData(t *testing.T) {
 		t.Fatal("two records under one key share a nonce")
 	}
 }
+
+// TestRecordOfNothingOpensAndItsExpiryReadsFromEightBytes: a record of an
+// empty plaintext is as long as a record can be short (8 bytes, the
+// nonce, the tag) and still opens; the expiry reads from exactly its 8
+// bytes.
+func TestRecordOfNothingOpensAndItsExpiryReadsFromEightBytes(t *testing.T) {
+	aead := testRecordAEAD(t, "code-1", "grant")
+	b := SealRecord(aead, 42, nil, []byte("gid"))
+	if len(b) != 8+aead.NonceSize()+aead.Overhead() {
+		t.Fatalf("a record of nothing is %d bytes", len(b))
+	}
+	if got, err := OpenRecord(aead, b, []byte("gid")); err != nil || len(got) != 0 {
+		t.Fatalf("a record of nothing: %q, %v", got, err)
+	}
+	if exp, ok := RecordExpiry(b[:8]); !ok || exp != 42 {
+		t.Fatalf("RecordExpiry of the 8 bytes = %d, %v", exp, ok)
+	}
+}

@@ -58,7 +58,7 @@ var defaultFiles = []string{
 	"internal/session/store.go", "internal/session/store_caddy.go", "internal/session/store_redis.go",
 	"internal/session/signout.go", "internal/session/pinclaim.go",
 	"internal/returnurl/returnurl.go", "internal/returnurl/path.go", "internal/cookiedomain/cookiedomain.go",
-	"internal/seal/seal.go", "internal/cookieheader/cookieheader.go",
+	"internal/seal/seal.go", "internal/seal/record.go", "internal/cookieheader/cookieheader.go",
 	"internal/signin/bucket.go", "internal/signin/checks.go", "internal/signin/ledger.go",
 	"internal/signin/limits.go", "internal/signin/refusals.go", "internal/signin/client.go",
 	"internal/admin/admin.go",
@@ -66,6 +66,7 @@ var defaultFiles = []string{
 	"internal/access/access.go", "internal/access/allowusers.go",
 	"internal/access/list.go", "internal/access/tier.go", "internal/access/options.go",
 	"internal/plextv/client.go", "internal/plextv/pins.go",
+	"internal/placeholderfacts/placeholderfacts.go", "internal/identity/identity.go",
 }
 
 func main() {
