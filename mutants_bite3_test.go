@@ -598,5 +598,5 @@ func TestCleanupStopsTheOwnersListReads(t *testing.T) {
 	}
 	waitUntil(t, "the owner's list to read", func() bool { return readers() > before })
 	stop()
-	waitUntil(t, "the owner's list to stop after Cleanup", func() bool { return readers() == before })
+	waitUntil(t, "the owner's list to stop after Cleanup", func() bool { return readers() <= before })
 }
