@@ -66,6 +66,7 @@ var defaultFiles = []string{
 	"internal/access/access.go", "internal/access/allowusers.go",
 	"internal/access/list.go", "internal/access/tier.go", "internal/access/options.go",
 	"internal/plextv/client.go", "internal/plextv/pins.go",
+	"internal/oidc/redeem.go", "internal/oidc/code.go",
 }
 
 func main() {
