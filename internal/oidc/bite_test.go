@@ -3,6 +3,7 @@ package oidc
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"net/url"
 	"strings"
@@ -308,5 +309,155 @@ func TestRedirectsCarryDescriptionAndState(t *testing.T) {
 	}
 	if first(url.Values{}, "state") != "" || first(url.Values{"state": {}}, "state") != "" {
 		t.Error("first of a missing parameter is not empty")
+	}
+}
+
+// The token request's client credentials, case by case (RFC 6749 §2.3.1,
+// §5.2): an Authorization header that is not Basic with a client id and a
+// form-urlencoded secret is invalid_client with Basic set (the endpoint
+// then answers WWW-Authenticate: Basic); the id may be repeated in the
+// body, never contradicted; every parameter is bounded.
+func TestTokenRequestCredentialsOneByOne(t *testing.T) {
+	enc := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	form := func(kv ...string) url.Values {
+		f := url.Values{"grant_type": {"authorization_code"}}
+		for i := 0; i+1 < len(kv); i += 2 {
+			f.Set(kv[i], kv[i+1])
+		}
+		return f
+	}
+	atBound := "grafana:" + strings.Repeat("s", 2*maxParam/4*3-len("grafana:"))
+	for _, c := range []struct {
+		name, auth string
+		form       url.Values
+		id, secret string // accepted with these
+		method     string
+		code       string // refused with this
+		basic      bool
+	}{
+		{"basic", "Basic " + enc("grafana:s3cret"), form(), "grafana", "s3cret", AuthBasic, "", false},
+		{"basic, lower-case scheme", "basic " + enc("grafana:s3cret"), form(), "grafana", "s3cret", AuthBasic, "", false},
+		{"basic, form-urlencoded", "Basic " + enc("graf%61na:s3c+ret%3A"), form(), "grafana", "s3c ret:", AuthBasic, "", false},
+		{"basic and the same client_id", "Basic " + enc("grafana:s3cret"), form("client_id", "grafana"), "grafana", "s3cret", AuthBasic, "", false},
+		{"basic and another client_id", "Basic " + enc("grafana:s3cret"), form("client_id", "immich"), "", "", "", "invalid_request", false},
+		{"basic and client_secret", "Basic " + enc("grafana:s3cret"), form("client_secret", "s3cret"), "", "", "", "invalid_request", false},
+		{"basic with a public client's empty secret", "Basic " + enc("immich:"), form(), "immich", "", AuthBasic, "", false},
+		{"another scheme", "Digest " + enc("grafana:s3cret"), form(), "", "", "", "invalid_client", true},
+		{"no space", "Basic" + enc("grafana:s3cret"), form(), "", "", "", "invalid_client", true},
+		{"scheme alone", "Basic", form(), "", "", "", "invalid_client", true},
+		{"not base64", "Basic !!!", form(), "", "", "", "invalid_client", true},
+		{"base64 then garbage", "Basic " + enc("immich:") + "!!", form(), "", "", "", "invalid_client", true},
+		{"no colon", "Basic " + enc("immich"), form(), "", "", "", "invalid_client", true},
+		{"empty id", "Basic " + enc(":s3cret"), form(), "", "", "", "invalid_client", true},
+		{"id not urlencoded", "Basic " + enc("%zz:s3cret"), form(), "", "", "", "invalid_client", true},
+		{"secret not urlencoded", "Basic " + enc("immich:%zz"), form(), "", "", "", "invalid_client", true},
+		{"credentials at the bound", "Basic " + enc(atBound), form(), "grafana", atBound[len("grafana:"):], AuthBasic, "", false},
+		{"credentials over the bound", "Basic " + enc(atBound+"sss"), form(), "", "", "", "invalid_client", true},
+		{"post", "", form("client_id", "grafana", "client_secret", "s3cret"), "grafana", "s3cret", AuthPost, "", false},
+		{"public", "", form("client_id", "immich"), "immich", "", AuthNone, "", false},
+		{"no client", "", form(), "", "", "", "invalid_client", false},
+		{"code at the bound", "", form("client_id", "immich", "code", strings.Repeat("c", maxParam)), "immich", "", AuthNone, "", false},
+		{"code over the bound", "", form("client_id", "immich", "code", strings.Repeat("c", maxParam+1)), "", "", "", "invalid_request", false},
+	} {
+		tr, e := ParseTokenRequest(c.auth, c.form)
+		switch {
+		case c.code == "" && e != nil:
+			t.Errorf("%s: refused %+v", c.name, e)
+		case c.code == "" && (tr.ClientID != c.id || tr.ClientSecret != c.secret || tr.AuthMethod != c.method):
+			t.Errorf("%s: %+v", c.name, tr)
+		case c.code != "" && (e == nil || e.Code != c.code || e.Basic != c.basic || (c.code == "invalid_client") != (e.Status == 401)):
+			t.Errorf("%s: %+v, want %s, Basic %v", c.name, e, c.code, c.basic)
+		}
+	}
+}
+
+// A userinfo request's token (RFC 6750 §2.1, §2.2): the spaces around it
+// do not count, and an empty one is none.
+func TestBearerTokenTrimsAndRefusesEmpty(t *testing.T) {
+	if tok, ok := BearerToken("Bearer  abc ", nil); tok != "abc" || !ok {
+		t.Errorf("spaced Bearer: %q %v", tok, ok)
+	}
+	if tok, ok := BearerToken("Bearer   ", nil); ok {
+		t.Errorf("Bearer of spaces: %q accepted", tok)
+	}
+	if tok, ok := BearerToken("", url.Values{"access_token": {""}}); ok {
+		t.Errorf("empty access_token: %q accepted", tok)
+	}
+}
+
+// The registry's rules on a client (RFC 6749 §2.2, §3.1.2): an id is
+// required, a redirect URI is absolute, without a fragment, an http(s) one
+// names a host, none holds a space; post-logout URIs default to the
+// redirect URIs, else only they are allowed; a secret matches only a
+// confidential client's own.
+func TestClientRulesOneByOne(t *testing.T) {
+	for _, u := range []string{"https://a/cb#", "http:///cb", "https:///cb", "https://a/c b", "app.x:/c b", "https://a/%zz", "https://a/c\x7f", "https://a/c\tb", ""} {
+		if CheckRedirectURI(u) == nil {
+			t.Errorf("CheckRedirectURI(%q) accepted it", u)
+		}
+	}
+	for _, u := range []string{"https://a/cb", "http://127.0.0.1:8080/cb", "app.immich:///oauth-callback", "https://a/cb?x=1&y=%20"} {
+		if err := CheckRedirectURI(u); err != nil {
+			t.Errorf("CheckRedirectURI(%q): %v", u, err)
+		}
+	}
+	if _, err := NewRegistry([]Client{{ID: "", Secret: "x", RedirectURIs: []string{"https://a/cb"}}}); err == nil {
+		t.Error("a client without id was registered")
+	}
+	if _, err := NewRegistry([]Client{{ID: "a", Secret: "x", RedirectURIs: []string{"https://a/cb"}, PostLogoutRedirectURIs: []string{"https://a/bye#x"}}}); err == nil {
+		t.Error("a post-logout URI with a fragment was registered")
+	}
+	r, err := NewRegistry([]Client{
+		{ID: "plain", Secret: "x", RedirectURIs: []string{"https://a/cb"}},
+		{ID: "apart", Secret: "y", RedirectURIs: []string{"https://b/cb"}, PostLogoutRedirectURIs: []string{"https://b/bye"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := r.Lookup("plain"); !p.PostLogoutAllowed("https://a/cb") || p.PostLogoutAllowed("https://a/bye") {
+		t.Error("without post-logout URIs, the redirect URIs are not the ones allowed")
+	}
+	if a := r.Lookup("apart"); !a.PostLogoutAllowed("https://b/bye") || a.PostLogoutAllowed("https://b/cb") {
+		t.Error("with post-logout URIs, others than they are allowed")
+	}
+	if (*Registry)(nil).Lookup("plain") != nil || r.Lookup("nobody") != nil {
+		t.Error("Lookup found a client that is not there")
+	}
+	for _, c := range []struct {
+		c      Client
+		secret string
+		ok     bool
+	}{
+		{Client{Secret: "x"}, "x", true},
+		{Client{Secret: "x"}, "y", false},
+		{Client{Secret: "x"}, "", false},
+		{Client{}, "", false},
+		{Client{Public: true}, "", false},
+		{Client{Public: true, Secret: "x"}, "x", false},
+	} {
+		if got := c.c.SecretMatches(c.secret); got != c.ok {
+			t.Errorf("%+v.SecretMatches(%q) = %v", c.c, c.secret, got)
+		}
+	}
+}
+
+// A failed client authentication carries Basic exactly when the client
+// tried HTTP Basic, so the endpoint's 401 names that scheme (RFC 6749
+// §5.2) and no other answer does.
+func TestAuthenticateFailureSaysWhetherBasicWasTried(t *testing.T) {
+	r := testRegistry(t)
+	for _, c := range []struct {
+		tr    TokenRequest
+		basic bool
+	}{
+		{TokenRequest{ClientID: "grafana", ClientSecret: "nope", AuthMethod: AuthBasic}, true},
+		{TokenRequest{ClientID: "nobody", ClientSecret: "nope", AuthMethod: AuthBasic}, true},
+		{TokenRequest{ClientID: "grafana", ClientSecret: "nope", AuthMethod: AuthPost}, false},
+		{TokenRequest{ClientID: "grafana", AuthMethod: AuthNone}, false},
+		{TokenRequest{ClientID: "immich", ClientSecret: "x", AuthMethod: AuthPost}, false},
+	} {
+		if _, e := r.Authenticate(&c.tr); e == nil || e.Status != 401 || e.Code != "invalid_client" || e.Basic != c.basic {
+			t.Errorf("%+v: %+v, want 401 invalid_client Basic=%v", c.tr, e, c.basic)
+		}
 	}
 }

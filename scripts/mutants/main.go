@@ -66,7 +66,8 @@ var defaultFiles = []string{
 	"internal/access/access.go", "internal/access/allowusers.go",
 	"internal/access/list.go", "internal/access/tier.go", "internal/access/options.go",
 	"internal/plextv/client.go", "internal/plextv/pins.go",
-	"internal/oidc/redeem.go", "internal/oidc/code.go",
+	"internal/oidc/redeem.go", "internal/oidc/code.go", "internal/oidc/authorize.go",
+	"internal/oidc/request.go", "internal/oidc/client.go",
 }
 
 func main() {
