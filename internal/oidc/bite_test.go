@@ -3,9 +3,15 @@ package oidc
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"math/big"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -459,5 +465,141 @@ func TestAuthenticateFailureSaysWhetherBasicWasTried(t *testing.T) {
 		if _, e := r.Authenticate(&c.tr); e == nil || e.Status != 401 || e.Code != "invalid_client" || e.Basic != c.basic {
 			t.Errorf("%+v: %+v, want 401 invalid_client Basic=%v", c.tr, e, c.basic)
 		}
+	}
+}
+
+// signText signs text as a JWS signing input with ks's current key, as Sign
+// does, whatever text is: the forms no genuine token has, but a key holder
+// (or a bug in Sign) could make.
+func signText(t *testing.T, ks *KeySet, text string) string {
+	t.Helper()
+	sum := sha256.Sum256([]byte(text))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, ks.Current.priv, crypto.SHA256, sum[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return text + "." + b64(sig)
+}
+
+// Verify accepts only a compact JWS (RFC 7515 §7.1): three base64url
+// parts, bounded. Even with a signature that verifies, a part that is not
+// base64url, or a token over the bound, is malformed.
+func TestVerifyRefusesWhatIsNoCompactJWSEvenSigned(t *testing.T) {
+	ks := testKeys()
+	now := time.Now()
+	hdr := b64([]byte(`{"alg":"RS256","kid":"` + ks.Current.ID + `","typ":"at+jwt"}`))
+	payload := b64([]byte(`{"sub":"s","jti":"g","exp":` + strconv.FormatInt(now.Add(time.Hour).Unix(), 10) + `}`))
+	good := signText(t, ks, hdr+"."+payload)
+	if _, err := ks.VerifyAccessToken(good, now); err != nil {
+		t.Fatalf("the well-formed token: %v", err)
+	}
+	parts := strings.Split(good, ".")
+	// A header of whole base64 quanta decodes entirely before the stray
+	// character: only the decoder's error tells it is no base64url.
+	whole := `{"alg":"RS256","kid":"` + ks.Current.ID + `","typ":"at+jwt"}`
+	for len(whole)%3 != 0 {
+		whole += " "
+	}
+	for name, tok := range map[string]string{
+		"header not base64url":                     signText(t, ks, hdr+"!."+payload),
+		"header, whole quanta, then not base64url": signText(t, ks, b64([]byte(whole))+"!."+payload),
+		"payload not base64url":                    signText(t, ks, hdr+"."+payload+"!"),
+		"payload padded":                           signText(t, ks, hdr+"."+b64([]byte(`{"sub":"s","jti":"g"}`))+"=="),
+		"signature not base64url":                  parts[0] + "." + parts[1] + "." + parts[2] + "!",
+		"signature with a dot":                     parts[0] + "." + parts[1] + "." + parts[2][:10] + "." + parts[2][10:],
+	} {
+		if _, err := ks.Verify(tok, TypeAccessToken, now); !errors.Is(err, ErrMalformedToken) {
+			t.Errorf("%s: %v, want ErrMalformedToken", name, err)
+		}
+	}
+	// A genuine token over the bound is refused unread; one at the bound
+	// is read.
+	pad := func(n int) string {
+		tok, err := ks.Sign(TypeAccessToken, AccessClaims{ID: "g", Expires: now.Add(time.Hour).Unix(), Identity: Identity{Subject: "s", Name: strings.Repeat("n", n)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	over := pad(maxTokenLen)
+	if _, err := ks.Verify(over, TypeAccessToken, now); !errors.Is(err, ErrMalformedToken) {
+		t.Errorf("a signed token of %d bytes: %v, want ErrMalformedToken", len(over), err)
+	}
+	// The payload grows by 4 characters for 3 bytes of name: search near
+	// the bound for the longest token that fits.
+	var at string
+	for n := (maxTokenLen-len(pad(0)))*3/4 - 40; n < maxTokenLen; n++ {
+		tok := pad(n)
+		if len(tok) > maxTokenLen {
+			break
+		}
+		at = tok
+	}
+	if len(at) < maxTokenLen-2 {
+		t.Fatalf("no token near the bound: %d bytes", len(at))
+	}
+	if _, err := ks.Verify(at, TypeAccessToken, now); err != nil {
+		t.Errorf("a signed token of %d bytes (the bound is %d): %v", len(at), maxTokenLen, err)
+	}
+}
+
+// What verifies but lacks what the endpoints rely on is malformed: an
+// access token needs its grant (jti) and subject, an ID token hint its
+// client (aud), and both a JSON object.
+func TestVerifiedTokensMustCarryTheirClaims(t *testing.T) {
+	ks := testKeys()
+	now := time.Now()
+	exp := now.Add(time.Hour).Unix()
+	for name, claims := range map[string]any{
+		"no jti":         AccessClaims{Expires: exp, Identity: Identity{Subject: "s"}},
+		"no sub":         AccessClaims{ID: "g", Expires: exp},
+		"not an object":  "a string",
+		"a list":         []AccessClaims{{ID: "g", Expires: exp, Identity: Identity{Subject: "s"}}},
+		"jti not string": map[string]any{"jti": 7, "sub": "s", "exp": exp},
+		"scope not text": map[string]any{"jti": "g", "sub": "s", "exp": exp, "scope": 7},
+	} {
+		tok, err := ks.Sign(TypeAccessToken, claims)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, err := ks.VerifyAccessToken(tok, now); !errors.Is(err, ErrMalformedToken) {
+			t.Errorf("access token, %s: %+v, %v; want ErrMalformedToken", name, c, err)
+		}
+	}
+	for name, claims := range map[string]any{
+		"no aud":         IDClaims{Expires: exp, Identity: Identity{Subject: "s"}},
+		"not an object":  "a string",
+		"aud not text":   map[string]any{"aud": 7, "sub": "s"},
+		"nonce not text": map[string]any{"aud": "c", "sub": "s", "nonce": 7},
+	} {
+		tok, err := ks.Sign(TypeIDToken, claims)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, err := ks.IDTokenHint(tok, now); !errors.Is(err, ErrMalformedToken) {
+			t.Errorf("ID token hint, %s: %+v, %v; want ErrMalformedToken", name, c, err)
+		}
+	}
+}
+
+// Sign returns an error, never a token, when the claims cannot be encoded
+// or the key cannot sign.
+func TestSignFailsRatherThanSignNothing(t *testing.T) {
+	ks := testKeys()
+	if tok, err := ks.Sign(TypeAccessToken, map[string]any{"sub": make(chan int)}); err == nil {
+		t.Errorf("claims that are no JSON signed: %q", tok)
+	}
+	// A 62-bit key (p = 2147483647, q = 2147483629): far too small to hold
+	// a SHA-256 PKCS #1 v1.5 signature.
+	p, q := big.NewInt(2147483647), big.NewInt(2147483629)
+	tiny := &rsa.PrivateKey{PublicKey: rsa.PublicKey{N: new(big.Int).Mul(p, q), E: 65537}, Primes: []*big.Int{p, q}}
+	phi := new(big.Int).Mul(new(big.Int).Sub(p, big.NewInt(1)), new(big.Int).Sub(q, big.NewInt(1)))
+	tiny.D = new(big.Int).ModInverse(big.NewInt(65537), phi)
+	weak := &KeySet{Current: &Key{ID: "tiny", priv: tiny}}
+	if tok, err := weak.Sign(TypeAccessToken, map[string]string{"sub": "s"}); err == nil {
+		t.Errorf("a key that cannot sign signed: %q", tok)
+	}
+	if at, idt, err := weak.IssueTokens(&Grant{ClientID: "c"}, "c", "code", time.Now(), time.Hour); err == nil {
+		t.Errorf("IssueTokens with a key that cannot sign: %q, %q", at, idt)
 	}
 }

@@ -67,7 +67,7 @@ var defaultFiles = []string{
 	"internal/access/list.go", "internal/access/tier.go", "internal/access/options.go",
 	"internal/plextv/client.go", "internal/plextv/pins.go",
 	"internal/oidc/redeem.go", "internal/oidc/code.go", "internal/oidc/authorize.go",
-	"internal/oidc/request.go", "internal/oidc/client.go",
+	"internal/oidc/request.go", "internal/oidc/client.go", "internal/oidc/token.go",
 }
 
 func main() {
