@@ -68,6 +68,7 @@ var defaultFiles = []string{
 	"internal/plextv/client.go", "internal/plextv/pins.go",
 	"internal/oidc/redeem.go", "internal/oidc/code.go", "internal/oidc/authorize.go",
 	"internal/oidc/request.go", "internal/oidc/client.go", "internal/oidc/token.go",
+	"internal/oidcprovider/token.go",
 }
 
 func main() {

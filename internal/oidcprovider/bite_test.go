@@ -1,0 +1,492 @@
+package oidcprovider
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/oidc"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/seal"
+)
+
+// Tests written for the survivors of scripts/mutants.sh over this package
+// (issue 19): the endpoints' answers, each branch at a time, against a host
+// whose every answer the test sets.
+
+var errDown = errors.New("store down")
+
+// biteCodes is a CodeStore in memory whose operations fail on demand.
+type biteCodes struct {
+	oidc.MemoryCodes
+	failPut, failSwap, failPeek bool
+}
+
+func (c *biteCodes) PutCode(ctx context.Context, key string, val []byte, exp time.Time) error {
+	if c.failPut {
+		return errDown
+	}
+	return c.MemoryCodes.PutCode(ctx, key, val, exp)
+}
+
+func (c *biteCodes) SwapCode(ctx context.Context, key string, val []byte, exp time.Time) ([]byte, error) {
+	if c.failSwap {
+		return nil, errDown
+	}
+	return c.MemoryCodes.SwapCode(ctx, key, val, exp)
+}
+
+func (c *biteCodes) PeekCode(ctx context.Context, key string) ([]byte, error) {
+	if c.failPeek {
+		return nil, errDown
+	}
+	return c.MemoryCodes.PeekCode(ctx, key)
+}
+
+// biteSealer is the session sealer, whose Open fails on demand.
+type biteSealer struct {
+	*seal.Sealer
+	failOpen bool
+}
+
+func (s *biteSealer) Open(name, value string, now time.Time, dst []byte) ([]byte, error) {
+	if s.failOpen {
+		return nil, errors.New("seal expired")
+	}
+	return s.Sealer.Open(name, value, now, dst)
+}
+
+// biteHost is a Host whose every answer the test sets and which records
+// what it was asked.
+type biteHost struct {
+	account     *Account
+	signedInErr error
+	block       access.Decision
+	dead        bool  // Alive answers false
+	aliveErr    error // Alive fails
+	crossSite   bool
+	alive       []string // the session ids Alive was asked about
+	ended       int
+	confirmed   []string // rd and signOut of each ConfirmSignOut
+	storeFailed int
+	audit       []string
+}
+
+type biteProvider struct {
+	*Provider
+	h      *biteHost
+	codes  *biteCodes
+	sealer *biteSealer
+}
+
+const grafanaSecret = "sixteen-characters-or-more"
+
+func newBiteProvider(t *testing.T) *biteProvider {
+	t.Helper()
+	s, err := seal.New("session", [][]byte{[]byte("a test secret of thirty-two bytes")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bp := &biteProvider{h: &biteHost{}, codes: new(biteCodes), sealer: &biteSealer{Sealer: s}}
+	h := bp.h
+	bp.Provider, err = New(context.Background(), Config{
+		Clients: []ClientOptions{
+			{ID: "grafana", Secret: grafanaSecret, RedirectURIs: []string{"https://grafana.example.test/cb"}},
+			{ID: "spa", Public: true, RedirectURIs: []string{"https://spa.example.test/cb"}, PostLogoutRedirectURIs: []string{"https://spa.example.test/bye", "app.spa:/bye"}},
+		},
+		Expand: func(s string) string { return s },
+		Keys: oidc.KeyringConfig{Storage: &keyStorage{data: map[string][]byte{}}, Key: "keys", Lock: "keys",
+			RotateEvery: 30 * 24 * time.Hour, Timeout: time.Second},
+		Codes: bp.codes, Sealer: bp.sealer,
+		Realm: "Plex", MaxForm: 1 << 10, StoreTimeout: time.Second, Logger: zap.NewNop(),
+		Host: Host{
+			Issuer:   func(*http.Request) string { return testIssuer },
+			Prefix:   func(*http.Request) string { return "/_plexauth" },
+			SignedIn: func(*http.Request) (*Account, error) { return h.account, h.signedInErr },
+			Judge:    func(*Account) access.Decision { return h.block },
+			Alive: func(id string, _ time.Time) (bool, error) {
+				h.alive = append(h.alive, id)
+				return !h.dead, h.aliveErr
+			},
+			EndSessions: func(http.ResponseWriter, *http.Request, time.Time) { h.ended++ },
+			CrossSite:   func(*http.Request) bool { return h.crossSite },
+			ConfirmSignOut: func(w http.ResponseWriter, _ *http.Request, rd, signOut string) {
+				h.confirmed = append(h.confirmed, rd, signOut)
+				w.WriteHeader(http.StatusOK)
+			},
+			Fail: func(w http.ResponseWriter, _ *http.Request, status int, msg string) {
+				w.Header().Set("Cache-Control", "no-store")
+				http.Error(w, msg, status)
+			},
+			StoreFailed: func(error) { h.storeFailed++ },
+			Audit: func(_ *http.Request, a *Account, msg string, fields ...zap.Field) {
+				line := msg
+				if a != nil {
+					line += " account=" + a.Identity.PreferredUsername
+				}
+				for _, f := range fields {
+					line += " " + f.Key + "=" + f.String
+				}
+				h.audit = append(h.audit, line)
+			},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bp
+}
+
+func alice() *Account {
+	return &Account{Session: "sid-alice", Identity: oidc.Identity{Subject: "u-alice", PreferredUsername: "alice"},
+		AuthTime: time.Unix(1_700_000_000, 0), Facts: access.Facts{ID: 1, FoldedUsername: "alice"}}
+}
+
+func grafanaAuth() url.Values {
+	return url.Values{"client_id": {"grafana"}, "redirect_uri": {"https://grafana.example.test/cb"},
+		"response_type": {"code"}, "scope": {"openid email"}, "state": {"st"}, "nonce": {"n-1"}}
+}
+
+// code has alice sign in to grafana and returns the code.
+func (bp *biteProvider) code(t *testing.T) string {
+	t.Helper()
+	bp.h.account = alice()
+	w, _ := serve(bp.Provider, http.MethodGet, "/_plexauth/authorize?"+grafanaAuth().Encode(), nil)
+	loc, err := url.Parse(w.Header().Get("Location"))
+	if w.Code != 302 || err != nil || loc.Query().Get("code") == "" {
+		t.Fatalf("authorize: %d %q", w.Code, w.Header().Get("Location"))
+	}
+	return loc.Query().Get("code")
+}
+
+// token posts body to the token endpoint with the Content-Type given and,
+// unless basic is "", HTTP Basic credentials.
+func (bp *biteProvider) token(ct, basic, body string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(http.MethodPost, "/_plexauth/token", strings.NewReader(body))
+	if ct != "" {
+		r.Header.Set("Content-Type", ct)
+	}
+	if basic != "" {
+		id, secret, _ := strings.Cut(basic, ":")
+		r.SetBasicAuth(id, secret)
+	}
+	w := httptest.NewRecorder()
+	bp.Serve(w, r, "token")
+	return w
+}
+
+func tokenBody(code string, kv ...string) string {
+	v := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {"https://grafana.example.test/cb"}}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] == "" {
+			v.Del(kv[i])
+		} else {
+			v.Set(kv[i], kv[i+1])
+		}
+	}
+	return v.Encode()
+}
+
+func errorOf(t *testing.T, w *httptest.ResponseRecorder) string {
+	t.Helper()
+	var e struct {
+		Error string `json:"error"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil {
+		t.Fatalf("body %q is not the JSON error: %v", w.Body, err)
+	}
+	return e.Error
+}
+
+// counts reads caddy_plex_auth_oidc_tokens_total by "client result".
+func counts(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "caddy_plex_auth_oidc_tokens_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			var client, result string
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "client":
+					client = l.GetValue()
+				case "result":
+					result = l.GetValue()
+				}
+			}
+			out[client+" "+result] = m.GetCounter().GetValue()
+		}
+	}
+	return out
+}
+
+// The token endpoint's every refusal (RFC 6749 §5.2), with the status, the
+// error code, the headers, the audit line's reason and the counter each
+// one moves; and a code that passes every check gets its tokens.
+func TestTokenEndpointAnswersEachCase(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	if err := RegisterMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	bp := newBiteProvider(t)
+	const form = "application/x-www-form-urlencoded"
+	basic := "grafana:" + grafanaSecret
+	for _, c := range []struct {
+		name    string
+		prepare func() // before the request; the code is made before it
+		ct      string
+		basic   string
+		body    func(code string) string
+		status  int
+		error   string
+		reason  string // the audit line's, and the counter's client and result
+		counter string
+		headers map[string]string
+	}{
+		{name: "no Content-Type", ct: "", basic: basic, body: func(c string) string { return tokenBody(c) },
+			status: 400, error: "invalid_request", reason: "client=unknown reason=malformed", counter: "unknown invalid_request"},
+		{name: "JSON", ct: "application/json", basic: basic, body: func(c string) string { return tokenBody(c) },
+			status: 400, error: "invalid_request", reason: "client=unknown reason=malformed", counter: "unknown invalid_request"},
+		{name: "body over MaxForm", ct: form, basic: basic, body: func(c string) string { return tokenBody(c, "pad", strings.Repeat("p", 1<<10)) },
+			status: 400, error: "invalid_request", reason: "client=unknown reason=malformed", counter: "unknown invalid_request"},
+		{name: "body not urlencoded", ct: form, basic: basic, body: func(c string) string { return tokenBody(c) + "&%zz" },
+			status: 400, error: "invalid_request", reason: "client=unknown reason=malformed", counter: "unknown invalid_request"},
+		{name: "code twice", ct: form, basic: basic, body: func(c string) string { return tokenBody(c) + "&code=" + c },
+			status: 400, error: "invalid_request", reason: "client=unknown reason=invalid_request", counter: "unknown invalid_request"},
+		{name: "wrong secret by post", ct: form, body: func(c string) string { return tokenBody(c, "client_id", "grafana", "client_secret", "not-the-secret") },
+			status: 401, error: "invalid_client", reason: "client=unknown reason=client_authentication_failed", counter: "unknown invalid_client",
+			headers: map[string]string{"WWW-Authenticate": ""}},
+		{name: "wrong secret by Basic", ct: form, basic: "grafana:not-the-secret", body: func(c string) string { return tokenBody(c) },
+			status: 401, error: "invalid_client", reason: "client=unknown reason=client_authentication_failed", counter: "unknown invalid_client",
+			headers: map[string]string{"WWW-Authenticate": `Basic realm="Plex"`}},
+		{name: "refresh_token", ct: form, basic: basic, body: func(c string) string { return tokenBody(c, "grant_type", "refresh_token") },
+			status: 400, error: "unsupported_grant_type", reason: "client=grafana reason=unsupported_grant_type", counter: "grafana unsupported_grant_type",
+			headers: map[string]string{"WWW-Authenticate": ""}},
+		{name: "no code", ct: form, basic: basic, body: func(c string) string { return tokenBody(c, "code", "") },
+			status: 400, error: "invalid_request", reason: "client=grafana reason=missing_parameter", counter: "grafana invalid_request"},
+		{name: "no redirect_uri", ct: form, basic: basic, body: func(c string) string { return tokenBody(c, "redirect_uri", "") },
+			status: 400, error: "invalid_request", reason: "client=grafana reason=missing_parameter", counter: "grafana invalid_request"},
+		{name: "unknown code", ct: form, basic: basic, body: func(c string) string { return tokenBody(c + "x") },
+			status: 400, error: "invalid_grant", reason: "client=grafana reason=code_unknown", counter: "grafana invalid_grant"},
+		{name: "another redirect_uri", ct: form, basic: basic, body: func(c string) string { return tokenBody(c, "redirect_uri", "https://grafana.example.test/other") },
+			status: 400, error: "invalid_grant", reason: "client=grafana reason=wrong_redirect_uri", counter: "grafana invalid_grant"},
+		{name: "store down", prepare: func() { bp.codes.failSwap = true }, ct: form, basic: basic, body: func(c string) string { return tokenBody(c) },
+			status: 503, error: "temporarily_unavailable", reason: "client=grafana reason=store_unavailable", counter: "grafana unavailable",
+			headers: map[string]string{"Retry-After": "5"}},
+		{name: "session seal no longer opens", prepare: func() { bp.sealer.failOpen = true }, ct: form, basic: basic, body: func(c string) string { return tokenBody(c) },
+			status: 400, error: "invalid_grant", reason: "client=grafana reason=session_ended", counter: "grafana invalid_grant"},
+		{name: "signed out since", prepare: func() { bp.h.dead = true }, ct: form, basic: basic, body: func(c string) string { return tokenBody(c) },
+			status: 400, error: "invalid_grant", reason: "client=grafana reason=session_ended", counter: "grafana invalid_grant"},
+		{name: "sessions unavailable", prepare: func() { bp.h.aliveErr = errDown }, ct: form, basic: basic, body: func(c string) string { return tokenBody(c) },
+			status: 503, error: "temporarily_unavailable", reason: "client=grafana reason=store_unavailable", counter: "grafana unavailable",
+			headers: map[string]string{"Retry-After": "5"}},
+		{name: "all good, charset and capitals", ct: "Application/X-WWW-Form-Urlencoded ; charset=UTF-8", basic: basic, body: func(c string) string { return tokenBody(c) },
+			status: 200, counter: "grafana ok"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code := bp.code(t)
+			bp.h.audit, bp.h.alive, bp.h.storeFailed = nil, nil, 0
+			bp.codes.failSwap, bp.sealer.failOpen, bp.h.dead, bp.h.aliveErr = false, false, false, nil
+			if c.prepare != nil {
+				c.prepare()
+			}
+			before := counts(t, reg)
+			w := bp.token(c.ct, c.basic, c.body(code))
+			after := counts(t, reg)
+			if w.Code != c.status {
+				t.Fatalf("status %d, want %d: %s", w.Code, c.status, w.Body)
+			}
+			for k, v := range c.headers {
+				if got := w.Header().Get(k); got != v {
+					t.Errorf("%s: %q, want %q", k, got, v)
+				}
+			}
+			if w.Header().Get("Cache-Control") != "no-store" || w.Header().Get("Content-Type") != "application/json" {
+				t.Errorf("headers %v", w.Header())
+			}
+			if after[c.counter] != before[c.counter]+1 {
+				t.Errorf("counter %q: %v -> %v", c.counter, before[c.counter], after[c.counter])
+			}
+			var sum, sumBefore float64
+			for _, v := range after {
+				sum += v
+			}
+			for _, v := range before {
+				sumBefore += v
+			}
+			if sum != sumBefore+1 {
+				t.Errorf("counted %v times", sum-sumBefore)
+			}
+			if want := c.status == 503; (bp.h.storeFailed == 1) != (want && c.prepare != nil && bp.codes.failSwap) {
+				t.Errorf("StoreFailed called %d times", bp.h.storeFailed)
+			}
+			if c.status != 200 {
+				if got := errorOf(t, w); got != c.error {
+					t.Errorf("error %q, want %q", got, c.error)
+				}
+				if len(bp.h.audit) != 1 || bp.h.audit[0] != "oidc refused "+c.reason {
+					t.Errorf("audit %q, want %q", bp.h.audit, "oidc refused "+c.reason)
+				}
+				return
+			}
+			var ok struct {
+				AccessToken string `json:"access_token"`
+				IDToken     string `json:"id_token"`
+				TokenType   string `json:"token_type"`
+				ExpiresIn   int    `json:"expires_in"`
+				Scope       string `json:"scope"`
+			}
+			if err := json.Unmarshal(w.Body.Bytes(), &ok); err != nil || ok.AccessToken == "" || ok.IDToken == "" || ok.TokenType != "Bearer" ||
+				ok.ExpiresIn != int(TokenTTL/time.Second) || ok.Scope != "openid email" {
+				t.Fatalf("token response %s, %v", w.Body, err)
+			}
+			if len(bp.h.alive) != 1 || bp.h.alive[0] != "sid-alice" || len(bp.h.audit) != 0 {
+				t.Errorf("Alive asked %q, audit %q", bp.h.alive, bp.h.audit)
+			}
+			ks := bp.keys.Get(context.Background())
+			ac, err := ks.VerifyAccessToken(ok.AccessToken, time.Now())
+			if err != nil || ac.Subject != "u-alice" || ac.ClientID != "grafana" {
+				t.Fatalf("access token %+v, %v", ac, err)
+			}
+			hint, err := ks.IDTokenHint(ok.IDToken, time.Now())
+			if err != nil || hint.Audience != "grafana" || hint.Nonce != "n-1" || hint.Subject != "u-alice" {
+				t.Fatalf("ID token %+v, %v", hint, err)
+			}
+			// The code's replay is refused and revokes the access token.
+			before = counts(t, reg)
+			w = bp.token(form, basic, c.body(code))
+			if w.Code != 400 || errorOf(t, w) != "invalid_grant" || counts(t, reg)["grafana replayed"] != before["grafana replayed"]+1 {
+				t.Fatalf("replay: %d %s", w.Code, w.Body)
+			}
+			if got := bp.h.audit; len(got) != 1 || got[0] != "oidc refused client=grafana reason=code_replayed" {
+				t.Errorf("replay audit %q", got)
+			}
+			r := httptest.NewRequest(http.MethodGet, "/_plexauth/userinfo", nil)
+			r.Header.Set("Authorization", "Bearer "+ok.AccessToken)
+			uw := httptest.NewRecorder()
+			bp.Serve(uw, r, "userinfo")
+			if uw.Code != 401 || uw.Header().Get("WWW-Authenticate") != `Bearer realm="Plex", error="invalid_token"` {
+				t.Errorf("userinfo with a revoked token: %d %v", uw.Code, uw.Header())
+			}
+		})
+	}
+}
+
+// RegisterMetrics registers the one counter, again without error, and
+// refuses a registry holding another collector of that name.
+func TestRegisterMetricsOnceAndAgain(t *testing.T) {
+	if err := RegisterMetrics(nil); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	if err := RegisterMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	if err := RegisterMetrics(reg); err != nil {
+		t.Fatalf("registered again: %v", err)
+	}
+	tokens.WithLabelValues("x", tokenOK)
+	if n := len(counts(t, reg)); n == 0 {
+		t.Fatal("the counter is not in the registry")
+	}
+	other := prometheus.NewRegistry()
+	other.MustRegister(sameDescs{})
+	if err := RegisterMetrics(other); err == nil {
+		t.Fatal("a registry holding another collector of the same metric took the counter")
+	}
+	bad := prometheus.NewRegistry()
+	bad.MustRegister(prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "caddy", Subsystem: "plex_auth", Name: "oidc_tokens_total", Help: "x"}, []string{"other"}))
+	if err := RegisterMetrics(bad); err == nil {
+		t.Fatal("a registry holding the name with other labels took the counter")
+	}
+}
+
+// sameDescs is another collector describing the very metric tokens does.
+type sameDescs struct{}
+
+func (sameDescs) Describe(ch chan<- *prometheus.Desc) { tokens.Describe(ch) }
+func (sameDescs) Collect(chan<- prometheus.Metric)    {}
+
+// userinfo (Core §5.3, RFC 6750): a valid access token by header (GET or
+// POST) or form (POST) gets the identity; every other request is 401 with
+// the error in WWW-Authenticate, and a store that fails is 503.
+func TestUserinfoAnswersEachCase(t *testing.T) {
+	bp := newBiteProvider(t)
+	w := bp.token("application/x-www-form-urlencoded", "grafana:"+grafanaSecret, tokenBody(bp.code(t)))
+	var ok struct {
+		AccessToken string `json:"access_token"`
+		IDToken     string `json:"id_token"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &ok); err != nil || ok.AccessToken == "" {
+		t.Fatalf("tokens: %d %s", w.Code, w.Body)
+	}
+	userinfo := func(method, auth, body string) *httptest.ResponseRecorder {
+		var r *http.Request
+		if body != "" {
+			r = httptest.NewRequest(method, "/_plexauth/userinfo", strings.NewReader(body))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		} else {
+			r = httptest.NewRequest(method, "/_plexauth/userinfo", nil)
+		}
+		if auth != "" {
+			r.Header.Set("Authorization", auth)
+		}
+		w := httptest.NewRecorder()
+		bp.Serve(w, r, "userinfo")
+		return w
+	}
+	for _, c := range []struct {
+		name, method, auth, body string
+		status                   int
+		wwwAuth                  string
+	}{
+		{"GET with the header", "GET", "Bearer " + ok.AccessToken, "", 200, ""},
+		{"POST with the header", "POST", "Bearer " + ok.AccessToken, "", 200, ""},
+		{"POST with the form", "POST", "", "access_token=" + ok.AccessToken, 200, ""},
+		{"GET with the token in a body", "GET", "", "access_token=" + ok.AccessToken, 401, `Bearer realm="Plex", error="invalid_request"`},
+		{"POST with a body over MaxForm", "POST", "", "access_token=" + ok.AccessToken + "&pad=" + strings.Repeat("p", 1<<10), 401, `Bearer realm="Plex", error="invalid_request"`},
+		{"POST with a body not urlencoded", "POST", "", "access_token=" + ok.AccessToken + "&%zz", 401, `Bearer realm="Plex", error="invalid_request"`},
+		{"no token", "GET", "", "", 401, `Bearer realm="Plex", error="invalid_request"`},
+		{"the ID token", "GET", "Bearer " + ok.IDToken, "", 401, `Bearer realm="Plex", error="invalid_token"`},
+		{"a token altered", "GET", "Bearer " + ok.AccessToken + "x", "", 401, `Bearer realm="Plex", error="invalid_token"`},
+	} {
+		w := userinfo(c.method, c.auth, c.body)
+		if w.Code != c.status || w.Header().Get("WWW-Authenticate") != c.wwwAuth {
+			t.Errorf("%s: %d %v %s", c.name, w.Code, w.Header(), w.Body)
+			continue
+		}
+		if c.status == 401 {
+			// The one error, and nothing after it (no claims).
+			if want := c.wwwAuth[strings.Index(c.wwwAuth, `error="`)+7 : len(c.wwwAuth)-1]; errorOf(t, w) != want {
+				t.Errorf("%s: body %s", c.name, w.Body)
+			}
+		}
+		if c.status == 200 {
+			var id oidc.Identity
+			if err := json.Unmarshal(w.Body.Bytes(), &id); err != nil || id.Subject != "u-alice" || id.PreferredUsername != "alice" ||
+				w.Header().Get("Cache-Control") != "no-store" {
+				t.Errorf("%s: identity %s, %v", c.name, w.Body, err)
+			}
+		}
+	}
+	bp.codes.failPeek = true
+	if w := userinfo("GET", "Bearer "+ok.AccessToken, ""); w.Code != 503 || w.Header().Get("Retry-After") != "5" ||
+		errorOf(t, w) != "temporarily_unavailable" || bp.h.storeFailed != 1 || w.Header().Get("WWW-Authenticate") != "" {
+		t.Errorf("store down: %d %v %s, StoreFailed %d", w.Code, w.Header(), w.Body, bp.h.storeFailed)
+	}
+}
