@@ -101,7 +101,7 @@ func newBiteProvider(t *testing.T) *biteProvider {
 	bp.Provider, err = New(context.Background(), Config{
 		Clients: []ClientOptions{
 			{ID: "grafana", Secret: grafanaSecret, RedirectURIs: []string{"https://grafana.example.test/cb"}},
-			{ID: "spa", Public: true, RedirectURIs: []string{"https://spa.example.test/cb"}, PostLogoutRedirectURIs: []string{"https://spa.example.test/bye", "app.spa:/bye"}},
+			{ID: "spa", Public: true, RedirectURIs: []string{"https://spa.example.test/cb"}, PostLogoutRedirectURIs: []string{"https://spa.example.test/bye", "http://spa.example.test/bye", "app.spa:/bye"}},
 		},
 		Expand: func(s string) string { return s },
 		Keys: oidc.KeyringConfig{Storage: &keyStorage{data: map[string][]byte{}}, Key: "keys", Lock: "keys",
@@ -488,5 +488,209 @@ func TestUserinfoAnswersEachCase(t *testing.T) {
 	if w := userinfo("GET", "Bearer "+ok.AccessToken, ""); w.Code != 503 || w.Header().Get("Retry-After") != "5" ||
 		errorOf(t, w) != "temporarily_unavailable" || bp.h.storeFailed != 1 || w.Header().Get("WWW-Authenticate") != "" {
 		t.Errorf("store down: %d %v %s, StoreFailed %d", w.Code, w.Header(), w.Body, bp.h.storeFailed)
+	}
+}
+
+func (bp *biteProvider) authorize(method string, q url.Values) *httptest.ResponseRecorder {
+	if method == http.MethodPost {
+		w, _ := serve(bp.Provider, method, "/_plexauth/authorize", q)
+		return w
+	}
+	w, _ := serve(bp.Provider, method, "/_plexauth/authorize?"+q.Encode(), nil)
+	return w
+}
+
+// The authorization endpoint's answers beyond the block's and the client's
+// rules: a request it cannot read is 400; a refusal with a known client and
+// redirect URI goes back to it (RFC 6749 §4.1.2.1), with state; prompt=none
+// without a session is login_required (Core §3.1.2.6); a store or rules
+// that cannot answer are temporarily_unavailable; nothing is cached; the
+// account's tier is its groups claim.
+func TestAuthorizeAnswersEachCase(t *testing.T) {
+	bp := newBiteProvider(t)
+	q := func(kv ...string) url.Values {
+		v := grafanaAuth()
+		for i := 0; i+1 < len(kv); i += 2 {
+			v.Set(kv[i], kv[i+1])
+		}
+		return v
+	}
+	errorRedirect := func(name string, w *httptest.ResponseRecorder, code string) {
+		t.Helper()
+		loc, err := url.Parse(w.Header().Get("Location"))
+		if w.Code != 302 || err != nil || loc.Host != "grafana.example.test" || loc.Query().Get("error") != code ||
+			loc.Query().Get("state") != "st" || loc.Query().Get("iss") != testIssuer || loc.Query().Get("code") != "" ||
+			w.Header().Get("Cache-Control") != "no-store" {
+			t.Errorf("%s: %d %v, want a redirect with error=%s", name, w.Code, w.Header(), code)
+		}
+	}
+	// Even when what parses before the fault is a request that would get
+	// a code.
+	bp.h.account = alice()
+	if w, _ := serve(bp.Provider, http.MethodGet, "/_plexauth/authorize?"+q().Encode()+"&%zz", nil); w.Code != 400 || w.Header().Get("Location") != "" {
+		t.Errorf("a query that does not parse: %d %v", w.Code, w.Header())
+	}
+	if w := bp.authorize(http.MethodPost, q("pad", strings.Repeat("p", 1<<10))); w.Code != 400 || w.Header().Get("Location") != "" {
+		t.Errorf("a body over MaxForm: %d %v", w.Code, w.Header())
+	}
+	bp.h.account = nil
+	errorRedirect("implicit flow", bp.authorize(http.MethodGet, q("response_type", "token")), "unsupported_response_type")
+	errorRedirect("prompt=none, nobody signed in", bp.authorize(http.MethodGet, q("prompt", "none")), "login_required")
+	bp.h.signedInErr = errDown
+	errorRedirect("sessions unavailable", bp.authorize(http.MethodGet, q()), "temporarily_unavailable")
+	bp.h.signedInErr = nil
+	bp.h.account = alice()
+	bp.h.block = access.Decision{Refusal: access.RefusedNoList}
+	errorRedirect("rules that cannot decide", bp.authorize(http.MethodGet, q()), "temporarily_unavailable")
+	bp.h.block = access.Decision{}
+	bp.codes.failPut = true
+	bp.h.storeFailed = 0
+	errorRedirect("codes cannot be stored", bp.authorize(http.MethodGet, q()), "temporarily_unavailable")
+	if bp.h.storeFailed != 1 {
+		t.Errorf("StoreFailed called %d times", bp.h.storeFailed)
+	}
+	bp.codes.failPut = false
+
+	// Signed in: a code, with prompt=none too; the tier, when the rules
+	// give one, is the groups claim, else there is none.
+	for _, c := range []struct {
+		name, method, prompt, tier string
+	}{
+		{"GET, no tier", http.MethodGet, "", ""},
+		{"POST, prompt=none, friend", http.MethodPost, "none", access.TierFriend},
+	} {
+		bp.h.block = access.Decision{Tier: c.tier}
+		w := bp.authorize(c.method, q("prompt", c.prompt))
+		loc, _ := url.Parse(w.Header().Get("Location"))
+		code := loc.Query().Get("code")
+		if w.Code != 302 || code == "" || loc.Query().Get("state") != "st" || w.Header().Get("Cache-Control") != "no-store" {
+			t.Fatalf("%s: %d %v", c.name, w.Code, w.Header())
+		}
+		tw := bp.token("application/x-www-form-urlencoded", "grafana:"+grafanaSecret, tokenBody(code))
+		var ok struct {
+			IDToken string `json:"id_token"`
+		}
+		_ = json.Unmarshal(tw.Body.Bytes(), &ok)
+		hint, err := bp.keys.Get(context.Background()).IDTokenHint(ok.IDToken, time.Now())
+		if err != nil {
+			t.Fatalf("%s: %d %s, %v", c.name, tw.Code, tw.Body, err)
+		}
+		if want := c.tier; (want == "" && len(hint.Groups) != 0) || (want != "" && (len(hint.Groups) != 1 || hint.Groups[0] != want)) {
+			t.Errorf("%s: groups %q, want %q", c.name, hint.Groups, want)
+		}
+	}
+}
+
+// A client_id sent by anyone is bounded in the audit line: 64 bytes, then
+// an ellipsis.
+func TestAuditBoundsTheClientID(t *testing.T) {
+	bp := newBiteProvider(t)
+	for _, n := range []int{64, 65} {
+		bp.h.audit = nil
+		id := strings.Repeat("c", n)
+		bp.authorize(http.MethodGet, url.Values{"client_id": {id}})
+		want := "oidc refused client=" + id + " reason=invalid_client"
+		if n > 64 {
+			want = "oidc refused client=" + id[:64] + "… reason=invalid_client"
+		}
+		if len(bp.h.audit) != 1 || bp.h.audit[0] != want {
+			t.Errorf("client id of %d bytes: audit %q", n, bp.h.audit)
+		}
+	}
+}
+
+// end_session (RP-Initiated Logout 1.0 §2, §3): what it refuses (400,
+// never a redirect to a URI the client did not register), when it asks the
+// user first (a request from another site that does not show the signed-in
+// account's ID token), and where it sends the browser.
+func TestEndSessionAnswersEachCase(t *testing.T) {
+	bp := newBiteProvider(t)
+	ks := bp.keys.Get(context.Background())
+	idToken := func(aud, sub string) string {
+		tok, err := ks.Sign(oidc.TypeIDToken, oidc.IDClaims{Audience: aud, Expires: time.Now().Add(-time.Hour).Unix(), Identity: oidc.Identity{Subject: sub}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	accessToken, err := ks.Sign(oidc.TypeAccessToken, oidc.AccessClaims{Audience: "spa", ID: "g", Expires: time.Now().Add(time.Hour).Unix(), Identity: oidc.Identity{Subject: "u-alice"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const signedOut = "/_plexauth/login?signed_out=1"
+	for _, c := range []struct {
+		name      string
+		method    string
+		q         url.Values
+		raw       string // a raw query instead of q
+		signedIn  bool
+		crossSite bool
+		status    int
+		location  string
+		confirm   []string // the rd and sign-out URL ConfirmSignOut was given
+	}{
+		{name: "a query that does not parse", method: "GET", raw: "state=x&%zz", status: 400},
+		{name: "a body over MaxForm", method: "POST", q: url.Values{"client_id": {"spa"}, "pad": {strings.Repeat("p", 1<<10)}}, signedIn: true, status: 400},
+		{name: "a hint not issued here", method: "GET", q: url.Values{"id_token_hint": {"a.b.c"}}, status: 400},
+		{name: "an access token as hint", method: "GET", q: url.Values{"id_token_hint": {accessToken}}, status: 400},
+		{name: "hint and client_id disagree", method: "GET", q: url.Values{"id_token_hint": {idToken("spa", "u-alice")}, "client_id": {"grafana"}}, status: 400},
+		{name: "unknown client", method: "GET", q: url.Values{"client_id": {"nobody"}}, status: 400},
+		{name: "hint of an unknown client", method: "GET", q: url.Values{"id_token_hint": {idToken("nobody", "u-alice")}}, status: 400},
+		{name: "after without a client", method: "GET", q: url.Values{"post_logout_redirect_uri": {"https://spa.example.test/bye"}}, status: 400},
+		{name: "after not registered", method: "GET", q: url.Values{"client_id": {"spa"}, "post_logout_redirect_uri": {"https://spa.example.test/cb"}}, status: 400},
+		{name: "nothing: the login page", method: "GET", signedIn: true, status: 302, location: signedOut},
+		{name: "by POST: 303", method: "POST", q: url.Values{"client_id": {"spa"}}, signedIn: true, status: 303, location: signedOut},
+		{name: "after, with state", method: "GET", q: url.Values{"client_id": {"spa"}, "post_logout_redirect_uri": {"https://spa.example.test/bye"}, "state": {"s1"}},
+			signedIn: true, status: 302, location: "https://spa.example.test/bye?state=s1"},
+		{name: "after by the hint's client, the same client_id", method: "GET", q: url.Values{"id_token_hint": {idToken("spa", "u-alice")}, "client_id": {"spa"}, "post_logout_redirect_uri": {"app.spa:/bye"}},
+			signedIn: true, status: 302, location: "app.spa:/bye"},
+		{name: "after of the redirect URIs by default", method: "GET", q: url.Values{"client_id": {"grafana"}, "post_logout_redirect_uri": {"https://grafana.example.test/cb"}},
+			signedIn: true, status: 302, location: "https://grafana.example.test/cb"},
+		{name: "cross-site, the account's hint", method: "GET", q: url.Values{"id_token_hint": {idToken("spa", "u-alice")}, "post_logout_redirect_uri": {"https://spa.example.test/bye"}},
+			signedIn: true, crossSite: true, status: 302, location: "https://spa.example.test/bye"},
+		{name: "the hint, nobody signed in", method: "GET", q: url.Values{"id_token_hint": {idToken("spa", "u-alice")}},
+			status: 302, location: signedOut},
+		{name: "cross-site, the hint, nobody signed in", method: "GET", q: url.Values{"id_token_hint": {idToken("spa", "u-alice")}},
+			crossSite: true, status: 302, location: signedOut},
+		{name: "cross-site, nobody signed in", method: "GET", q: url.Values{"client_id": {"spa"}},
+			crossSite: true, status: 302, location: signedOut},
+		{name: "cross-site, no hint", method: "GET", q: url.Values{"client_id": {"spa"}, "post_logout_redirect_uri": {"https://spa.example.test/bye"}},
+			signedIn: true, crossSite: true, status: 200,
+			confirm: []string{"https://spa.example.test/bye", "/_plexauth/end_session?client_id=spa&post_logout_redirect_uri=https%3A%2F%2Fspa.example.test%2Fbye"}},
+		{name: "cross-site, no hint, an http URI", method: "GET", q: url.Values{"client_id": {"spa"}, "post_logout_redirect_uri": {"http://spa.example.test/bye"}},
+			signedIn: true, crossSite: true, status: 200,
+			confirm: []string{"http://spa.example.test/bye", "/_plexauth/end_session?client_id=spa&post_logout_redirect_uri=http%3A%2F%2Fspa.example.test%2Fbye"}},
+		{name: "cross-site, another account's hint, an app's URI", method: "GET", q: url.Values{"id_token_hint": {idToken("spa", "u-bob")}, "post_logout_redirect_uri": {"app.spa:/bye"}},
+			signedIn: true, crossSite: true, status: 200,
+			confirm: []string{"/", "/_plexauth/end_session?id_token_hint=" + idToken("spa", "u-bob") + "&post_logout_redirect_uri=app.spa%3A%2Fbye"}},
+	} {
+		bp.h.account, bp.h.crossSite, bp.h.ended, bp.h.confirmed = nil, c.crossSite, 0, nil
+		if c.signedIn {
+			bp.h.account = alice()
+		}
+		target := "/_plexauth/end_session"
+		var w *httptest.ResponseRecorder
+		switch {
+		case c.raw != "":
+			w, _ = serve(bp.Provider, c.method, target+"?"+c.raw, nil)
+		case c.method == http.MethodPost:
+			w, _ = serve(bp.Provider, c.method, target, c.q)
+		default:
+			w, _ = serve(bp.Provider, c.method, target+"?"+c.q.Encode(), nil)
+		}
+		if w.Code != c.status || w.Header().Get("Location") != c.location {
+			t.Errorf("%s: %d %q, want %d %q", c.name, w.Code, w.Header().Get("Location"), c.status, c.location)
+			continue
+		}
+		wantEnded := 0
+		if c.status == 302 || c.status == 303 {
+			wantEnded = 1
+			if w.Header().Get("Cache-Control") != "no-store" {
+				t.Errorf("%s: Cache-Control %q", c.name, w.Header().Get("Cache-Control"))
+			}
+		}
+		if bp.h.ended != wantEnded || strings.Join(bp.h.confirmed, " ") != strings.Join(c.confirm, " ") {
+			t.Errorf("%s: sessions ended %d times, confirmation asked %q", c.name, bp.h.ended, bp.h.confirmed)
+		}
 	}
 }
