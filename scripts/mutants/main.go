@@ -48,7 +48,9 @@ import (
 
 // defaultFiles are the files that hold security rules and session state.
 // internal/plextv's client.go and pins.go tell plex.tv's failures apart
-// (a rejected token, an expired pin, plex.tv unavailable).
+// (a rejected token, an expired pin, plex.tv unavailable); internal/oidc
+// and internal/oidcprovider hold the OpenID Connect provider's rules
+// (one-shot codes, PKCE, client authentication, tokens, the endpoints).
 var defaultFiles = []string{
 	"admin.go", "cache.go", "cookie.go", "crosssite.go",
 	"identityheaders.go", "limits_http.go", "module.go", "provision.go", "validate.go",
@@ -67,6 +69,9 @@ var defaultFiles = []string{
 	"internal/access/list.go", "internal/access/tier.go", "internal/access/options.go",
 	"internal/plextv/client.go", "internal/plextv/pins.go",
 	"internal/placeholderfacts/placeholderfacts.go", "internal/identity/identity.go",
+	"internal/oidc/redeem.go", "internal/oidc/code.go", "internal/oidc/authorize.go",
+	"internal/oidc/request.go", "internal/oidc/client.go", "internal/oidc/token.go",
+	"internal/oidcprovider/token.go", "internal/oidcprovider/authorize.go", "internal/oidcprovider/endsession.go",
 }
 
 func main() {
