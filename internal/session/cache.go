@@ -181,26 +181,36 @@ func (sc *Cache) sweep() {
 		select {
 		case <-sc.stop:
 			return
-		case <-t.C:
-			sc.c.DeleteExpired()
-			sc.pins.DeleteExpired()
-			if sc.store == nil {
-				continue
-			}
-			if sc.storeDown.Load() {
-				sc.probeStore()
-			}
-			sc.retryRemovals()
-			if time.Since(lastStoreSweep) >= storeSweepInterval {
-				lastStoreSweep = time.Now()
-				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-				if err := sc.store.Sweep(ctx); err != nil {
-					sc.log.Debug("sweeping session store", zap.Error(err))
-				}
-				cancel()
-			}
+		case now := <-t.C:
+			lastStoreSweep = sc.sweepOnce(now, lastStoreSweep)
 		}
 	}
+}
+
+// sweepOnce is one round of the sweeper at now: expired sessions and pin
+// claims leave memory; with a store, a store known to be down is probed,
+// failed deletions are retried, and the store is swept when
+// storeSweepInterval has passed since lastStoreSweep. It returns when the
+// store was last swept.
+func (sc *Cache) sweepOnce(now, lastStoreSweep time.Time) time.Time {
+	sc.c.DeleteExpired()
+	sc.pins.DeleteExpired()
+	if sc.store == nil {
+		return lastStoreSweep
+	}
+	if sc.storeDown.Load() {
+		sc.probeStore()
+	}
+	sc.retryRemovals()
+	if now.Sub(lastStoreSweep) < storeSweepInterval {
+		return lastStoreSweep
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := sc.store.Sweep(ctx); err != nil {
+		sc.log.Debug("sweeping session store", zap.Error(err))
+	}
+	return now
 }
 
 // Destruct stops the cache's goroutines, waiting for them, and closes a

@@ -41,8 +41,14 @@ func NewRedisStore(rawURL string, timeout time.Duration) (*RedisStore, error) {
 // redactRedisError describes a Redis URL that could not be used without
 // showing it: a Redis URL carries the password. url.Parse quotes the whole
 // URL in its errors, and the bytes around a bad escape, so its errors are
-// never passed on; go-redis's own errors (scheme, database, options) are,
-// unless they contain the password.
+// never passed on. go-redis's own errors (scheme, database, options) quote
+// pieces of the URL, and a password holding an unescaped '/' or '?' puts a
+// piece of itself there: url.Parse ends the authority at that byte when
+// what stands before it reads as a port (redis://user:1234/rest@host, RFC
+// 3986 section 3.2), so the rest lands in the path or the query. Such an
+// error is therefore passed on as go-redis gives it for the URL without
+// what stands between "://" and the last '@' (the user info as written),
+// and not even then if it still shows the password as written.
 func redactRedisError(err error, rawURL string) error {
 	const hidden = " (the URL is not shown: it may hold a password)"
 	if uerr := (*url.Error)(nil); errors.As(err, &uerr) {
@@ -51,12 +57,20 @@ func redactRedisError(err error, rawURL string) error {
 		}
 		return errors.New("invalid redis URL: it does not parse as a URL" + hidden)
 	}
-	u, perr := url.Parse(rawURL)
-	if perr != nil {
+	at := strings.LastIndexByte(rawURL, '@')
+	if at < 0 {
+		// No user info, so no password: the error may say what is wrong.
+		return fmt.Errorf("invalid redis URL: %w", err)
+	}
+	i := strings.Index(rawURL[:at], "://")
+	if i < 0 {
 		return errors.New("invalid redis URL" + hidden)
 	}
-	msg := err.Error()
-	if p, ok := u.User.Password(); ok && p != "" && strings.Contains(msg, p) || strings.Contains(msg, rawURL) {
+	secret := rawURL[i+len("://") : at]
+	if _, pw, ok := strings.Cut(secret, ":"); ok {
+		secret = pw
+	}
+	if _, err = redis.ParseURL(rawURL[:i+len("://")] + rawURL[at+1:]); err == nil || strings.Contains(err.Error(), secret) {
 		return errors.New("invalid redis URL" + hidden)
 	}
 	return fmt.Errorf("invalid redis URL: %w", err)
