@@ -27,6 +27,12 @@ const redisKeyPrefix = "plex_auth:session:"
 // timeout. It does not connect: the first command does. Its errors never
 // show the URL's password, nor any piece of it.
 func NewRedisStore(rawURL string, timeout time.Duration) (*RedisStore, error) {
+	// A '#' starts a fragment, which go-redis ignores: one in a password
+	// (redis://user:1234#rest@host) would make "user:1234" the address,
+	// dialled and logged. No Redis URL needs one.
+	if strings.Contains(rawURL, "#") {
+		return nil, errors.New("store redis: invalid redis URL: it holds a '#' (write a '#' in the password as %23; the URL is not shown: it may hold a password)")
+	}
 	opts, err := redis.ParseURL(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("store redis: %w", redactRedisError(err, rawURL))
