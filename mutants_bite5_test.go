@@ -6,6 +6,7 @@ package plexauth
 // the line it names changed as the run changed it.
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strconv"
@@ -140,5 +141,57 @@ func TestIdentityProviderAnswersOnlyTheUserPlaceholders(t *testing.T) {
 	}
 	if v, ok := ri.placeholder("http.auth.user.id"); !ok || v != "42" {
 		t.Errorf("http.auth.user.id = %v, %v; want 42", v, ok)
+	}
+}
+
+// A server plex_auth learned nothing of at Provision (a handler loaded
+// outside an HTTP app, or a server its facts do not hold) gets the old,
+// eager way: the placeholders Set on every signed-in request and earlier
+// values deleted, the safe assumption where nothing is known.
+func TestFactsOfAnUnknownServerAreTheEagerWay(t *testing.T) {
+	h := &PlexAuth{}
+	for _, srv := range []*caddyhttp.Server{nil, new(caddyhttp.Server)} {
+		if f := h.factsFor(srv); !f.MapWrites || !f.MayBeSet {
+			t.Errorf("factsFor(%p) = %+v, want a map and an earlier value assumed", srv, *f)
+		}
+	}
+}
+
+// A map writing every user placeholder speaks for none of them: on its
+// server plex_auth Sets all six for a signed-in request
+// (placeholderfacts.Facts.MapWrites), not only the username.
+func TestMapCannotSpeakForAnyUserPlaceholder(t *testing.T) {
+	e := newEnv(t, `http://localhost:SITEPORT {
+	map {header.X-Who} {http.auth.user.id} {http.auth.user.username} {http.auth.user.email} {http.auth.user.uuid} {http.auth.user.title} {http.auth.user.tier} {
+		default intruder intruder intruder intruder intruder intruder
+	}
+	plex_auth {
+		server `+machineID+`
+		{PLEX}
+	}
+	reverse_proxy {UP} {
+		header_up X-U-Id {http.auth.user.id}
+		header_up X-U-Username {http.auth.user.username}
+		header_up X-U-Email {http.auth.user.email}
+		header_up X-U-Uuid {http.auth.user.uuid}
+		header_up X-U-Title {http.auth.user.title}
+		header_up X-U-Tier {http.auth.user.tier}
+	}
+}`)
+	b := e.signedInAs("friend")
+	resp, body := b.get("/app/", "X-Who", "admin")
+	expectStatus(t, resp, http.StatusOK, body)
+	up := e.up.last().Header
+	for k, want := range map[string]string{
+		"X-U-Username": "friend", "X-U-Email": "friend@example.com", "X-U-Title": "Friend", "X-U-Tier": access.TierFriend,
+	} {
+		if got := up.Get(k); got != want {
+			t.Errorf("upstream got %s %q, want %q", k, got, want)
+		}
+	}
+	for _, k := range []string{"X-U-Id", "X-U-Uuid"} {
+		if got := up.Get(k); got == "" || got == "intruder" {
+			t.Errorf("upstream got %s %q, want the account's", k, got)
+		}
 	}
 }
