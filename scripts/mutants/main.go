@@ -55,7 +55,7 @@ var defaultFiles = []string{
 	"admin.go", "cache.go", "cookie.go", "crosssite.go",
 	"identityheaders.go", "limits_http.go", "module.go", "provision.go", "validate.go",
 	"pinflow.go", "poll.go", "revalidate.go", "rules.go",
-	"urls.go",
+	"urls.go", "server.go", "placeholders.go",
 	"internal/session/cache.go", "internal/session/session.go", "internal/session/verified.go",
 	"internal/session/store.go", "internal/session/store_caddy.go", "internal/session/store_redis.go",
 	"internal/session/signout.go", "internal/session/pinclaim.go",
