@@ -48,6 +48,8 @@ func TestValidateRefusesEachBadOptionNamingIt(t *testing.T) {
 		{"session_ttl negative", func(p *PlexAuth) { p.SessionTTL = -1 }, "session_ttl must be positive"},
 		{"timeout zero", func(p *PlexAuth) { p.Timeout = 0 }, "timeout must be positive"},
 		{"timeout negative", func(p *PlexAuth) { p.Timeout = -1 }, "timeout must be positive"},
+		{"revalidate negative", func(p *PlexAuth) { p.Revalidate = -1 }, "revalidate must be positive"},
+		{"cache_ttl negative", func(p *PlexAuth) { p.CacheTTL = -1 }, "cache_ttl must be positive"},
 		{"cookie_name empty", func(p *PlexAuth) { p.CookieName = "" }, "cookie_name"},
 		{"cookie_name with a separator", func(p *PlexAuth) { p.CookieName = "a;b" }, "cookie_name"},
 		{"prefix without its slash", func(p *PlexAuth) { p.Prefix = "p" }, "prefix"},

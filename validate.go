@@ -46,6 +46,15 @@ func (h *PlexAuth) Validate() error {
 	if time.Duration(h.Timeout) <= 0 {
 		return errors.New("plex_auth: timeout must be positive")
 	}
+	// 0 takes the default (Provision); a negative value would stop the
+	// re-checks (a revoked token kept access until the session ends), or
+	// send every request to the store.
+	if h.Revalidate < 0 {
+		return errors.New("plex_auth: revalidate must be positive")
+	}
+	if h.CacheTTL < 0 {
+		return errors.New("plex_auth: cache_ttl must be positive")
+	}
 	if !cookieheader.ValidName(h.CookieName) {
 		return fmt.Errorf("plex_auth: cookie_name %q is not a valid cookie name", h.CookieName)
 	}
