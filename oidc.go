@@ -11,7 +11,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
-	"github.com/caddy-plexauth/caddy-plexauth/internal/cookieheader"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/oidc"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/oidcprovider"
 	"github.com/caddy-plexauth/caddy-plexauth/internal/session"
@@ -113,7 +112,7 @@ func (h *PlexAuth) provisionOIDC(ctx caddy.Context) error {
 				s, err := h.sessions.Lookup(id, now, h.cacheTTL)
 				return s != nil && now.Before(s.Expires), err
 			},
-			EndSessions: h.endBrowserSessions, CrossSite: crossSite,
+			EndSessions: func(w http.ResponseWriter, r *http.Request, now time.Time) { h.endBrowserSessions(w, r, now, nil) }, CrossSite: crossSite,
 			ConfirmSignOut: func(w http.ResponseWriter, r *http.Request, rd, signOut string) {
 				h.render(w, r, http.StatusOK, "logout", pageData{Title: "Sign out", RD: rd, LogoutURL: signOut})
 			},
@@ -172,28 +171,4 @@ func (h *PlexAuth) auditOIDC(r *http.Request, a *oidcprovider.Account, msg strin
 		return
 	}
 	h.audit.Info(msg, auditFields(a.Ref.(*Session), from, fields...)...)
-}
-
-// endBrowserSessions ends every session the browser presents and expires
-// its cookie, as {prefix}/logout does.
-func (h *PlexAuth) endBrowserSessions(w http.ResponseWriter, r *http.Request, now time.Time) {
-	for _, v := range cookieheader.Values(r.Header, h.CookieName) {
-		id := h.sealedSessionID(v, now)
-		if id == "" {
-			continue
-		}
-		s, err := h.sessions.Lookup(id, now, h.cacheTTL)
-		if s == nil && err == nil {
-			continue
-		}
-		h.sessions.Remove(id)
-		h.verifiedCookies().DropSession(id)
-		if s != nil {
-			h.auditSignOut(r, s)
-		}
-	}
-	h.clearCookie(w, r, h.CookieName, "/", h.CookieDomain)
-	if h.CookieDomain != "" {
-		h.clearCookie(w, r, h.CookieName, "/", "")
-	}
 }

@@ -294,11 +294,25 @@ func (h *PlexAuth) serveLogout(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusOK, "logout", pageData{Title: "Sign out", RD: rd, LogoutURL: h.externalPrefix(r) + "/logout"})
 		return
 	}
-	// Every session the browser presents ends, and the cookie expires in
-	// both scopes: one set before cookie_domain changed would otherwise
-	// outlive the sign-out. This block's session_ttl does not decide what
-	// ends: a sibling site with a longer one still admits the session.
-	now := time.Now()
+	h.endBrowserSessions(w, r, time.Now(), func(s *Session) {
+		h.endApps(w, r, s) // app_sign_in (appsignin.go)
+	})
+	status := http.StatusFound
+	if r.Method == http.MethodPost {
+		status = http.StatusSeeOther
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, h.externalPrefix(r)+"/login?signed_out=1&rd="+url.QueryEscape(rd), status)
+}
+
+// endBrowserSessions ends every session the browser presents, calling
+// ended (if not nil) on each after its audit line, and expires the cookie
+// in both scopes: one set before cookie_domain changed would otherwise
+// outlive the sign-out. This block's session_ttl does not decide what
+// ends: a sibling site with a longer one still admits the session.
+// {prefix}/logout ends the app sessions too; the OpenID Connect
+// end_session endpoint calls it without.
+func (h *PlexAuth) endBrowserSessions(w http.ResponseWriter, r *http.Request, now time.Time, ended func(*Session)) {
 	for _, v := range cookieheader.Values(r.Header, h.CookieName) {
 		id := h.sealedSessionID(v, now)
 		if id == "" {
@@ -313,19 +327,15 @@ func (h *PlexAuth) serveLogout(w http.ResponseWriter, r *http.Request) {
 		h.verifiedCookies().DropSession(id)
 		if s != nil {
 			h.auditSignOut(r, s)
-			h.endApps(w, r, s) // app_sign_in (appsignin.go)
+			if ended != nil {
+				ended(s)
+			}
 		}
 	}
 	h.clearCookie(w, r, h.CookieName, "/", h.CookieDomain)
 	if h.CookieDomain != "" {
 		h.clearCookie(w, r, h.CookieName, "/", "")
 	}
-	status := http.StatusFound
-	if r.Method == http.MethodPost {
-		status = http.StatusSeeOther
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, h.externalPrefix(r)+"/login?signed_out=1&rd="+url.QueryEscape(rd), status)
 }
 
 // sealedSessionID is the session id a genuine, unexpired session cookie
