@@ -3,7 +3,6 @@ package ownerlist
 import (
 	"bytes"
 	"context"
-	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/rand"
@@ -20,6 +19,7 @@ import (
 	"github.com/caddyserver/certmagic"
 
 	"github.com/caddy-plexauth/caddy-plexauth/internal/access"
+	"github.com/caddy-plexauth/caddy-plexauth/internal/seal"
 )
 
 // The last good owner's list is kept in Caddy's storage, so that a restart
@@ -49,13 +49,9 @@ func newOwnerStore(st certmagic.Storage, token, plexTV string, servers []string)
 	ids = slices.Compact(ids)
 	name := hmac.New(sha256.New, []byte(token))
 	name.Write([]byte("plex_auth owner list name\x00" + plexTV + "\x00" + strings.Join(ids, "\x00")))
-	key := hmac.New(sha256.New, []byte(token))
-	key.Write([]byte("plex_auth owner list key"))
-	block, err := aes.NewCipher(key.Sum(nil))
-	if err != nil {
-		return nil, err
-	}
-	aead, err := cipher.NewGCM(block)
+	// AES-256-GCM under HMAC-SHA256(token, "plex_auth owner list key"),
+	// as the lists stored before were sealed.
+	aead, err := seal.RecordAEAD(token, "plex_auth owner list key")
 	if err != nil {
 		return nil, err
 	}
