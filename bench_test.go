@@ -332,10 +332,15 @@ func measureCPUExcept(b *testing.B, p *preparedRequests) func() {
 // names with '_' through, where every header is looked at for another
 // spelling of the identity headers. app-sign-in is a block with
 // app_sign_in whose browser presents the app cookie its session made:
-// the app is never called (its URL answers nothing).
+// the app is never called (its URL answers nothing). oidc-client is
+// session-cookie-only on a block that is also an OpenID Connect provider:
+// it must count what session-cookie-only counts (bench/run.sh -handler).
 func BenchmarkSignedIn(b *testing.B) {
 	allowing := map[string]any{"expected_underscore_headers": []string{"X_Api_Key"}}
 	app := map[string]any{"app_sign_in": map[string]any{"kind": "overseerr", "url": "http://127.0.0.1:9"}}
+	oidcClient := map[string]any{"oidc_clients": []any{map[string]any{
+		"id": "grafana", "secret": "bench-oidc-secret-0123456789abcdef", "redirect_uris": []string{"https://grafana.example.com/login/generic_oauth"},
+	}}}
 	for _, tc := range []struct {
 		name, other     string
 		server, handler map[string]any
@@ -344,13 +349,14 @@ func BenchmarkSignedIn(b *testing.B) {
 		{"with-other-cookies", "theme=dark; _ga=GA1.1.123456789.1700000000", nil, nil},
 		{"underscore-headers-allowed", "", allowing, nil},
 		{"app-sign-in", "connect.sid=s%3AbenchSessionId0123456789abcdef.signature0123456789", nil, app},
+		{"oidc-client", "", nil, oidcClient},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			plex := benchPlex(b)
 			h := benchHandlerWith(b, plex, tc.server, tc.handler)
 			srv := benchSrv(b)
 			s := benchSession(1, time.Now(), time.Hour)
-			if tc.handler != nil {
+			if tc.handler["app_sign_in"] != nil {
 				s.Apps = []AppSession{{Kind: "overseerr", URL: "http://127.0.0.1:9", Name: "connect.sid", Value: "s%3AbenchSessionId0123456789abcdef.signature0123456789", Path: "/"}}
 			}
 			cookie := h.CookieName + "=" + addSession(h, s)
@@ -380,7 +386,7 @@ func BenchmarkSignedIn(b *testing.B) {
 			}
 			expectAdmitted(b, r, "viewer1")
 			expectNoPlexCalls(b, plex)
-			if tc.handler != nil {
+			if tc.handler["app_sign_in"] != nil {
 				if c, err := r.Cookie("connect.sid"); err != nil || c.Value != s.Apps[0].Value || len(w.h["Set-Cookie"]) != 0 {
 					b.Fatalf("the app cookie went on as %v (%v), Set-Cookie %q; want it as presented, untouched", c, err, w.h["Set-Cookie"])
 				}

@@ -5,6 +5,8 @@
 #   bench/run.sh                      # 5 rounds of 5 s per site
 #   bench/run.sh -rounds 3 -d 10s     # any flag of bench/e2e (see -h)
 #   bench/run.sh -instructions        # instructions per request under callgrind
+#   bench/run.sh -handler             # the handler alone, in BenchmarkSignedIn under callgrind
+#   bench/run.sh -handler -against main~3   # ... and the same on another commit
 #
 # It builds Caddy from ./cmd/caddy into bench/out/, starts the fake plex.tv,
 # signs in through the real flow, runs wrk against every site in turn and
@@ -15,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tool=wrk
-for a in "$@"; do [ "$a" = -instructions ] && tool=valgrind; done
+for a in "$@"; do case "$a" in -instructions | -handler) tool=valgrind ;; esac; done
 if ! command -v $tool >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get install -y -qq $tool >/dev/null 2>&1 ||

@@ -46,6 +46,13 @@ type options struct {
 	requests     int  // requests per site and round, with -instructions
 	warmupReqs   int  // unmeasured requests per site, with -instructions
 	forwardAuth  bool // measure forward_auth too, with -instructions
+
+	handler      bool   // count the handler alone in BenchmarkSignedIn instead (handler.go)
+	handlerN     int    // requests per run, with -handler
+	handlerRuns  int    // runs per case and tree, with -handler
+	handlerCases string // BenchmarkSignedIn's cases to count, comma-separated; all when empty
+	against      string // with -handler: a commit to count too
+	patch        string // with -handler: a patch applied to that commit (HEAD when -against is not given)
 }
 
 // site is one thing to measure.
@@ -87,6 +94,12 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.requests, "n", 2000, "with -instructions: keep-alive requests per site and round")
 	fs.IntVar(&o.warmupReqs, "warmup-n", 200, "with -instructions: unmeasured requests per site before the rounds")
 	fs.BoolVar(&o.forwardAuth, "forward-auth", true, "with -instructions: measure forward_auth too")
+	fs.BoolVar(&o.handler, "handler", false, "count plex_auth's handler alone, in instructions per request of BenchmarkSignedIn under callgrind (no Caddy process, no network)")
+	fs.IntVar(&o.handlerN, "handler-n", 20000, "with -handler: requests per run")
+	fs.IntVar(&o.handlerRuns, "handler-runs", 3, "with -handler: runs per case (and per tree, with -against)")
+	fs.StringVar(&o.handlerCases, "cases", "", "with -handler: BenchmarkSignedIn's cases, comma-separated (default: "+strings.Join(handlerCases, ",")+")")
+	fs.StringVar(&o.against, "against", "", "with -handler: a commit whose handler is counted too, beside this tree's")
+	fs.StringVar(&o.patch, "patch", "", "with -handler: a patch (git apply) applied to the -against commit, or to HEAD without -against")
 }
 
 // benchmark runs the benchmark against plex and says how it ended: 0, or
@@ -111,6 +124,9 @@ func run(o options, plex plexTV) error {
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
+	}
+	if o.handler {
+		return runHandlerCount(o, out)
 	}
 	bin := filepath.Join(out, "caddy")
 	log.Printf("building %s", bin)

@@ -47,3 +47,34 @@ totals: 91623
 		t.Error("handlerOwn found a function the dump does not have")
 	}
 }
+
+// callsTo sums the calls to one function, from every caller, and reads a
+// recursion suffix as the same function.
+func TestCallsToCountsEveryCallerOfTheFunction(t *testing.T) {
+	dump := `# callgrind format
+events: Ir
+fn=testing.(*B).runN
+1 10
+cfn=github.com/caddy-plexauth/caddy-plexauth.(*PlexAuth).ServeHTTP
+calls=20000 0
+2 71000000
+cfn=github.com/caddy-plexauth/caddy-plexauth.(*PlexAuth).setIdentity
+calls=7 0
+3 700
+fn=other
+cfn=github.com/caddy-plexauth/caddy-plexauth.(*PlexAuth).ServeHTTP'2
+calls=3 0
+4 30
+totals: 71000740
+`
+	path := filepath.Join(t.TempDir(), "callgrind.out.1")
+	if err := os.WriteFile(path, []byte(dump), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := callsTo(path, plexAuthHandler); err != nil || got != 20003 {
+		t.Errorf("callsTo = %d, %v; want 20003", got, err)
+	}
+	if got, err := callsTo(path, varsHandler); err != nil || got != 0 {
+		t.Errorf("callsTo(a function never called) = %d, %v; want 0", got, err)
+	}
+}
