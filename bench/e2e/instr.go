@@ -371,6 +371,12 @@ func nextHandler(fn string) bool {
 // cost of that call to cfn=. A recursion suffix ('2) names the same
 // function.
 func handlerOwn(path, fn string) (int64, error) {
+	return handlerOwnExcept(path, fn, nextHandler)
+}
+
+// handlerOwnExcept is handlerOwn leaving out the calls to every function
+// skip names.
+func handlerOwnExcept(path, fn string, skip func(string) bool) (int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, err
@@ -378,7 +384,7 @@ func handlerOwn(path, fn string) (int64, error) {
 	defer f.Close()
 	base := func(name string) string { n, _, _ := strings.Cut(name, "'"); return n }
 	var n int64
-	in, skip, afterCalls, seen := false, false, false, false
+	in, skipped, afterCalls, seen := false, false, false, false
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
@@ -388,11 +394,11 @@ func handlerOwn(path, fn string) (int64, error) {
 			in = base(line[3:]) == fn
 			seen = seen || in
 		case strings.HasPrefix(line, "cfn="):
-			skip = nextHandler(base(line[4:]))
+			skipped = skip(base(line[4:]))
 		case strings.HasPrefix(line, "calls="):
 			afterCalls = true
 		case line != "" && (line[0] >= '0' && line[0] <= '9' || line[0] == '+' || line[0] == '-' || line[0] == '*'):
-			if fs := strings.Fields(line); in && len(fs) >= 2 && !(afterCalls && skip) {
+			if fs := strings.Fields(line); in && len(fs) >= 2 && !(afterCalls && skipped) {
 				c, err := strconv.ParseInt(fs[1], 10, 64)
 				if err != nil {
 					return 0, fmt.Errorf("%s: %q: %v", path, line, err)

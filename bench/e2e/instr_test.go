@@ -78,3 +78,42 @@ totals: 71000740
 		t.Errorf("callsTo(a function never called) = %d, %v; want 0", got, err)
 	}
 }
+
+// The handler's count in a Go benchmark leaves out the benchmark's own
+// loop when callgrind shows it under the handler (a preemption taken for
+// a call), and the next handler, but keeps the handler's own calls,
+// recursion suffixes included.
+func TestHandlerCountLeavesOutTheBenchmarkShownUnderTheHandler(t *testing.T) {
+	dump := `# callgrind format
+events: Ir
+fn=github.com/caddy-plexauth/caddy-plexauth.(*PlexAuth).ServeHTTP
+10 5
+cfn=github.com/caddy-plexauth/caddy-plexauth.BenchmarkSignedIn.func1
+calls=5 0
+11 71000000
+cfn=testing.(*B).Loop
+calls=1 0
+12 900
+cfn=github.com/caddy-plexauth/caddy-plexauth.(*PlexAuth).sessionAt
+calls=2 0
+13 3000
+cfn=github.com/caddy-plexauth/caddy-plexauth.(*PlexAuth).sessionAt'2
+calls=1 0
+14 1500
+cfn=github.com/caddyserver/caddy/v2/modules/caddyhttp.HandlerFunc.ServeHTTP
+calls=3 0
+15 60
+totals: 71005465
+`
+	path := filepath.Join(t.TempDir(), "callgrind.out.1")
+	if err := os.WriteFile(path, []byte(dump), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := handlerOwnExcept(path, plexAuthHandler, notTheHandlers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := int64(5 + 3000 + 1500); got != want {
+		t.Errorf("handlerOwnExcept = %d, want %d", got, want)
+	}
+}
