@@ -122,8 +122,9 @@ func (h *PlexAuth) recordAppSignIn(r *http.Request, s *Session, result string) {
 }
 
 // endApps ends the application sessions of s (appsignin.EndSessions) for
-// a sign-out at this block's logout, whose response also expires the
-// application's cookie when this block signs into it.
+// a sign-out at this block ({prefix}/logout or the OpenID Connect
+// end_session), whose response also expires the application's cookie when
+// this block signs into it.
 func (h *PlexAuth) endApps(w http.ResponseWriter, r *http.Request, s *Session) {
 	appsignin.EndSessions(s, time.Duration(h.Timeout), h.logger)
 	if h.app != nil {

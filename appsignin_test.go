@@ -233,6 +233,37 @@ func TestAppSignInLogoutEndsTheAppSession(t *testing.T) {
 	}
 }
 
+// An OpenID Connect application's logout (end_session) ends the Plex
+// sign-in as {prefix}/logout does, and so the app sessions it made too,
+// expiring this block's app cookie.
+func TestAppSignInOIDCEndSessionEndsTheAppSession(t *testing.T) {
+	e := newAppEnv(t)
+	o := e.overseerr()
+	e.loadApp("overseerr "+o.URL+`
+		oidc_client grafana {
+			secret `+rpSecret+`
+			redirect_uri `+rpGrafana+`
+			post_logout_redirect_uri `+rpLogoutDone+`
+		}`, o.URL)
+	b := e.signedInBrowser("friend")
+	if got := me(t, b); got != "friend" {
+		t.Fatalf("signed in to Overseerr as %q", got)
+	}
+	cookie := b.cookie("connect.sid").Value
+	q := url.Values{"client_id": {"grafana"}, "post_logout_redirect_uri": {rpLogoutDone}}
+	resp, body := b.get("/_plexauth/end_session?"+q.Encode(), "Sec-Fetch-Site", "same-origin")
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != rpLogoutDone {
+		t.Fatalf("end_session: %d %q %.200s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+	if c := setCookie(resp, "connect.sid"); c == nil || c.MaxAge >= 0 {
+		t.Fatalf("end_session set connect.sid as %+v, want it expired", c)
+	}
+	waitFor(t, 10*time.Second, "Overseerr's logout", func() bool { return o.SessionUser(cookie) == 0 })
+	if n := o.Count("POST", "/api/v1/auth/logout"); n != 1 {
+		t.Fatalf("%d logout calls, want 1", n)
+	}
+}
+
 // The app's own sign-out, through the proxy: the next request makes a
 // new app session instead of presenting the ended one.
 func TestAppSignInAppsOwnLogoutIsFollowedByANewSignIn(t *testing.T) {

@@ -112,7 +112,7 @@ func (h *PlexAuth) provisionOIDC(ctx caddy.Context) error {
 				s, err := h.sessions.Lookup(id, now, h.cacheTTL)
 				return s != nil && now.Before(s.Expires), err
 			},
-			EndSessions: func(w http.ResponseWriter, r *http.Request, now time.Time) { h.endBrowserSessions(w, r, now, nil) }, CrossSite: crossSite,
+			EndSessions: func(w http.ResponseWriter, r *http.Request, now time.Time) { h.endBrowserSessions(w, r, now) }, CrossSite: crossSite,
 			ConfirmSignOut: func(w http.ResponseWriter, r *http.Request, rd, signOut string) {
 				h.render(w, r, http.StatusOK, "logout", pageData{Title: "Sign out", RD: rd, LogoutURL: signOut})
 			},

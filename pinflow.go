@@ -294,9 +294,7 @@ func (h *PlexAuth) serveLogout(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusOK, "logout", pageData{Title: "Sign out", RD: rd, LogoutURL: h.externalPrefix(r) + "/logout"})
 		return
 	}
-	h.endBrowserSessions(w, r, time.Now(), func(s *Session) {
-		h.endApps(w, r, s) // app_sign_in (appsignin.go)
-	})
+	h.endBrowserSessions(w, r, time.Now())
 	status := http.StatusFound
 	if r.Method == http.MethodPost {
 		status = http.StatusSeeOther
@@ -305,14 +303,13 @@ func (h *PlexAuth) serveLogout(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, h.externalPrefix(r)+"/login?signed_out=1&rd="+url.QueryEscape(rd), status)
 }
 
-// endBrowserSessions ends every session the browser presents, calling
-// ended (if not nil) on each after its audit line, and expires the cookie
+// endBrowserSessions ends every session the browser presents, with the
+// application sessions app_sign_in made for each, and expires the cookie
 // in both scopes: one set before cookie_domain changed would otherwise
 // outlive the sign-out. This block's session_ttl does not decide what
-// ends: a sibling site with a longer one still admits the session.
-// {prefix}/logout ends the app sessions too; the OpenID Connect
-// end_session endpoint calls it without.
-func (h *PlexAuth) endBrowserSessions(w http.ResponseWriter, r *http.Request, now time.Time, ended func(*Session)) {
+// ends: a sibling site with a longer one still admits the session. Both
+// sign-outs end here: {prefix}/logout and the OpenID Connect end_session.
+func (h *PlexAuth) endBrowserSessions(w http.ResponseWriter, r *http.Request, now time.Time) {
 	for _, v := range cookieheader.Values(r.Header, h.CookieName) {
 		id := h.sealedSessionID(v, now)
 		if id == "" {
@@ -327,9 +324,7 @@ func (h *PlexAuth) endBrowserSessions(w http.ResponseWriter, r *http.Request, no
 		h.verifiedCookies().DropSession(id)
 		if s != nil {
 			h.auditSignOut(r, s)
-			if ended != nil {
-				ended(s)
-			}
+			h.endApps(w, r, s) // app_sign_in (appsignin.go)
 		}
 	}
 	h.clearCookie(w, r, h.CookieName, "/", h.CookieDomain)
