@@ -233,6 +233,41 @@ func TestAppSignInLogoutEndsTheAppSession(t *testing.T) {
 	}
 }
 
+// A block with app_sign_in nested in a site-wide plex_auth (which strips
+// the session cookie before it runs) finds the session the outer one
+// admitted, judges it by its own rules, and signs its user into the
+// application as a block of its own would.
+func TestAppSignInInsideAnotherPlexAuthSignsIn(t *testing.T) {
+	e := newAppEnv(t)
+	o := e.overseerr()
+	u, _ := url.Parse(o.URL)
+	e.load(`http://localhost:SITEPORT {
+	plex_auth {
+		server ` + machineID + `
+		{PLEX}
+	}
+	handle /api/* {
+		plex_auth {
+			server ` + machineID + `
+			app_sign_in overseerr ` + o.URL + `
+			{PLEX}
+		}
+		reverse_proxy ` + u.Host + `
+	}
+	respond "outside"
+}`)
+	b := e.signedInBrowser("friend")
+	if got := me(t, b); got != "friend" {
+		t.Fatalf("through the inner block, signed in to Overseerr as %q, want friend", got)
+	}
+	if got := me(t, b); got != "friend" {
+		t.Fatalf("on the next request, signed in to Overseerr as %q, want friend", got)
+	}
+	if n := o.Count("POST", "/api/v1/auth/plex"); n != 1 {
+		t.Fatalf("%d sign-in calls, want 1 (one per plex_auth session)", n)
+	}
+}
+
 // An OpenID Connect application's logout (end_session) ends the Plex
 // sign-in as {prefix}/logout does, and so the app sessions it made too,
 // expiring this block's app cookie.

@@ -261,7 +261,7 @@ func (h *PlexAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 		h.dropIdentity(r, h.serverOf(r))
 		return h.serveEndpoint(w, r)
 	}
-	s, id, at, err := h.sessionAt(r)
+	s, _, at, err := h.sessionAt(r)
 	if s == nil && err == nil {
 		s = h.sessionFromEarlierHandler(r)
 	}
@@ -290,7 +290,7 @@ func (h *PlexAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 	// all the rest of this.
 	at.Cut(r.Header, h.CookieName)
 	if h.app != nil {
-		h.app.Serve(w, r, s, id) // app_sign_in (internal/appsignin)
+		h.app.Serve(w, r, s) // app_sign_in (internal/appsignin)
 	}
 	h.setIdentity(r, srv, s, tier)
 	return next.ServeHTTP(w, r)

@@ -103,11 +103,13 @@ func NewBlock(app *App, cfg Config) *Block {
 
 // Serve runs on every admitted request of the block, before the request
 // goes on: afterwards the request carries the application session made
-// for s, or no session cookie of the application's at all. id is the
-// session's id ("" when an earlier plex_auth handler admitted it: no
-// sign-in is made then). The signed-in request that presents the cookie
-// this session made costs one cookie comparison.
-func (b *Block) Serve(w http.ResponseWriter, r *http.Request, s *session.Session, id string) {
+// for s, or no session cookie of the application's at all: also when an
+// earlier plex_auth handler on the request admitted s (a block nested in
+// a site-wide one), as s carries its id (Session.ID). The signed-in
+// request that presents the cookie this session made costs one cookie
+// comparison.
+func (b *Block) Serve(w http.ResponseWriter, r *http.Request, s *session.Session) {
+	id := s.ID()
 	for i := range s.Apps {
 		e := &s.Apps[i]
 		if e.URL != b.url || e.Kind != b.kind {

@@ -363,6 +363,7 @@ func (sc *Cache) PutLocal(id string, s *Session) {
 // putLocalAt caches s in memory only, as read from the store at loadedAt.
 func (sc *Cache) putLocalAt(id string, s *Session, loadedAt int64) {
 	s.Prepare()
+	s.id = id
 	s.loadedAt.Store(loadedAt)
 	sc.set(id, s, time.Until(s.Expires))
 }

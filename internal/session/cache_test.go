@@ -135,3 +135,39 @@ func TestSessionsGaugeCountsLiveSessionsOnly(t *testing.T) {
 		t.Fatalf("liveCount = %d, want 1 (cache holds %d entries)", n, sc.Count())
 	}
 }
+
+// Every object a Cache hands out carries the id it holds it under: the
+// one put, the copy read back from the store, and the one an Update put
+// in place (appsignin.Block.Serve reads it there, also for a session an
+// earlier plex_auth handler admitted).
+func TestEveryObjectTheCacheHandsOutCarriesItsID(t *testing.T) {
+	st := &hangingStore{entries: map[string][]byte{}, release: make(chan struct{})}
+	sc := NewCache(st, nil, Config{})
+	defer sc.Destruct()
+	now := time.Now()
+	put := &Session{UserID: 7, Username: "viewer", Created: now, Checked: now, Expires: now.Add(time.Hour)}
+	if put.ID() != "" {
+		t.Fatalf("a session no cache holds has id %q", put.ID())
+	}
+	if err := sc.Put(context.Background(), "session-a", put); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := sc.Lookup("session-a", now, time.Minute); got != put || got.ID() != "session-a" {
+		t.Fatalf("from memory: %p with id %q, want %p with id session-a", got, got.ID(), put)
+	}
+	sc.FlushLocal()
+	read, _ := sc.Lookup("session-a", now, time.Minute)
+	if read == nil || read == put || read.ID() != "session-a" {
+		t.Fatalf("read back from the store: %v with id %q, want a new object with id session-a", read, read.ID())
+	}
+	fresh := &Session{UserID: 7, Username: "viewer", Created: now, Checked: now, Expires: now.Add(time.Hour)}
+	sc.Update("session-a", read, fresh)
+	if got, _ := sc.Lookup("session-a", now, time.Minute); got != fresh || got.ID() != "session-a" {
+		t.Fatalf("after Update: %p with id %q, want %p with id session-a", got, got.ID(), fresh)
+	}
+	other := &Session{UserID: 8, Username: "other", Created: now, Checked: now, Expires: now.Add(time.Hour)}
+	sc.PutLocal("session-b", other)
+	if other.ID() != "session-b" || fresh.ID() != "session-a" {
+		t.Fatalf("ids %q and %q, want session-b and session-a", other.ID(), fresh.ID())
+	}
+}

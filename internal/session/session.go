@@ -57,6 +57,9 @@ type Session struct {
 	// gone marks a memory-only placeholder for a session the store does
 	// not have, so a stale cookie does not read the store on every request.
 	gone bool
+	// id is the session's id, the key memory holds this object under (set
+	// once, before memory publishes it: see ID).
+	id string
 
 	// foldedUsername and foldedEmail are the copies allow_users compares
 	// (access.Facts, access.AllowList.Match); idString is the id as a
@@ -184,6 +187,11 @@ func foldASCII(s string) string {
 	}
 	return s
 }
+
+// ID is the session's id: the key memory holds this object under, and
+// the one its cookie seals. Every object a Cache hands out has it; it is
+// "" only for an object that never entered one.
+func (s *Session) ID() string { return s.id }
 
 // live is s, or nil for a placeholder of a session that is gone.
 func (s *Session) live() *Session {
