@@ -261,7 +261,8 @@ func (h *PlexAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 		h.dropIdentity(r, h.serverOf(r))
 		return h.serveEndpoint(w, r)
 	}
-	s, _, at, err := h.sessionAt(r)
+	var at cookieheader.Spot
+	s, _, err := h.sessionAt(r, &at)
 	if s == nil && err == nil {
 		s = h.sessionFromEarlierHandler(r)
 	}
@@ -301,14 +302,17 @@ func (h *PlexAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 // the refusal page can name the account; admit refuses it. err is set only
 // when the session store could not be asked.
 func (h *PlexAuth) sessionFromRequest(r *http.Request) (*Session, string, error) {
-	s, id, _, err := h.sessionAt(r)
-	return s, id, err
+	var at cookieheader.Spot
+	return h.sessionAt(r, &at)
 }
 
-// sessionAt is sessionFromRequest, also saying where the cookie is in the
-// header, so that ServeHTTP strips it without reading the header again.
-func (h *PlexAuth) sessionAt(r *http.Request) (*Session, string, cookieheader.Spot, error) {
-	v, at := cookieheader.Locate(r.Header, h.CookieName)
+// sessionAt is sessionFromRequest, also saying in at where the cookie is
+// in the header, so that ServeHTTP strips it without reading the header
+// again. at is the caller's: a Spot returned by value is copied twice on
+// the way (about 20 instructions a request).
+func (h *PlexAuth) sessionAt(r *http.Request, at *cookieheader.Spot) (*Session, string, error) {
+	v, spot := cookieheader.Locate(r.Header, h.CookieName)
+	*at = spot
 	s, id, err := h.sessionFromCookie(r, v)
 	if s == nil && err == nil {
 		// A browser that holds the cookie in two scopes (host-only and
@@ -322,7 +326,7 @@ func (h *PlexAuth) sessionAt(r *http.Request) (*Session, string, cookieheader.Sp
 			}
 		}
 	}
-	return s, id, at, err
+	return s, id, err
 }
 
 // sessionFromCookie is sessionFromRequest for one value of the cookie.
