@@ -371,19 +371,21 @@ func nextHandler(fn string) bool {
 // cost of that call to cfn=. A recursion suffix ('2) names the same
 // function.
 func handlerOwn(path, fn string) (int64, error) {
-	return handlerOwnExcept(path, fn, nextHandler)
+	n, _, err := handlerOwnExcept(path, fn, nextHandler)
+	return n, err
 }
 
 // handlerOwnExcept is handlerOwn leaving out the calls to every function
-// skip names.
-func handlerOwnExcept(path, fn string, skip func(string) bool) (int64, error) {
+// skip names; left is what was left out, by function.
+func handlerOwnExcept(path, fn string, skip func(string) bool) (n int64, left map[string]int64, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	defer f.Close()
 	base := func(name string) string { n, _, _ := strings.Cut(name, "'"); return n }
-	var n int64
+	left = map[string]int64{}
+	callee := ""
 	in, skipped, afterCalls, seen := false, false, false, false
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -394,25 +396,30 @@ func handlerOwnExcept(path, fn string, skip func(string) bool) (int64, error) {
 			in = base(line[3:]) == fn
 			seen = seen || in
 		case strings.HasPrefix(line, "cfn="):
-			skipped = skip(base(line[4:]))
+			callee = base(line[4:])
+			skipped = skip(callee)
 		case strings.HasPrefix(line, "calls="):
 			afterCalls = true
 		case line != "" && (line[0] >= '0' && line[0] <= '9' || line[0] == '+' || line[0] == '-' || line[0] == '*'):
-			if fs := strings.Fields(line); in && len(fs) >= 2 && !(afterCalls && skipped) {
+			if fs := strings.Fields(line); in && len(fs) >= 2 {
 				c, err := strconv.ParseInt(fs[1], 10, 64)
 				if err != nil {
-					return 0, fmt.Errorf("%s: %q: %v", path, line, err)
+					return 0, nil, fmt.Errorf("%s: %q: %v", path, line, err)
 				}
-				n += c
+				if afterCalls && skipped {
+					left[callee] += c
+				} else {
+					n += c
+				}
 			}
 			afterCalls = false
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if !seen {
-		return 0, fmt.Errorf("%s: no function %s", path, fn)
+		return 0, nil, fmt.Errorf("%s: no function %s", path, fn)
 	}
-	return n, nil
+	return n, left, nil
 }

@@ -103,17 +103,23 @@ calls=1 0
 cfn=github.com/caddyserver/caddy/v2/modules/caddyhttp.HandlerFunc.ServeHTTP
 calls=3 0
 15 60
-totals: 71005465
+cfn=runtime.gcWaitOnMark
+calls=1 0
+16 1352840
+totals: 72358305
 `
 	path := filepath.Join(t.TempDir(), "callgrind.out.1")
 	if err := os.WriteFile(path, []byte(dump), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	got, err := handlerOwnExcept(path, plexAuthHandler, notTheHandlers)
+	got, left, err := handlerOwnExcept(path, plexAuthHandler, notTheHandlers)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := int64(5 + 3000 + 1500); got != want {
 		t.Errorf("handlerOwnExcept = %d, want %d", got, want)
+	}
+	if left["github.com/caddy-plexauth/caddy-plexauth.BenchmarkSignedIn.func1"] != 71000000 || left["runtime.gcWaitOnMark"] != 1352840 || len(left) != 4 {
+		t.Errorf("left out %v", left)
 	}
 }
