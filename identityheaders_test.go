@@ -249,7 +249,8 @@ func TestRecipeWithExcludedPathsRemovesClientIdentityHeadersThere(t *testing.T) 
 // every spelling is removed, on the refused path too.
 func TestOtherSpellingsAreRemovedWithoutASession(t *testing.T) {
 	h := ruleHandler([]string{"srv"}, nil, nil)
-	h.CookieName, h.Prefix, h.prefixSlash = "plex_auth_session", "/_plexauth", "/_plexauth/"
+	h.CookieName = "plex_auth_session"
+	h.setPrefix("/_plexauth")
 	var err error
 	if h.sessionSealer, err = newSealer("session", [][]byte{make([]byte, 32)}); err != nil {
 		t.Fatal(err)

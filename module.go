@@ -228,6 +228,7 @@ type PlexAuth struct {
 	placeholderFacts []placeholderfacts.Facts
 	server           *caddyhttp.Server // the one this handler serves on, if Provision could tell (server.go)
 	prefixSlash      string
+	prefixByte       byte              // the prefix's second byte, the first after its '/' (ServeHTTP)
 	allowUsers       *access.AllowList // nil: allow_users not set
 	allowTiers       map[string]bool
 	judgeKey         *session.Judge     // names these rules' Verdicts on sessions; nil: none kept (rules.go)
@@ -257,7 +258,7 @@ func (PlexAuth) CaddyModule() caddy.ModuleInfo {
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (h *PlexAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if p := r.URL.Path; strings.HasPrefix(p, h.prefixSlash) || p == h.Prefix {
+	if h.isEndpoint(r.URL.Path) {
 		h.dropIdentity(r, h.serverOf(r))
 		return h.serveEndpoint(w, r)
 	}
@@ -295,6 +296,15 @@ func (h *PlexAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 	}
 	h.setIdentity(r, srv, s, tier)
 	return next.ServeHTTP(w, r)
+}
+
+// isEndpoint reports whether path is the prefix or under it: plex_auth's
+// own pages. One byte first: most paths differ from the prefix right
+// after the '/', and that spares the call the whole comparison makes
+// (with the registers ServeHTTP saves around it). A prefix has two bytes
+// or more (setPrefix, Validate).
+func (h *PlexAuth) isEndpoint(path string) bool {
+	return len(path) > 1 && path[1] == h.prefixByte && (strings.HasPrefix(path, h.prefixSlash) || path == h.Prefix)
 }
 
 // sessionFromRequest returns the live session the request's cookie names,

@@ -207,8 +207,7 @@ func TestIsNavigation(t *testing.T) {
 func TestSpoofedIdentityHeadersNeverReachNextWithoutSession(t *testing.T) {
 	h := ruleHandler([]string{"srv"}, nil, nil)
 	h.CookieName = "plex_auth_session"
-	h.Prefix = "/_plexauth"
-	h.prefixSlash = "/_plexauth/"
+	h.setPrefix("/_plexauth")
 	var err error
 	if h.sessionSealer, err = newSealer("session", [][]byte{make([]byte, 32)}); err != nil {
 		t.Fatal(err)

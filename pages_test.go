@@ -57,10 +57,9 @@ func pageHandler(t *testing.T, p *pages.Set) *PlexAuth {
 			t.Fatal(err)
 		}
 	}
-	return &PlexAuth{
-		Product: "Media Tools", Prefix: defaultPrefix, prefixSlash: defaultPrefix + "/",
-		logger: zap.NewNop(), pages: p, appOrigin: "https://app.plex.tv",
-	}
+	h := &PlexAuth{Product: "Media Tools", logger: zap.NewNop(), pages: p, appOrigin: "https://app.plex.tv"}
+	h.setPrefix(defaultPrefix)
+	return h
 }
 
 func scriptVersion(h *PlexAuth) string { _, v := h.pages.Script(); return v }

@@ -53,8 +53,7 @@ func (h *PlexAuth) Provision(ctx caddy.Context) error {
 	if h.Prefix == "" {
 		h.Prefix = defaultPrefix
 	}
-	h.Prefix = strings.TrimRight(h.Prefix, "/")
-	h.prefixSlash = h.Prefix + "/"
+	h.setPrefix(h.Prefix)
 	if h.PlexTVURL == "" {
 		h.PlexTVURL = defaultPlexTVURL
 	}
@@ -261,4 +260,17 @@ func storageName(st any) string {
 		return fmt.Sprintf("%T:%s", st, s.String())
 	}
 	return fmt.Sprintf("%T:%p", st, st)
+}
+
+// setPrefix sets the prefix (without a trailing '/') and what ServeHTTP
+// compares request paths with: the prefix and a '/', and the prefix's
+// second byte, the first after its '/' (0 for a prefix of fewer than two
+// bytes, which Validate refuses).
+func (h *PlexAuth) setPrefix(p string) {
+	h.Prefix = strings.TrimRight(p, "/")
+	h.prefixSlash = h.Prefix + "/"
+	h.prefixByte = 0
+	if len(h.Prefix) > 1 {
+		h.prefixByte = h.Prefix[1]
+	}
 }

@@ -37,11 +37,10 @@ func sessionHandler(t *testing.T, ttl time.Duration) *PlexAuth {
 	h := &PlexAuth{
 		AllowAnyPlexUser: true,
 		CookieName:       defaultCookieName,
-		Prefix:           defaultPrefix,
-		prefixSlash:      defaultPrefix + "/",
 		SessionTTL:       caddy.Duration(ttl),
 		logger:           zap.NewNop(),
 	}
+	h.setPrefix(defaultPrefix)
 	var err error
 	if h.sessionSealer, err = newSealer("session", [][]byte{make([]byte, 32)}); err != nil {
 		t.Fatal(err)
