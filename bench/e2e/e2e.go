@@ -96,7 +96,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.BoolVar(&o.forwardAuth, "forward-auth", true, "with -instructions: measure forward_auth too")
 	fs.BoolVar(&o.handler, "handler", false, "count plex_auth's handler alone, in instructions per request of BenchmarkSignedIn under callgrind (no Caddy process, no network)")
 	fs.IntVar(&o.handlerN, "handler-n", 20000, "with -handler: requests per run")
-	fs.IntVar(&o.handlerRuns, "handler-runs", 3, "with -handler: runs per case (and per tree, with -against)")
+	fs.IntVar(&o.handlerRuns, "handler-runs", 5, "with -handler: runs per case (and per tree, with -against); the count is the least")
 	fs.StringVar(&o.handlerCases, "cases", "", "with -handler: BenchmarkSignedIn's cases, comma-separated (default: "+strings.Join(handlerCases, ",")+")")
 	fs.StringVar(&o.against, "against", "", "with -handler: a commit whose handler is counted too, beside this tree's")
 	fs.StringVar(&o.patch, "patch", "", "with -handler: a patch (git apply) applied to the -against commit, or to HEAD without -against")
