@@ -2,6 +2,7 @@ package plexauth
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -199,6 +200,15 @@ func newBenchRequest(method, target string, hdr ...string) *benchRequest {
 // context carries it, as Caddy's does.
 var benchServer = &caddyhttp.Server{}
 
+// yieldEvery makes BenchmarkSignedIn yield the processor between two
+// requests every so many requests: under callgrind (bench/run.sh -handler
+// sets it), where a request lasts about a millisecond, yielding more often
+// than every 10 ms keeps sysmon from preempting the goroutine inside the
+// handler, where callgrind would count what runs meanwhile as the
+// handler's; what runs at the yield is counted outside it. 0: never (the
+// timings of a plain run are left alone).
+var yieldEvery = flag.Int("bench.yield", 0, "BenchmarkSignedIn: yield the processor every N requests (bench/run.sh -handler sets it)")
+
 func (br *benchRequest) cookie(line string) *http.Request {
 	br.cookies[0] = line
 	br.r.Header["Cookie"] = br.cookies[:1]
@@ -373,10 +383,15 @@ func BenchmarkSignedIn(b *testing.B) {
 			var r *http.Request
 			b.ReportAllocs()
 			cpu := measureCPUExcept(b, reqs)
+			n := 0
 			for b.Loop() {
 				r = reqs.get()
 				if err := h.ServeHTTP(w, r, next); err != nil {
 					b.Fatal(err)
+				}
+				if n++; n == *yieldEvery {
+					n = 0
+					runtime.Gosched()
 				}
 			}
 			b.StopTimer()
