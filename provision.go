@@ -264,12 +264,11 @@ func storageName(st any) string {
 
 // setPrefix sets the prefix (without a trailing '/') and what ServeHTTP
 // compares request paths with: the prefix and a '/', and the prefix's
-// second byte, the first after its '/' (0 for a prefix of fewer than two
-// bytes, which Validate refuses).
+// second byte, the first after its '/' (left as it was for a prefix of
+// fewer than two bytes, which Validate refuses).
 func (h *PlexAuth) setPrefix(p string) {
 	h.Prefix = strings.TrimRight(p, "/")
 	h.prefixSlash = h.Prefix + "/"
-	h.prefixByte = 0
 	if len(h.Prefix) > 1 {
 		h.prefixByte = h.Prefix[1]
 	}
