@@ -16,7 +16,8 @@
 #   scripts/mutants.sh -j 2 -timeout 2m ...     two at a time; per-mutation limit
 #
 # Survivors known to be harmless are in scripts/mutants-explained.txt, each
-# with why; the run exits 1 when a survivor is not there. Not part of
+# with its function and why; the run exits 1 when a survivor is not there.
+# -list prints id, file:line, function, operator, change. Not part of
 # .ci/run: a run over every default file takes about an hour on two cores.
 set -eu
 cd "$(dirname "$0")/.."

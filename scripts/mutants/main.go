@@ -22,8 +22,9 @@
 //
 // Flags: -timeout (per mutation), -full (run the survivors of the -short
 // suite against the whole suite), -run (a test regexp, for a quick look),
-// -list (print the mutations and stop), -j (mutations run side by side),
-// -explained (the list of survivors known to be harmless).
+// -list (print the mutations and stop: id, file:line, function, operator,
+// change), -j (mutations run side by side), -explained (the list of
+// survivors known to be harmless, see parseExplained).
 package main
 
 import (
@@ -33,6 +34,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -102,11 +104,18 @@ func main() {
 	if *list {
 		for _, f := range files {
 			for _, p := range f.points {
-				fmt.Printf("%d\t%s:%d\t%s\t%s\n", p.id, p.file, p.line, p.op, p.change)
+				fmt.Printf("%d\t%s:%d\t%s\t%s\t%s\n", p.id, p.file, p.line, p.fn, p.op, p.change)
 			}
 		}
 		return
 	}
+
+	// Read before the build: a malformed list stops the run at once.
+	ep := *explainedPath
+	if !filepath.IsAbs(ep) {
+		ep = filepath.Join(root, ep)
+	}
+	explained := readExplained(ep)
 
 	dir, err := os.MkdirTemp("", "plexauth-mutants-")
 	check(err)
@@ -161,7 +170,6 @@ func main() {
 		all = some
 		verbose = true
 	}
-	explained := readExplained(filepath.Join(root, *explainedPath))
 	fmt.Printf("%d mutations in %d files of %d packages (%d left out: the compiler refused them behind a switch); running each package's -short tests, %v each\n",
 		len(all), len(files), len(pkgs), left, *timeout)
 
@@ -181,7 +189,7 @@ func main() {
 				done++
 				if r == survived {
 					survivors++
-					fmt.Fprintf(os.Stderr, "  survived -short: %s:%d %s: %s\n", all[i].file, all[i].line, all[i].op, all[i].change)
+					fmt.Fprintf(os.Stderr, "  survived -short: %s:%d %s %s: %s\n", all[i].file, all[i].line, all[i].fn, all[i].op, all[i].change)
 				}
 				if done%25 == 0 {
 					fmt.Fprintf(os.Stderr, "  [%d/%d] %d survived so far\n", done, len(all), survivors)
@@ -232,10 +240,11 @@ func main() {
 			surv++
 			why, ok := explained[explainKey(p)]
 			if ok {
-				fmt.Printf("SURVIVED (explained) %s:%d  %s: %s\n    %s\n    why: %s\n", p.file, p.line, p.op, p.change, p.src, why)
+				fmt.Printf("SURVIVED (explained) %s:%d %s  %s: %s\n    %s\n    why: %s\n", p.file, p.line, p.fn, p.op, p.change, p.src, why)
 			} else {
 				unexplained++
-				fmt.Printf("SURVIVED %s:%d  %s: %s\n    %s\n", p.file, p.line, p.op, p.change, p.src)
+				// The entry it would need, but the why.
+				fmt.Printf("SURVIVED %s:%d %s  %s: %s\n    %s\n    entry: %s:%d | %s | %s | %s | %s | \n", p.file, p.line, p.fn, p.op, p.change, p.src, p.file, p.line, p.fn, p.op, p.change, p.src)
 			}
 		}
 	}
@@ -378,34 +387,54 @@ func copyTree(from, to string) error {
 	})
 }
 
-// readExplained reads the survivors known to be harmless: lines of
-// "file.go:line | operator | change | source line | why"; the line number is
-// for the reader, the match is on the rest, so it holds while lines move.
+// readExplained reads the survivors known to be harmless from the file at
+// path (none when there is no such file), by explainKey.
 func readExplained(path string) map[string]string {
-	m := map[string]string{}
 	fh, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return m
+		return map[string]string{}
 	}
 	check(err)
 	defer fh.Close()
-	sc := bufio.NewScanner(fh)
+	m, err := parseExplained(fh)
+	if err != nil {
+		fatalf("%s: %v", path, err)
+	}
+	return m
+}
+
+// parseExplained reads lines of
+// "file.go:line | function | operator | change | source line | why" into
+// why by explainKey. The line number is for the reader; the match is on the
+// rest, so an entry holds while lines move, and only in its own function
+// (point.fn): the same line elsewhere in the file is another survivor. A
+// line with fewer fields is an error, not an entry that never matches.
+func parseExplained(r io.Reader) (map[string]string, error) {
+	m := map[string]string{}
+	sc := bufio.NewScanner(r)
+	n := 0
 	for sc.Scan() {
+		n++
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
 		parts := strings.Split(line, " | ")
-		if len(parts) < 5 {
-			continue
+		if len(parts) < 6 {
+			return nil, fmt.Errorf("line %d: want file:line | function | operator | change | source line | why, got %d fields", n, len(parts))
 		}
 		fileName, _, _ := strings.Cut(parts[0], ":")
-		m[fileName+"|"+parts[1]+"|"+parts[2]+"|"+parts[3]] = strings.Join(parts[4:], " | ")
+		p := &point{file: fileName, fn: parts[1], op: parts[2], change: parts[3], src: parts[4]}
+		m[explainKey(p)] = strings.Join(parts[5:], " | ")
 	}
-	return m
+	return m, sc.Err()
 }
 
-func explainKey(p *point) string { return p.file + "|" + p.op + "|" + p.change + "|" + p.src }
+// explainKey is what an entry of the explained list and a survivor must
+// share: all but the line number.
+func explainKey(p *point) string {
+	return p.file + "|" + p.fn + "|" + p.op + "|" + p.change + "|" + p.src
+}
 
 func check(err error) {
 	if err != nil {

@@ -20,6 +20,7 @@ type point struct {
 	file   string // the path from the repository's root, with '/'
 	pkg    string // the package's folder from the root, "." for the root
 	line   int
+	fn     string // the enclosing function (funcName), "-" outside any
 	group  int    // mutations that share edits are left out together
 	op     string // the operator, e.g. "negate", "remove statement"
 	change string // what it does to the code, e.g. "`a == b` -> `a != b`"
@@ -62,9 +63,11 @@ func parseFile(root, name string, ids *int) *file {
 	f := &file{name: name, pkg: path.Dir(name), pkgName: af.Name.Name, src: src, fset: fset, tf: fset.File(af.Pos()), lines: strings.Split(string(src), "\n")}
 	m := &mutator{f: f, ids: ids}
 	for _, d := range af.Decls {
+		m.fn = "-"
 		switch d := d.(type) {
 		case *ast.FuncDecl:
 			if d.Body != nil {
+				m.fn = funcName(d)
 				m.block(d.Body.List)
 				// Function literals have bodies of their own.
 				ast.Inspect(d.Body, func(n ast.Node) bool {
@@ -86,7 +89,39 @@ func parseFile(root, name string, ids *int) *file {
 
 type mutator struct {
 	f   *file
-	ids *int // the last id given, across files
+	ids *int   // the last id given, across files
+	fn  string // the function being walked, for point.fn
+}
+
+// funcName names a declared function the way Go's stack traces do, but
+// without type parameters: "Provision" for a function, "(*PlexAuth).ServeHTTP"
+// for a method on a pointer, "Tier.String" on a value, "(*Cache).Get" for
+// Cache[K, V]. A function literal's mutations carry the name of the declared
+// function around it: unlike a trace's "Provision.func2", that holds when a
+// literal is added or removed before it.
+func funcName(d *ast.FuncDecl) string {
+	if d.Recv == nil || len(d.Recv.List) == 0 {
+		return d.Name.Name
+	}
+	t := d.Recv.List[0].Type
+	star, ok := t.(*ast.StarExpr)
+	if ok {
+		t = star.X
+	}
+	switch g := t.(type) {
+	case *ast.IndexExpr:
+		t = g.X
+	case *ast.IndexListExpr:
+		t = g.X
+	}
+	recv := "?"
+	if id, ok := t.(*ast.Ident); ok {
+		recv = id.Name
+	}
+	if star != nil {
+		return "(*" + recv + ")." + d.Name.Name
+	}
+	return recv + "." + d.Name.Name
 }
 
 func (m *mutator) off(p token.Pos) int { return m.f.fset.Position(p).Offset }
@@ -97,7 +132,7 @@ func (m *mutator) text(n ast.Node) string {
 
 func (m *mutator) add(n ast.Node, op, change string) *point {
 	line := m.f.fset.Position(n.Pos()).Line
-	p := &point{file: m.f.name, pkg: m.f.pkg, line: line, op: op, change: change, src: strings.TrimSpace(m.f.lines[line-1])}
+	p := &point{file: m.f.name, pkg: m.f.pkg, line: line, fn: m.fn, op: op, change: change, src: strings.TrimSpace(m.f.lines[line-1])}
 	*m.ids++
 	p.id, p.group = *m.ids, *m.ids
 	m.f.points = append(m.f.points, p)
