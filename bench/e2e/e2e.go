@@ -47,12 +47,13 @@ type options struct {
 	warmupReqs   int  // unmeasured requests per site, with -instructions
 	forwardAuth  bool // measure forward_auth too, with -instructions
 
-	handler      bool   // count the handler alone in BenchmarkSignedIn instead (handler.go)
-	handlerN     int    // requests per run, with -handler
-	handlerRuns  int    // runs per case and tree, with -handler
-	handlerCases string // BenchmarkSignedIn's cases to count, comma-separated; all when empty
-	against      string // with -handler: a commit to count too
-	patch        string // with -handler: a patch applied to that commit (HEAD when -against is not given)
+	handler       bool   // count the handler alone in BenchmarkSignedIn instead (handler.go)
+	handlerN      int    // requests per run, with -handler
+	handlerRuns   int    // runs per case and tree, with -handler
+	handlerCases  string // BenchmarkSignedIn's cases to count, comma-separated; all when empty
+	against       string // with -handler: a commit to count too
+	patch         string // with -handler: a patch applied to that commit (HEAD when -against is not given)
+	thisBenchmark bool   // with -against: count that commit with this tree's bench_test.go
 }
 
 // site is one thing to measure.
@@ -99,6 +100,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.handlerRuns, "handler-runs", 5, "with -handler: runs per case (and per tree, with -against); the count is the least")
 	fs.StringVar(&o.handlerCases, "cases", "", "with -handler: BenchmarkSignedIn's cases, comma-separated (default: "+strings.Join(handlerCases, ",")+")")
 	fs.StringVar(&o.against, "against", "", "with -handler: a commit whose handler is counted too, beside this tree's")
+	fs.BoolVar(&o.thisBenchmark, "this-benchmark", false, "with -against: count that commit with this tree's bench_test.go (its cases and -bench.yield), for a commit from before them")
 	fs.StringVar(&o.patch, "patch", "", "with -handler: a patch (git apply) applied to the -against commit, or to HEAD without -against")
 }
 

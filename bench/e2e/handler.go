@@ -86,6 +86,18 @@ func runHandlerCount(o options, out string) error {
 		if err != nil {
 			return err
 		}
+		if o.thisBenchmark {
+			// The benchmark as this tree has it (its cases, -bench.yield),
+			// on the other commit's code.
+			b, err := os.ReadFile("bench_test.go")
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(filepath.Join(tmp, "bench_test.go"), b, 0o644); err != nil {
+				return err
+			}
+			t.label += " with this tree's bench_test.go"
+		}
 		trees = append(trees, t)
 	}
 	for i := range trees {
