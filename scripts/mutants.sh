@@ -17,8 +17,10 @@
 #
 # Survivors known to be harmless are in scripts/mutants-explained.txt, each
 # with its function and why; the run exits 1 when a survivor is not there.
-# -list prints id, file:line, function, operator, change. Not part of
-# .ci/run: a run over every default file takes about an hour on two cores.
+# -list prints id, file:line, function, operator, change; the function has
+# #rank (Put#2) where it holds the same mutation on identical lines, as its
+# entry must. Not part of .ci/run: a run over every default file takes
+# about an hour on two cores.
 set -eu
 cd "$(dirname "$0")/.."
 exec nice go run ./scripts/mutants "$@"

@@ -22,7 +22,8 @@
 //
 // Flags: -timeout (per mutation), -full (run the survivors of the -short
 // suite against the whole suite), -run (a test regexp, for a quick look),
-// -list (print the mutations and stop: id, file:line, function, operator,
+// -list (print the mutations and stop: id, file:line, function (with
+// #rank where it holds the same mutation more than once), operator,
 // change), -j (mutations run side by side), -explained (the list of
 // survivors known to be harmless, see parseExplained).
 package main
@@ -104,7 +105,7 @@ func main() {
 	if *list {
 		for _, f := range files {
 			for _, p := range f.points {
-				fmt.Printf("%d\t%s:%d\t%s\t%s\t%s\n", p.id, p.file, p.line, p.fn, p.op, p.change)
+				fmt.Printf("%d\t%s:%d\t%s\t%s\t%s\n", p.id, p.file, p.line, p.fnName(), p.op, p.change)
 			}
 		}
 		return
@@ -189,7 +190,7 @@ func main() {
 				done++
 				if r == survived {
 					survivors++
-					fmt.Fprintf(os.Stderr, "  survived -short: %s:%d %s %s: %s\n", all[i].file, all[i].line, all[i].fn, all[i].op, all[i].change)
+					fmt.Fprintf(os.Stderr, "  survived -short: %s:%d %s %s: %s\n", all[i].file, all[i].line, all[i].fnName(), all[i].op, all[i].change)
 				}
 				if done%25 == 0 {
 					fmt.Fprintf(os.Stderr, "  [%d/%d] %d survived so far\n", done, len(all), survivors)
@@ -240,11 +241,11 @@ func main() {
 			surv++
 			why, ok := explained[explainKey(p)]
 			if ok {
-				fmt.Printf("SURVIVED (explained) %s:%d %s  %s: %s\n    %s\n    why: %s\n", p.file, p.line, p.fn, p.op, p.change, p.src, why)
+				fmt.Printf("SURVIVED (explained) %s:%d %s  %s: %s\n    %s\n    why: %s\n", p.file, p.line, p.fnName(), p.op, p.change, p.src, why)
 			} else {
 				unexplained++
 				// The entry it would need, but the why.
-				fmt.Printf("SURVIVED %s:%d %s  %s: %s\n    %s\n    entry: %s:%d | %s | %s | %s | %s | \n", p.file, p.line, p.fn, p.op, p.change, p.src, p.file, p.line, p.fn, p.op, p.change, p.src)
+				fmt.Printf("SURVIVED %s:%d %s  %s: %s\n    %s\n    entry: %s:%d | %s | %s | %s | %s | \n", p.file, p.line, p.fnName(), p.op, p.change, p.src, p.file, p.line, p.fnName(), p.op, p.change, p.src)
 			}
 		}
 	}
@@ -407,10 +408,15 @@ func readExplained(path string) map[string]string {
 // "file.go:line | function | operator | change | source line | why" into
 // why by explainKey. The line number is for the reader; the match is on the
 // rest, so an entry holds while lines move, and only in its own function
-// (point.fn): the same line elsewhere in the file is another survivor. A
-// line with fewer fields is an error, not an entry that never matches.
+// (point.fn): the same line elsewhere in the file is another survivor.
+// Where the function holds the same mutation more than once, the function
+// is written with the mutation's rank among them, "(*Cache).Put#2"
+// (point.fnName), so an entry explains one of them only. A line with
+// fewer fields, a malformed rank, or a second entry for the same mutation
+// is an error, not an entry that never matches or one that hides another.
 func parseExplained(r io.Reader) (map[string]string, error) {
 	m := map[string]string{}
+	at := map[string]int{}
 	sc := bufio.NewScanner(r)
 	n := 0
 	for sc.Scan() {
@@ -424,15 +430,45 @@ func parseExplained(r io.Reader) (map[string]string, error) {
 			return nil, fmt.Errorf("line %d: want file:line | function | operator | change | source line | why, got %d fields", n, len(parts))
 		}
 		fileName, _, _ := strings.Cut(parts[0], ":")
-		p := &point{file: fileName, fn: parts[1], op: parts[2], change: parts[3], src: parts[4]}
-		m[explainKey(p)] = strings.Join(parts[5:], " | ")
+		fn, rank, err := splitRank(parts[1])
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %v", n, err)
+		}
+		p := &point{file: fileName, fn: fn, rank: rank, op: parts[2], change: parts[3], src: parts[4]}
+		k := explainKey(p)
+		if prev, ok := at[k]; ok {
+			return nil, fmt.Errorf("line %d: the same mutation as line %d (identical lines of one function are told apart by #rank)", n, prev)
+		}
+		at[k] = n
+		m[k] = strings.Join(parts[5:], " | ")
 	}
 	return m, sc.Err()
 }
 
+// splitRank splits an entry's function field, "Name" or "Name#2", into the
+// name and the rank (0 without one).
+func splitRank(field string) (string, int, error) {
+	name, r, ok := strings.Cut(field, "#")
+	if !ok {
+		return field, 0, nil
+	}
+	rank, err := strconv.Atoi(r)
+	if err != nil || rank < 1 || strconv.Itoa(rank) != r {
+		return "", 0, fmt.Errorf("function %q: want Name or Name#rank, the rank 1, 2, ...", field)
+	}
+	return name, rank, nil
+}
+
 // explainKey is what an entry of the explained list and a survivor must
-// share: all but the line number.
+// share: all but the line number, the function with its rank among its
+// identical mutations (fnName).
 func explainKey(p *point) string {
+	return p.file + "|" + p.fnName() + "|" + p.op + "|" + p.change + "|" + p.src
+}
+
+// twinKey is explainKey without the rank: the mutations that share it are
+// ranked apart (rankTwins).
+func twinKey(p *point) string {
 	return p.file + "|" + p.fn + "|" + p.op + "|" + p.change + "|" + p.src
 }
 

@@ -3,6 +3,8 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -128,5 +130,143 @@ func TestExplainedLineWithoutFunctionIsAnError(t *testing.T) {
 	old := "p.go:11 | remove early return | `return false` removed | return false | equivalent\n"
 	if _, err := parseExplained(strings.NewReader(old)); err == nil || !strings.Contains(err.Error(), "line 1") {
 		t.Errorf("an entry without its function: err %v, want one naming line 1", err)
+	}
+}
+
+// twins holds identical lines in one function, one of them in a function
+// literal that comes first in the source but is walked after the body.
+const twins = `package p
+
+func twice(a int) bool {
+	f := func() bool {
+		if a > 1 {
+			return false
+		}
+		return true
+	}
+	if a > 1 {
+		return false
+	}
+	a--
+	if a > 1 {
+		return false
+	}
+	return f()
+}
+
+func once(a int) bool {
+	if a > 1 {
+		return false
+	}
+	return true
+}
+`
+
+// pointsOf are the mutations of fn whose operator is op and change is
+// change, in source order.
+func pointsOf(points []*point, fn, op, change string) []*point {
+	var out []*point
+	for _, p := range points {
+		if p.fn == fn && p.op == op && p.change == change {
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].line < out[j].line })
+	return out
+}
+
+func TestIdenticalMutationsInOneFunctionAreRankedApart(t *testing.T) {
+	points := parseSource(t, "p.go", twins)
+	ret := pointsOf(points, "twice", "remove early return", "`return false` removed")
+	if len(ret) != 3 {
+		t.Fatalf("%d `return false` mutations in twice, want 3: %v", len(ret), ret)
+	}
+	keys := map[string]int{}
+	for i, p := range ret {
+		// Source order: the literal's line first, though walked last.
+		if want := "twice#" + strconv.Itoa(i+1); p.fnName() != want {
+			t.Errorf("line %d: function %q, want %q", p.line, p.fnName(), want)
+		}
+		if prev, ok := keys[explainKey(p)]; ok {
+			t.Errorf("lines %d and %d share the key %q", prev, p.line, explainKey(p))
+		}
+		keys[explainKey(p)] = p.line
+	}
+	// A mutation without a twin in its function keeps the plain name,
+	// though the same line is in twice.
+	lone := pointAt(t, points, "once", "remove early return", "`return false` removed")
+	if lone.fnName() != "once" {
+		t.Errorf("the lone `return false` of once is named %q, want once", lone.fnName())
+	}
+}
+
+func TestEntryForOneTwinDoesNotExplainTheOther(t *testing.T) {
+	points := parseSource(t, "p.go", twins)
+	ret := pointsOf(points, "twice", "remove early return", "`return false` removed")
+	m, err := parseExplained(strings.NewReader("p.go:11 | twice#2 | remove early return | `return false` removed | return false | equivalent\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range ret {
+		_, ok := m[explainKey(p)]
+		if want := i == 1; ok != want {
+			t.Errorf("line %d (%s): explained %v, want %v", p.line, p.fnName(), ok, want)
+		}
+	}
+	// The name without a rank, the format before ranks, explains none of
+	// them: the survivors show, each asking for its own entry.
+	m, err = parseExplained(strings.NewReader("p.go:11 | twice | remove early return | `return false` removed | return false | equivalent\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ret {
+		if _, ok := m[explainKey(p)]; ok {
+			t.Errorf("line %d (%s) is explained by an entry without a rank", p.line, p.fnName())
+		}
+	}
+}
+
+func TestRanksHoldWhileLinesMoveAndChangeWithATwinAdded(t *testing.T) {
+	points := parseSource(t, "p.go", twins)
+	// Lines added before the function and between the twins: every
+	// mutation moves or not, none changes its key.
+	moved := strings.Replace(twins, "package p\n", "package p\n\n// moved\n\n", 1)
+	moved = strings.Replace(moved, "\ta--\n", "\t// between\n\n\ta--\n", 1)
+	after := parseSource(t, "p.go", moved)
+	if len(after) != len(points) {
+		t.Fatalf("%d mutations after the move, %d before", len(after), len(points))
+	}
+	for i, p := range points {
+		if explainKey(after[i]) != explainKey(p) {
+			t.Errorf("moved from line %d to %d, key %q became %q", p.line, after[i].line, explainKey(p), explainKey(after[i]))
+		}
+	}
+
+	// An identical line added first: the others' ranks go up, so an
+	// entry written for the first names the new line now and the old
+	// first's entry goes stale (it shows again): never a survivor hidden.
+	added := strings.Replace(twins, "\tf := func", "\tif a > 1 {\n\t\treturn false\n\t}\n\tf := func", 1)
+	ret := pointsOf(parseSource(t, "p.go", added), "twice", "remove early return", "`return false` removed")
+	if len(ret) != 4 || ret[0].fnName() != "twice#1" || ret[1].fnName() != "twice#2" || ret[3].fnName() != "twice#4" {
+		t.Errorf("after adding a twin first: %v, want twice#1 to #4 in source order", ret)
+	}
+}
+
+func TestExplainedRankMustBeWellFormedAndEntriesDistinct(t *testing.T) {
+	for _, c := range []struct{ name, list string }{
+		{"rank 0", "p.go:11 | twice#0 | remove early return | `return false` removed | return false | equivalent\n"},
+		{"rank not a number", "p.go:11 | twice#x | remove early return | `return false` removed | return false | equivalent\n"},
+		{"rank with a sign", "p.go:11 | twice#+1 | remove early return | `return false` removed | return false | equivalent\n"},
+		{"the same entry twice", "p.go:11 | twice#1 | remove early return | `return false` removed | return false | equivalent\n" +
+			"p.go:15 | twice#1 | remove early return | `return false` removed | return false | equivalent too\n"},
+	} {
+		if _, err := parseExplained(strings.NewReader(c.list)); err == nil {
+			t.Errorf("%s: no error", c.name)
+		}
+	}
+	ok := "p.go:11 | twice#1 | remove early return | `return false` removed | return false | equivalent\n" +
+		"p.go:15 | twice#2 | remove early return | `return false` removed | return false | equivalent too\n"
+	if m, err := parseExplained(strings.NewReader(ok)); err != nil || len(m) != 2 {
+		t.Errorf("two twins' entries: %d entries, err %v; want 2, nil", len(m), err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -21,10 +22,23 @@ type point struct {
 	pkg    string // the package's folder from the root, "." for the root
 	line   int
 	fn     string // the enclosing function (funcName), "-" outside any
+	rank   int    // among the mutations of fn identical to it, its place (1, 2, ...) in source order; 0 when it has no twin
 	group  int    // mutations that share edits are left out together
 	op     string // the operator, e.g. "negate", "remove statement"
 	change string // what it does to the code, e.g. "`a == b` -> `a != b`"
 	src    string // the source line, trimmed
+	off    int    // the byte offset of the node it changes, for rank
+}
+
+// fnName is the function field of the mutation's explained entry (and of
+// -list): fn, and its rank after a '#' when fn holds identical mutations
+// (the same operator and change on the same source line, e.g. several
+// `return nil, err`), so that each has an entry of its own.
+func (p *point) fnName() string {
+	if p.rank == 0 {
+		return p.fn
+	}
+	return p.fn + "#" + strconv.Itoa(p.rank)
 }
 
 // edit inserts text at off, or replaces n bytes there. Edits of nested
@@ -84,7 +98,30 @@ func parseFile(root, name string, ids *int) *file {
 			}
 		}
 	}
+	rankTwins(f.points)
 	return f
+}
+
+// rankTwins numbers the mutations of a file that are identical in all
+// explainKey reads but the rank (function, operator, change, source line):
+// 1, 2, ... in source order, each group apart. A rank holds while lines
+// move, and changes only when an identical line is added or removed in the
+// same function: an entry then goes stale and its survivor shows again.
+func rankTwins(points []*point) {
+	groups := map[string][]*point{}
+	for _, p := range points {
+		k := twinKey(p)
+		groups[k] = append(groups[k], p)
+	}
+	for _, g := range groups {
+		if len(g) < 2 {
+			continue
+		}
+		sort.SliceStable(g, func(i, j int) bool { return g[i].off < g[j].off })
+		for i, p := range g {
+			p.rank = i + 1
+		}
+	}
 }
 
 type mutator struct {
@@ -131,8 +168,8 @@ func (m *mutator) text(n ast.Node) string {
 }
 
 func (m *mutator) add(n ast.Node, op, change string) *point {
-	line := m.f.fset.Position(n.Pos()).Line
-	p := &point{file: m.f.name, pkg: m.f.pkg, line: line, fn: m.fn, op: op, change: change, src: strings.TrimSpace(m.f.lines[line-1])}
+	pos := m.f.fset.Position(n.Pos())
+	p := &point{file: m.f.name, pkg: m.f.pkg, line: pos.Line, fn: m.fn, op: op, change: change, src: strings.TrimSpace(m.f.lines[pos.Line-1]), off: pos.Offset}
 	*m.ids++
 	p.id, p.group = *m.ids, *m.ids
 	m.f.points = append(m.f.points, p)
