@@ -97,7 +97,7 @@ func (p *PlexAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				}
 				p.CookieDomain = v
 			case "prefix":
-				if !strings.HasPrefix(v, "/") || v == "/" || strings.ContainsAny(v, "?#% \\") {
+				if !strings.HasPrefix(v, "/") || strings.TrimRight(v, "/") == "" || strings.ContainsAny(v, "?#% \\") {
 					return d.Errf("prefix %q must be a path like /_plexauth", v)
 				}
 				p.Prefix = v

@@ -82,6 +82,7 @@ func TestCaddyfileMistakesNameTheOptionAndLine(t *testing.T) {
 		{"server without value", "plex_auth {\n\tserver\n}", "server needs at least one value", "Testfile:2"},
 		{"bad url", "plex_auth {\n\tserver 9f1c2e3d4b5a6978a1b2c3d4e5f60718293a4b5c\n\tplex_tv_url ftp://x\n}", "plex_tv_url", "Testfile:3"},
 		{"bad prefix", "plex_auth {\n\tserver 9f1c2e3d4b5a6978a1b2c3d4e5f60718293a4b5c\n\tprefix nope\n}", "prefix", "Testfile:3"},
+		{"prefix of slashes only", "plex_auth {\n\tserver 9f1c2e3d4b5a6978a1b2c3d4e5f60718293a4b5c\n\tprefix //\n}", `prefix "//" must be a path like /_plexauth`, "Testfile:3"},
 		{"bad cookie name", "plex_auth {\n\tserver 9f1c2e3d4b5a6978a1b2c3d4e5f60718293a4b5c\n\tcookie_name a;b\n}", "cookie_name", "Testfile:3"},
 		{"argument on directive", "plex_auth foo", "wrong argument count", "Testfile:1"},
 		{"server as URL", "plex_auth {\n\tserver http://192.168.1.10:32400\n}", `is a URL, not a Plex machine identifier: open http://<your-plex>:32400/identity`, "Testfile:2"},
