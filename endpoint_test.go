@@ -2,12 +2,9 @@ package plexauth
 
 import (
 	"bufio"
-	"encoding/json"
 	"os"
 	"strings"
 	"testing"
-
-	"github.com/caddyserver/caddy/v2"
 )
 
 // isEndpoint is "the prefix, or under it", with its one-byte shortcut
@@ -45,13 +42,8 @@ func TestIsEndpointIsThePrefixOrUnderIt(t *testing.T) {
 // single byte, or of slashes only, is refused naming the option, not a
 // panic reading the byte after the '/'.
 func TestShortPrefixInAJSONConfigIsRefusedNamingIt(t *testing.T) {
-	_, stop := provisionHandler(t, map[string]any{"allow_any_plex_user": true, "store": "memory"})
-	stop()
 	for _, prefix := range []string{"p", "/", "//", "_"} {
-		raw, _ := json.Marshal(map[string]any{"servers": []string{machineID}, "prefix": prefix, "store": "memory"})
-		ctx, cancel := caddy.NewContext(caddy.ActiveContext())
-		_, err := ctx.LoadModuleByID("http.handlers.plex_auth", raw)
-		cancel()
+		err := provisionError(t, map[string]any{"servers": []string{machineID}, "prefix": prefix, "store": "memory"})
 		if err == nil || !strings.Contains(err.Error(), "prefix") {
 			t.Errorf("prefix %q: loaded (%v); want it refused, naming prefix", prefix, err)
 		}

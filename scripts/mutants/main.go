@@ -462,14 +462,16 @@ func splitRank(field string) (string, int, error) {
 // explainKey is what an entry of the explained list and a survivor must
 // share: all but the line number, the function with its rank among its
 // identical mutations (fnName).
-func explainKey(p *point) string {
-	return p.file + "|" + p.fnName() + "|" + p.op + "|" + p.change + "|" + p.src
-}
+func explainKey(p *point) string { return keyIn(p, p.fnName()) }
 
 // twinKey is explainKey without the rank: the mutations that share it are
 // ranked apart (rankTwins).
-func twinKey(p *point) string {
-	return p.file + "|" + p.fn + "|" + p.op + "|" + p.change + "|" + p.src
+func twinKey(p *point) string { return keyIn(p, p.fn) }
+
+// keyIn is p's file, operator, change and source line, with fn for its
+// function.
+func keyIn(p *point, fn string) string {
+	return p.file + "|" + fn + "|" + p.op + "|" + p.change + "|" + p.src
 }
 
 func check(err error) {
